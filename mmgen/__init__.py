@@ -1,0 +1,1 @@
+"""mmgen: one autoregressive decode core for every modality."""
