@@ -1,0 +1,216 @@
+"""One frozen, validated options object for a generation call.
+
+Precedence follows transformers: a value the user passes wins, then the model's
+``generation_config`` (its ``generation_config.json``), then the defaults below, which are
+transformers' global defaults except for the length (see ``DEFAULT_MAX_NEW_TOKENS``).
+Every check runs before any compute, and each error names the option and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("mmgen")
+
+# When neither the user nor the model sets a length, transformers stops at 20 *total* tokens,
+# which silently truncates most outputs. mmgen generates up to this many *new* tokens instead.
+DEFAULT_MAX_NEW_TOKENS = 256
+
+
+class OptionError(ValueError):
+    """A generation option has an invalid value or name; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Every option of a generation call, after defaults are applied (names as in transformers)."""
+
+    # Length and stopping.
+    max_new_tokens: int | None = None
+    max_length: int | None = None
+    min_length: int = 0
+    min_new_tokens: int | None = None
+    max_time: float | None = None
+    stop_strings: tuple[str, ...] | None = None
+    # Special tokens.
+    eos_token_id: tuple[int, ...] | None = None
+    pad_token_id: int | None = None
+    bos_token_id: int | None = None
+    decoder_start_token_id: int | Sequence[int] | None = None
+    # Strategy.
+    do_sample: bool = False
+    num_beams: int = 1
+    num_return_sequences: int = 1
+    length_penalty: float = 1.0
+    early_stopping: bool | str = False
+    seed: int | Sequence[int] | None = None
+    use_cache: bool = True
+    # Sampling warpers.
+    temperature: float = 1.0
+    top_k: int | None = 50
+    top_p: float = 1.0
+    min_p: float | None = None
+    typical_p: float = 1.0
+    epsilon_cutoff: float = 0.0
+    eta_cutoff: float = 0.0
+    # Logits processors.
+    repetition_penalty: float = 1.0
+    encoder_repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    encoder_no_repeat_ngram_size: int = 0
+    bad_words_ids: tuple[tuple[int, ...], ...] | None = None
+    sequence_bias: tuple[tuple[tuple[int, ...], float], ...] | None = None
+    suppress_tokens: tuple[int, ...] | None = None
+    begin_suppress_tokens: tuple[int, ...] | None = None
+    forced_bos_token_id: int | None = None
+    forced_eos_token_id: int | tuple[int, ...] | None = None
+    exponential_decay_length_penalty: tuple[int, float] | None = None
+    remove_invalid_values: bool = False
+    renormalize_logits: bool = False
+    # User callables ``(tokens, scores) -> scores``, run after the built-in processors and
+    # before the sampling warpers (the order transformers uses for its ``logits_processor``).
+    logits_processor: tuple[Callable, ...] = field(default=(), compare=False)
+
+    @property
+    def is_beam_search(self) -> bool:
+        return self.num_beams > 1
+
+    @property
+    def rows_per_input(self) -> int:
+        """How many rows each input row becomes: beams, or independent returned sequences."""
+        return max(self.num_beams, self.num_return_sequences)
+
+
+OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(GenerationOptions))
+
+# Options transformers accepts that mmgen answers itself and ignores: output flags (a
+# `Generation` always carries scores) and the cache choice (mmgen owns its cache).
+ACCEPTED_AND_IGNORED = frozenset(
+    {"return_dict_in_generate", "output_scores", "output_logits", "cache_implementation", "generation_config"}
+)
+
+
+def _as_tuple(value: Any) -> Any:
+    if value is None or isinstance(value, tuple):
+        return value
+    if isinstance(value, (list, range)):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+def _normalise(name: str, value: Any) -> Any:
+    """Bring list-valued options to hashable tuples, single ids to 1-tuples where a list is meant."""
+    if value is None:
+        return None
+    if name == "eos_token_id":
+        return (int(value),) if isinstance(value, int) else tuple(int(v) for v in value)
+    if name in {"suppress_tokens", "begin_suppress_tokens"}:
+        return tuple(int(v) for v in value)
+    if name == "stop_strings":
+        return (value,) if isinstance(value, str) else tuple(value)
+    if name == "sequence_bias":
+        items = value.items() if isinstance(value, dict) else value
+        return tuple((tuple(k) if not isinstance(k, int) else (k,), float(v)) for k, v in items)
+    if name == "forced_eos_token_id" and not isinstance(value, int):
+        return tuple(int(v) for v in value)
+    if name == "logits_processor":
+        return tuple(value) if not callable(value) else (value,)
+    return _as_tuple(value)
+
+
+def suggest(name: str, candidates: frozenset[str] | Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def resolve_options(model_generation_config: Any, user: dict[str, Any]) -> GenerationOptions:
+    """Merge user options over the model's generation config over defaults, then validate.
+
+    ``model_generation_config`` is the model's ``transformers.GenerationConfig`` (or None).
+    Raises `OptionError` for unknown names (with the closest valid name) and invalid values.
+    """
+    unknown = set(user) - OPTION_NAMES - ACCEPTED_AND_IGNORED
+    if unknown:
+        name = sorted(unknown)[0]
+        raise OptionError(f"Unknown generation option {name!r}.{suggest(name, OPTION_NAMES)}")
+
+    values: dict[str, Any] = {}
+    for name in OPTION_NAMES:
+        if name in user and user[name] is not None:
+            values[name] = _normalise(name, user[name])
+        elif model_generation_config is not None and getattr(model_generation_config, name, None) is not None:
+            values[name] = _normalise(name, getattr(model_generation_config, name))
+    # The model config's default length is not a length the user chose: `max_new_tokens` from
+    # the user always wins over a `max_length` that came from the model (as in transformers).
+    if "max_new_tokens" in user and user["max_new_tokens"] is not None and "max_length" not in user:
+        values.pop("max_length", None)
+    if "max_new_tokens" not in values and "max_length" not in values:
+        logger.warning(
+            "Neither the call nor the model's generation_config sets a length: generating up to "
+            "max_new_tokens=%d new tokens. Pass max_new_tokens=... to choose.",
+            DEFAULT_MAX_NEW_TOKENS,
+        )
+        values["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
+    options = GenerationOptions(**values)
+    validate(options)
+    return options
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise OptionError(message)
+
+
+def validate(o: GenerationOptions) -> None:
+    """Check values and combinations; every message names the option and the fix."""
+    for name in ("max_new_tokens", "max_length", "min_length", "min_new_tokens", "no_repeat_ngram_size",
+                 "encoder_no_repeat_ngram_size"):
+        value = getattr(o, name)
+        _require(value is None or (isinstance(value, int) and value >= 0),
+                 f"{name}={value!r} must be a non-negative integer.")
+    _require(o.max_new_tokens is None or o.max_new_tokens > 0,
+             f"max_new_tokens={o.max_new_tokens} generates nothing: pass max_new_tokens >= 1.")
+    _require(o.max_time is None or o.max_time > 0, f"max_time={o.max_time!r} must be a positive number of seconds.")
+    _require(isinstance(o.num_beams, int) and o.num_beams >= 1, f"num_beams={o.num_beams!r} must be an integer >= 1.")
+    _require(isinstance(o.num_return_sequences, int) and o.num_return_sequences >= 1,
+             f"num_return_sequences={o.num_return_sequences!r} must be an integer >= 1.")
+    if o.num_beams > 1:
+        _require(o.num_return_sequences <= o.num_beams,
+                 f"num_return_sequences={o.num_return_sequences} is larger than num_beams={o.num_beams}: beam search "
+                 f"returns at most num_beams sequences. Pass num_beams>={o.num_return_sequences}.")
+    elif not o.do_sample:
+        _require(o.num_return_sequences == 1,
+                 f"num_return_sequences={o.num_return_sequences} with greedy decoding would return identical "
+                 "sequences: pass do_sample=True or num_beams>=num_return_sequences.")
+    _require(o.early_stopping in (True, False, "never"),
+             f"early_stopping={o.early_stopping!r} must be True, False or 'never'.")
+    if o.do_sample:
+        _require(o.temperature > 0,
+                 f"temperature={o.temperature} is not valid for sampling: pass a temperature > 0, or do_sample=False "
+                 "for greedy decoding (what temperature=0 means elsewhere).")
+        _require(o.top_k is None or (isinstance(o.top_k, int) and o.top_k >= 0), f"top_k={o.top_k!r} must be >= 0.")
+        _require(0 < o.top_p <= 1, f"top_p={o.top_p} must be in (0, 1].")
+        _require(o.min_p is None or 0 <= o.min_p <= 1, f"min_p={o.min_p} must be in [0, 1].")
+        _require(0 < o.typical_p <= 1, f"typical_p={o.typical_p} must be in (0, 1].")
+        _require(0 <= o.epsilon_cutoff < 1, f"epsilon_cutoff={o.epsilon_cutoff} must be in [0, 1).")
+        _require(0 <= o.eta_cutoff < 1, f"eta_cutoff={o.eta_cutoff} must be in [0, 1).")
+    _require(o.repetition_penalty > 0, f"repetition_penalty={o.repetition_penalty} must be > 0 (1.0 disables it).")
+    _require(o.encoder_repetition_penalty > 0,
+             f"encoder_repetition_penalty={o.encoder_repetition_penalty} must be > 0 (1.0 disables it).")
+    if o.exponential_decay_length_penalty is not None:
+        _require(len(o.exponential_decay_length_penalty) == 2,
+                 "exponential_decay_length_penalty must be a pair (start_index, decay_factor).")
+    if o.bad_words_ids is not None:
+        _require(all(len(w) > 0 for w in o.bad_words_ids),
+                 "bad_words_ids must be a list of non-empty token-id lists, e.g. [[12], [7, 8]].")
+    if o.seed is not None:
+        seeds = [o.seed] if isinstance(o.seed, int) else list(o.seed)
+        _require(all(isinstance(s, int) and s >= 0 for s in seeds),
+                 f"seed={o.seed!r} must be a non-negative integer, or one per input row.")
+    _require(all(callable(p) for p in o.logits_processor),
+             "logits_processor must be callables (tokens, scores) -> scores.")

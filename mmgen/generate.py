@@ -1,0 +1,233 @@
+"""``mmgen.generate`` / ``mmgen.stream``: drop-ins for ``model.generate`` on transformers models.
+
+This module wires the roles of the decode core for one call (it builds them; the loop only
+runs them): the options, the prepared inputs, the model step, the processors, the selector,
+the stopping rule, then the token loop or beam search. ``stream`` is the primitive and
+``generate`` collects it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from mmgen.core.beam import beam_search
+from mmgen.core.decode import TokenBuffer, decode_tokens
+from mmgen.core.model_step import DecoderOnlyStep, EncoderDecoderStep, ModelStep
+from mmgen.core.options import OPTION_NAMES, GenerationOptions, OptionError, resolve_options
+from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, Timings, TokenStep
+from mmgen.core.selectors import Sampler, greedy, row_seeds
+from mmgen.core.stopping import StoppingRule
+from mmgen.processors import ProcessorContext, build_processors
+from mmgen.text.prompts import encode_prompts, left_pad
+from mmgen.text.stop_strings import StopStringMatcher
+
+Event = TokenStep | BeamStep | BeamResult
+
+# Keyword arguments that are not generation options nor model inputs.
+TEXT_INPUTS = ("text", "messages")
+
+
+@dataclass
+class Plan:
+    """Everything one call needs, built before any compute."""
+
+    options: GenerationOptions
+    step: ModelStep
+    buffer: TokenBuffer
+    processors: list
+    stopping: StoppingRule
+    pad_token_id: int
+    prompt_length: int
+    inputs: int
+    seeds: torch.Tensor | None
+    tokenizer: Any
+
+
+def _special_tokens(options: GenerationOptions) -> tuple[torch.Tensor | None, int]:
+    eos = torch.tensor(options.eos_token_id, dtype=torch.long) if options.eos_token_id else None
+    pad = options.pad_token_id
+    if pad is None:
+        pad = options.eos_token_id[0] if options.eos_token_id else 0
+    return eos, int(pad)
+
+
+def _max_length(options: GenerationOptions, prompt_length: int) -> int:
+    if options.max_new_tokens is not None:
+        return prompt_length + options.max_new_tokens
+    return options.max_length
+
+
+def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """(generation options, text inputs, model inputs). Tensors are model inputs."""
+    options, text, model_inputs = {}, {}, {}
+    for key, value in kwargs.items():
+        if key in TEXT_INPUTS:
+            text[key] = value
+        elif isinstance(value, torch.Tensor) or key in ("encoder_outputs",):
+            model_inputs[key] = value
+        else:
+            options[key] = value
+    return options, text, model_inputs
+
+
+def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Plan:
+    """Resolve options and inputs and build the roles for one call; raises before any compute."""
+    user_options, text, model_inputs = _split_kwargs(kwargs)
+    options = resolve_options(getattr(model, "generation_config", None), user_options)
+    eos, pad = _special_tokens(options)
+    device = model.device
+    is_encoder_decoder = bool(model.config.is_encoder_decoder)
+
+    if text:
+        if tokenizer is None:
+            raise OptionError("text=/messages= need the model's tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
+        model_inputs.update(encode_prompts(tokenizer, **text, is_encoder_decoder=is_encoder_decoder))
+    if options.stop_strings and tokenizer is None:
+        raise OptionError("stop_strings need the model's tokenizer to read text: pass tokenizer=... as well.")
+
+    per_input = options.rows_per_input
+    model_inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in model_inputs.items()}
+
+    if is_encoder_decoder:
+        main = model.main_input_name
+        if hasattr(model, "encoder") and getattr(model.encoder, "main_input_name", main) != main:
+            main = model.encoder.main_input_name
+        if main not in model_inputs:
+            raise OptionError(f"{type(model).__name__} needs its encoder input {main!r} (or text=... with tokenizer=...).")
+        inputs = model_inputs[main].shape[0]
+        decoder_ids = model_inputs.pop("decoder_input_ids", None)
+        start = options.decoder_start_token_id if options.decoder_start_token_id is not None else options.bos_token_id
+        if start is None:
+            raise OptionError("The model has no decoder_start_token_id nor bos_token_id: pass decoder_start_token_id=...")
+        start_ids = torch.as_tensor(start, dtype=torch.long, device=device).reshape(-1, 1).expand(inputs, 1)
+        if decoder_ids is None:
+            decoder_ids = start_ids
+        elif model.config.model_type != "whisper" and bool((decoder_ids[:, 0] != start_ids[:, 0]).all()):
+            decoder_ids = torch.cat([start_ids, decoder_ids], dim=-1)
+        decoder_ids = decoder_ids.repeat_interleave(per_input, dim=0)
+        prompt_length = decoder_ids.shape[1]
+        max_length = _max_length(options, prompt_length)
+        step: ModelStep = EncoderDecoderStep(model, model_inputs, decoder_ids, rows_per_input=per_input)
+        buffer = TokenBuffer(decoder_ids, max_length, pad)
+        encoder_ids = model_inputs.get("input_ids")
+        encoder_ids = encoder_ids.repeat_interleave(per_input, dim=0) if encoder_ids is not None else None
+        padding = None
+    else:
+        if "input_ids" not in model_inputs:
+            raise OptionError("Pass input_ids=... (or text=... / messages=... with tokenizer=...).")
+        input_ids = model_inputs.pop("input_ids")
+        mask = model_inputs.pop("attention_mask", None)
+        input_ids, mask = left_pad(input_ids, mask, pad_token_id=options.pad_token_id, eos_token_ids=options.eos_token_id)
+        inputs = input_ids.shape[0]
+        input_ids = input_ids.repeat_interleave(per_input, dim=0)
+        mask = mask.repeat_interleave(per_input, dim=0)
+        extra = {k: v.repeat_interleave(per_input, dim=0) if isinstance(v, torch.Tensor) else v
+                 for k, v in model_inputs.items()}
+        prompt_length = input_ids.shape[1]
+        max_length = _max_length(options, prompt_length)
+        step = DecoderOnlyStep(model, input_ids, mask, max_length, prefill_inputs=extra)
+        buffer = TokenBuffer(input_ids, max_length, pad)
+        encoder_ids = None
+        padding = (mask == 0).sum(-1)
+
+    context = ProcessorContext(
+        prompt_length=prompt_length,
+        max_length=max_length,
+        eos_token_ids=eos.to(device) if eos is not None else None,
+        encoder_input_ids=encoder_ids,
+        prompt_padding=padding,
+        num_beams=options.num_beams,
+        device=device,
+    )
+    processors = build_processors(options, context)
+    matchers = [StopStringMatcher(tokenizer, options.stop_strings, prompt_length)] if options.stop_strings else []
+    stopping = StoppingRule(context.eos_token_ids, max_length, options.max_time, matchers)
+    seeds = row_seeds(options.seed, inputs, per_input, device) if options.do_sample else None
+    return Plan(options, step, buffer, processors, stopping, pad, prompt_length, inputs, seeds, tokenizer)
+
+
+def run(p: Plan) -> Iterator[Event]:
+    """Run a prepared plan (the token loop, or beam search) without autograd.
+
+    Inference mode is entered around each resumption only, so it never leaks into the
+    consumer's code between steps.
+    """
+    events = _events(p)
+    while True:
+        with torch.inference_mode():
+            event = next(events, None)
+        if event is None:
+            return
+        yield event
+
+
+def _events(p: Plan) -> Iterator[Event]:
+    o = p.options
+    if o.is_beam_search:
+        return beam_search(
+            p.step, p.buffer, p.processors, p.stopping,
+            inputs=p.inputs, num_beams=o.num_beams, num_return_sequences=o.num_return_sequences,
+            length_penalty=o.length_penalty, early_stopping=o.early_stopping,
+            seeds=p.seeds, pad_token_id=p.pad_token_id, prompt_length=p.prompt_length,
+        )
+    select = Sampler(p.seeds) if o.do_sample else greedy
+    return decode_tokens(p.step, p.buffer, p.processors, select, p.stopping, p.pad_token_id)
+
+
+def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iterator[Event]:
+    """Yield the typed steps of a generation: `TokenStep` per step, or `BeamStep`s then a `BeamResult`.
+
+    Accepts what ``model.generate`` accepts (``input_ids``, ``attention_mask``, encoder inputs,
+    generation options), plus ``text=`` or ``messages=`` with ``tokenizer=``.
+    """
+    return run(plan(model, tokenizer=tokenizer, **kwargs))
+
+
+def collect(p: Plan, events: Iterator[Event], started: float) -> Generation:
+    """Collect a stream into a `Generation` shaped like ``model.generate``'s output."""
+    first = None
+    logprobs: list[torch.Tensor] = []
+    active = 0
+    codes = None
+    result: BeamResult | None = None
+    for event in events:
+        if first is None:
+            first = time.perf_counter()
+        if isinstance(event, TokenStep):
+            logprobs.append(event.logprobs)
+            active = active + event.active.sum()
+            codes = event.finish_codes
+        elif isinstance(event, BeamResult):
+            result = event
+    total = time.perf_counter() - started
+    if result is not None:
+        sequences, scores = result.sequences, result.sequence_scores
+        token_logprobs, codes = result.token_logprobs, result.finish_codes
+        new_tokens = int(sequences[:, p.prompt_length:].numel())
+    else:
+        sequences, scores = p.buffer.view, None
+        token_logprobs = torch.stack(logprobs, dim=1)
+        new_tokens = int(active)
+    reasons = tuple(FinishReason.from_code(int(c)) for c in codes.tolist())
+    texts = None
+    if p.tokenizer is not None:
+        texts = tuple(p.tokenizer.batch_decode(sequences[:, p.prompt_length:], skip_special_tokens=True))
+    timings = Timings(time_to_first_token=(first or time.perf_counter()) - started, total=total, new_tokens=new_tokens)
+    return Generation(sequences=sequences, logprobs=token_logprobs, finish_reasons=reasons, prompt_length=p.prompt_length,
+                      timings=timings, sequence_scores=scores, texts=texts)
+
+
+def generate(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Generation:
+    """Drop-in for ``model.generate(**inputs, **options)``; returns a `Generation`.
+
+    ``Generation.sequences`` has the shape and tokens ``model.generate`` returns for the same
+    inputs and options (greedy and beam search).
+    """
+    started = time.perf_counter()
+    p = plan(model, tokenizer=tokenizer, **kwargs)
+    return collect(p, run(p), started)
