@@ -153,12 +153,23 @@ def _from_array(array: np.ndarray | torch.Tensor, label: str) -> Image.Image:
         values, channels_first_on_tie = np.asarray(array), False
     if values.ndim == 2:
         values = values[:, :, None]
-    if values.ndim != 3:
+    elif values.ndim != 3:
         raise InputError(
             label,
             f"expected (H, W), (H, W, C) or (C, H, W), got {values.ndim} dimensions",
             "pass one image at a time (index the batch dimension)",
         )
+    else:
+        values = _channels_last(values, channels_first_on_tie, label)
+    if values.shape[0] == 0 or values.shape[1] == 0:
+        raise InputError(label, f"the image is empty (shape {values.shape})", "pass an image with pixels")
+    pixels = _to_uint8(values, label)
+    # uint8 (H, W) / (H, W, 2|3|4) -> L / LA / RGB / RGBA, inferred by Pillow
+    return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if pixels.shape[-1] == 1 else pixels))
+
+
+def _channels_last(values: np.ndarray, channels_first_on_tie: bool, label: str) -> np.ndarray:
+    """3-D (C, H, W) or (H, W, C) -> (H, W, C): the channel axis is the end axis with 1-4 entries."""
     first, last = values.shape[0] in _CHANNEL_COUNTS, values.shape[-1] in _CHANNEL_COUNTS
     if first and (not last or channels_first_on_tie):
         values = np.moveaxis(values, 0, -1)
@@ -168,11 +179,7 @@ def _from_array(array: np.ndarray | torch.Tensor, label: str) -> Image.Image:
             f"no channel axis of 1-4 entries in shape {values.shape}",
             "pass (H, W), (H, W, C) or (C, H, W) with C in 1-4",
         )
-    if values.shape[0] == 0 or values.shape[1] == 0:
-        raise InputError(label, f"the image is empty (shape {values.shape})", "pass an image with pixels")
-    pixels = _to_uint8(values, label)
-    # uint8 (H, W) / (H, W, 2|3|4) -> L / LA / RGB / RGBA, inferred by Pillow
-    return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if pixels.shape[-1] == 1 else pixels))
+    return values
 
 
 def _to_uint8(values: np.ndarray, label: str) -> np.ndarray:
