@@ -1,14 +1,11 @@
-"""The token decode loop: prefill, then one frame per step, yielding a `TokenStep` each time.
+"""Token decoding: the discrete output adapter over the shared loop (`mmgen.core.loop.decode`).
 
-Roles, each passed in (never built here): the model step (`ModelStep`), the logits
-processors ``(tokens, scores) -> scores``, the selector ``(scores, step) -> tokens`` and the
-stopping rule. Pipeline of one step:
-  1. logits (rows, vocab) from the model step;
-  2. processors, in order;
-  3. the selector picks a token per row; rows already finished get the pad id;
+The adapter's pipeline for one step:
+  1. the model step's logits (rows, vocab);
+  2. the logits processors ``(tokens, scores) -> scores``, in order;
+  3. the selector ``(scores, step) -> tokens`` picks a token per row; finished rows get the pad id;
   4. the token is written in place into the preallocated buffer (rows, max_length);
-  5. the stopping rule marks rows that finish, with their reason;
-  6. the step is yielded; the loop ends when no row is running.
+then the stopping rule reads the buffer to mark rows that finish, with their reason.
 """
 
 from __future__ import annotations
@@ -17,8 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from mmgen.core.loop import decode
 from mmgen.core.model_step import ModelStep
-from mmgen.core.results import FinishReason, TokenStep
+from mmgen.core.results import TokenStep
 from mmgen.core.stopping import StoppingRule
 
 Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -48,6 +46,24 @@ def apply_processors(processors: Sequence[Processor], tokens: torch.Tensor, scor
     return scores
 
 
+class TokenEmitter:
+    """The discrete output adapter: logits -> processed scores -> one token per row."""
+
+    def __init__(self, buffer: TokenBuffer, processors: Sequence[Processor], select: Selector, pad_token_id: int):
+        self.buffer = buffer
+        self.processors = tuple(processors)
+        self.select = select
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, logits: torch.Tensor, index: int, running: torch.Tensor) -> TokenStep:
+        scores = apply_processors(self.processors, self.buffer.view, logits)
+        tokens = torch.where(running, self.select(scores, index), self.pad_token_id)
+        logprobs = torch.log_softmax(scores, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+        self.buffer.append(tokens)
+        return TokenStep(index=index, tokens=tokens, logprobs=torch.where(running, logprobs, 0.0),
+                         active=running, finish_codes=torch.zeros_like(tokens, dtype=torch.int8))
+
+
 def decode_tokens(
     step: ModelStep,
     buffer: TokenBuffer,
@@ -56,26 +72,7 @@ def decode_tokens(
     stopping: StoppingRule,
     pad_token_id: int,
 ) -> Iterator[TokenStep]:
-    """Run the loop to the end, yielding every step. ``buffer`` holds the prompt on entry."""
-    rows = buffer.ids.shape[0]
-    running = torch.ones(rows, dtype=torch.bool, device=buffer.ids.device)
-    codes = torch.zeros(rows, dtype=torch.int8, device=buffer.ids.device)
+    """Run token decoding to the end, yielding a `TokenStep` per step. ``buffer`` holds the prompt."""
+    emit = TokenEmitter(buffer, processors, select, pad_token_id)
     stopping.start()
-    logits = step.prefill()
-    index = 0
-    while True:
-        scores = apply_processors(processors, buffer.view, logits)
-        tokens = select(scores, index)
-        tokens = torch.where(running, tokens, pad_token_id)
-        logprobs = torch.log_softmax(scores, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
-        logprobs = torch.where(running, logprobs, 0.0)
-        buffer.append(tokens)
-        new_codes = stopping(buffer.view, tokens)
-        codes = torch.where(running & (new_codes != 0), new_codes, codes)
-        active = running
-        running = codes == FinishReason.RUNNING.code
-        yield TokenStep(index=index, tokens=tokens, logprobs=logprobs, active=active, finish_codes=codes)
-        if not bool(running.any()):
-            return
-        index += 1
-        logits = step.step(tokens)
+    return decode(step, emit, lambda frame: stopping(buffer.view, frame.tokens), buffer.ids.shape[0], buffer.ids.device)

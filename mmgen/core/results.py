@@ -51,6 +51,11 @@ class TokenStep:
     def finished(self) -> torch.Tensor:
         return self.finish_codes != FinishReason.RUNNING.code
 
+    @property
+    def next_input(self) -> torch.Tensor:
+        """What the model consumes at the next step: this step's tokens."""
+        return self.tokens
+
 
 @dataclass(frozen=True)
 class BeamStep:

@@ -1,0 +1,67 @@
+"""The decode loop every modality shares: prefill, then one frame per step.
+
+Three roles are passed in, never built here:
+- the model step (`ModelStep`): ``prefill() -> output`` and ``step(next_input) -> output``;
+- the output adapter ``emit(output, index, running) -> frame``: turns a step's model output
+  into a typed frame (a token per row, K codebook tokens, spectrogram frames), whose
+  ``next_input`` is what the model consumes next;
+- the stopping rule ``stop(frame) -> (rows,) int8`` finish codes (0 = keep running).
+
+Pipeline of one step: model output -> frame -> finish codes -> the frame is yielded with
+``active`` (rows that produced a real frame) and ``finish_codes`` set. Rows finish on their
+own; the loop ends when none is running. No per-row Python, one host sync per step (the
+"any row running?" check).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+import torch
+
+from mmgen.core.results import FinishReason
+
+
+class Frame(Protocol):
+    index: int
+    active: torch.Tensor
+    finish_codes: torch.Tensor
+
+    @property
+    def next_input(self) -> torch.Tensor: ...
+
+
+F = TypeVar("F", bound=Frame)
+
+
+class Step(Protocol):
+    def prefill(self) -> Any: ...
+
+    def step(self, next_input: torch.Tensor) -> Any: ...
+
+
+def decode(
+    step: Step,
+    emit: Callable[[Any, int, torch.Tensor], F],
+    stop: Callable[[F], torch.Tensor],
+    rows: int,
+    device: torch.device | str,
+) -> Iterator[F]:
+    """Yield one frame per step until every row has finished."""
+    running = torch.ones(rows, dtype=torch.bool, device=device)
+    codes = torch.zeros(rows, dtype=torch.int8, device=device)
+    output = step.prefill()
+    index = 0
+    while True:
+        frame = emit(output, index, running)
+        new_codes = stop(frame)
+        codes = torch.where(running & (new_codes != 0), new_codes, codes)
+        frame = dataclasses.replace(frame, active=running, finish_codes=codes)
+        running = codes == FinishReason.RUNNING.code
+        yield frame
+        if not bool(running.any()):
+            return
+        index += 1
+        output = step.step(frame.next_input)
