@@ -17,13 +17,14 @@ import torch
 
 from mmgen.core.beam import beam_search
 from mmgen.core.decode import TokenBuffer, decode_tokens
-from mmgen.core.model_step import DecoderOnlyStep, EncoderDecoderStep, ModelStep
-from mmgen.core.options import OPTION_NAMES, GenerationOptions, OptionError, resolve_options
+from mmgen.core.model_step import ModelStep
+from mmgen.core.options import GenerationOptions, OptionError, resolve_options
 from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, Timings, TokenStep
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.processors import ProcessorContext, build_processors
-from mmgen.text.prompts import encode_prompts, left_pad
+from mmgen.families import family_for
+from mmgen.text.prompts import encode_prompts
 from mmgen.text.stop_strings import StopStringMatcher
 
 Event = TokenStep | BeamStep | BeamResult
@@ -56,12 +57,6 @@ def _special_tokens(options: GenerationOptions) -> tuple[torch.Tensor | None, in
     return eos, int(pad)
 
 
-def _max_length(options: GenerationOptions, prompt_length: int) -> int:
-    if options.max_new_tokens is not None:
-        return prompt_length + options.max_new_tokens
-    return options.max_length
-
-
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
     """(generation options, text inputs, model inputs). Tensors are model inputs."""
     options, text, model_inputs = {}, {}, {}
@@ -77,78 +72,39 @@ def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
 
 def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Plan:
     """Resolve options and inputs and build the roles for one call; raises before any compute."""
+    family = family_for(model)
+    family_options = {k: kwargs.pop(k) for k in list(kwargs) if k in family.OPTIONS}
     user_options, text, model_inputs = _split_kwargs(kwargs)
     options = resolve_options(getattr(model, "generation_config", None), user_options)
     eos, pad = _special_tokens(options)
     device = model.device
-    is_encoder_decoder = bool(model.config.is_encoder_decoder)
 
     if text:
         if tokenizer is None:
             raise OptionError("text=/messages= need the model's tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
-        model_inputs.update(encode_prompts(tokenizer, **text, is_encoder_decoder=is_encoder_decoder))
+        model_inputs.update(encode_prompts(tokenizer, **text, is_encoder_decoder=bool(model.config.is_encoder_decoder)))
     if options.stop_strings and tokenizer is None:
         raise OptionError("stop_strings need the model's tokenizer to read text: pass tokenizer=... as well.")
-
-    per_input = options.rows_per_input
     model_inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in model_inputs.items()}
 
-    if is_encoder_decoder:
-        main = model.main_input_name
-        if hasattr(model, "encoder") and getattr(model.encoder, "main_input_name", main) != main:
-            main = model.encoder.main_input_name
-        if main not in model_inputs:
-            raise OptionError(f"{type(model).__name__} needs its encoder input {main!r} (or text=... with tokenizer=...).")
-        inputs = model_inputs[main].shape[0]
-        decoder_ids = model_inputs.pop("decoder_input_ids", None)
-        start = options.decoder_start_token_id if options.decoder_start_token_id is not None else options.bos_token_id
-        if start is None:
-            raise OptionError("The model has no decoder_start_token_id nor bos_token_id: pass decoder_start_token_id=...")
-        start_ids = torch.as_tensor(start, dtype=torch.long, device=device).reshape(-1, 1).expand(inputs, 1)
-        if decoder_ids is None:
-            decoder_ids = start_ids
-        elif model.config.model_type != "whisper" and bool((decoder_ids[:, 0] != start_ids[:, 0]).all()):
-            decoder_ids = torch.cat([start_ids, decoder_ids], dim=-1)
-        decoder_ids = decoder_ids.repeat_interleave(per_input, dim=0)
-        prompt_length = decoder_ids.shape[1]
-        max_length = _max_length(options, prompt_length)
-        step: ModelStep = EncoderDecoderStep(model, model_inputs, decoder_ids, rows_per_input=per_input)
-        buffer = TokenBuffer(decoder_ids, max_length, pad)
-        encoder_ids = model_inputs.get("input_ids")
-        encoder_ids = encoder_ids.repeat_interleave(per_input, dim=0) if encoder_ids is not None else None
-        padding = None
-    else:
-        if "input_ids" not in model_inputs:
-            raise OptionError("Pass input_ids=... (or text=... / messages=... with tokenizer=...).")
-        input_ids = model_inputs.pop("input_ids")
-        mask = model_inputs.pop("attention_mask", None)
-        input_ids, mask = left_pad(input_ids, mask, pad_token_id=options.pad_token_id, eos_token_ids=options.eos_token_id)
-        inputs = input_ids.shape[0]
-        input_ids = input_ids.repeat_interleave(per_input, dim=0)
-        mask = mask.repeat_interleave(per_input, dim=0)
-        extra = {k: v.repeat_interleave(per_input, dim=0) if isinstance(v, torch.Tensor) else v
-                 for k, v in model_inputs.items()}
-        prompt_length = input_ids.shape[1]
-        max_length = _max_length(options, prompt_length)
-        step = DecoderOnlyStep(model, input_ids, mask, max_length, prefill_inputs=extra)
-        buffer = TokenBuffer(input_ids, max_length, pad)
-        encoder_ids = None
-        padding = (mask == 0).sum(-1)
-
+    prepared = family.prepare(model, model_inputs, options, family_options, options.rows_per_input)
+    prompt_length = prepared.prompt_length
+    max_length = prompt_length + options.max_new_tokens if options.max_new_tokens is not None else options.max_length
     context = ProcessorContext(
         prompt_length=prompt_length,
         max_length=max_length,
         eos_token_ids=eos.to(device) if eos is not None else None,
-        encoder_input_ids=encoder_ids,
-        prompt_padding=padding,
+        encoder_input_ids=prepared.encoder_input_ids,
+        prompt_padding=prepared.prompt_padding,
         num_beams=options.num_beams,
         device=device,
     )
-    processors = build_processors(options, context)
+    processors = prepared.processors + build_processors(options, context)
     matchers = [StopStringMatcher(tokenizer, options.stop_strings, prompt_length)] if options.stop_strings else []
     stopping = StoppingRule(context.eos_token_ids, max_length, options.max_time, matchers)
-    seeds = row_seeds(options.seed, inputs, per_input, device) if options.do_sample else None
-    return Plan(options, step, buffer, processors, stopping, pad, prompt_length, inputs, seeds, tokenizer)
+    seeds = row_seeds(options.seed, prepared.inputs, options.rows_per_input, device) if options.do_sample else None
+    buffer = TokenBuffer(prepared.prompt, max_length, pad)
+    return Plan(options, prepared.step, buffer, processors, stopping, pad, prompt_length, prepared.inputs, seeds, tokenizer)
 
 
 def run(p: Plan) -> Iterator[Event]:
