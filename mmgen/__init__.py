@@ -1,1 +1,27 @@
-"""mmgen: one autoregressive decode core for every modality."""
+"""mmgen: one autoregressive decode core for every modality, on transformers models.
+
+    import mmgen
+    result = mmgen.generate(model, input_ids=ids, attention_mask=mask, max_new_tokens=32)
+    result.sequences       # same tokens as model.generate(...)
+    for step in mmgen.stream(model, input_ids=ids, max_new_tokens=32): ...
+"""
+
+from mmgen.core.options import DEFAULT_MAX_NEW_TOKENS, GenerationOptions, OptionError
+from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, Timings, TokenStep
+from mmgen.generate import generate, stream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "BeamResult",
+    "BeamStep",
+    "FinishReason",
+    "Generation",
+    "GenerationOptions",
+    "OptionError",
+    "Timings",
+    "TokenStep",
+    "generate",
+    "stream",
+]
