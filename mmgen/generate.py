@@ -132,7 +132,7 @@ def _events(p: Plan) -> Iterator[Event]:
             seeds=p.seeds, pad_token_id=p.pad_token_id, prompt_length=p.prompt_length,
         )
     select = Sampler(p.seeds) if o.do_sample else greedy
-    return decode_tokens(p.step, p.buffer, p.processors, select, p.stopping, p.pad_token_id)
+    return decode_tokens(p.step, p.buffer, p.processors, select, p.stopping, p.pad_token_id, compact=o.compact)
 
 
 def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iterator[Event]:

@@ -71,8 +71,13 @@ def decode_tokens(
     select: Selector,
     stopping: StoppingRule,
     pad_token_id: int,
+    compact: bool = False,
 ) -> Iterator[TokenStep]:
-    """Run token decoding to the end, yielding a `TokenStep` per step. ``buffer`` holds the prompt."""
+    """Run token decoding to the end, yielding a `TokenStep` per step. ``buffer`` holds the prompt.
+
+    ``compact``: finished rows leave the model's batch (see `mmgen.core.loop.decode`).
+    """
     emit = TokenEmitter(buffer, processors, select, pad_token_id)
     stopping.start()
-    return decode(step, emit, lambda frame: stopping(buffer.view, frame.tokens), buffer.ids.shape[0], buffer.ids.device)
+    return decode(step, emit, lambda frame: stopping(buffer.view, frame.tokens), buffer.ids.shape[0],
+                  buffer.ids.device, compact=compact)

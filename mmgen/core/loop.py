@@ -42,16 +42,39 @@ class Step(Protocol):
     def step(self, next_input: torch.Tensor) -> Any: ...
 
 
+class CompactableStep(Step, Protocol):
+    def keep(self, rows: torch.Tensor) -> None: ...
+
+
+def scatter_rows(output: Any, alive: torch.Tensor, rows: int) -> Any:
+    """Put the outputs of the ``alive`` rows back at their places in a full batch of ``rows``.
+
+    Finished rows get zeros: their frames are masked by the adapter anyway.
+    """
+    if isinstance(output, tuple):
+        return tuple(scatter_rows(o, alive, rows) for o in output)
+    full = output.new_zeros((rows, *output.shape[1:]))
+    full[alive] = output
+    return full
+
+
 def decode(
     step: Step,
     emit: Callable[[Any, int, torch.Tensor], F],
     stop: Callable[[F], torch.Tensor],
     rows: int,
     device: torch.device | str,
+    compact: bool = False,
 ) -> Iterator[F]:
-    """Yield one frame per step until every row has finished."""
+    """Yield one frame per step until every row has finished.
+
+    With ``compact``, rows that finish leave the model's batch (their cache rows are dropped
+    through ``step.keep``), so a straggler does not keep finished rows computing; the output
+    adapter and the stopping rule still see full-size (rows, ...) tensors.
+    """
     running = torch.ones(rows, dtype=torch.bool, device=device)
     codes = torch.zeros(rows, dtype=torch.int8, device=device)
+    alive = torch.arange(rows, device=device)  # rows still in the model's batch
     output = step.prefill()
     index = 0
     while True:
@@ -61,7 +84,15 @@ def decode(
         frame = dataclasses.replace(frame, active=running, finish_codes=codes)
         running = codes == FinishReason.RUNNING.code
         yield frame
-        if not bool(running.any()):
+        still_running = int(running.sum())  # the step's one host sync
+        if still_running == 0:
             return
         index += 1
-        output = step.step(frame.next_input)
+        if compact and still_running < alive.numel():
+            kept = running[alive].nonzero().squeeze(-1)  # positions in the current model batch
+            step.keep(kept)
+            alive = alive[kept]
+        if compact:
+            output = scatter_rows(step.step(frame.next_input[alive]), alive, rows)
+        else:
+            output = step.step(frame.next_input)

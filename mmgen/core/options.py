@@ -50,6 +50,9 @@ class GenerationOptions:
     early_stopping: bool | str = False
     seed: int | Sequence[int] | None = None
     use_cache: bool = True
+    # mmgen: rows that finish leave the model's batch, so a straggler does not keep finished
+    # rows computing (same tokens either way). Beam search does not compact.
+    compact: bool = True
     # Sampling warpers.
     temperature: float = 1.0
     top_k: int | None = 50
