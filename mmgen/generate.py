@@ -141,6 +141,9 @@ def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iter
     Accepts what ``model.generate`` accepts (``input_ids``, ``attention_mask``, encoder inputs,
     generation options), plus ``text=`` or ``messages=`` with ``tokenizer=``.
     """
+    family = family_for(model)
+    if hasattr(family, "stream"):  # families with their own outputs (speech, audio codes)
+        return family.stream(model, tokenizer=tokenizer, **kwargs)
     return run(plan(model, tokenizer=tokenizer, **kwargs))
 
 
@@ -184,6 +187,9 @@ def generate(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Ge
     ``Generation.sequences`` has the shape and tokens ``model.generate`` returns for the same
     inputs and options (greedy and beam search).
     """
+    family = family_for(model)
+    if hasattr(family, "generate"):  # families with their own outputs (speech, audio codes)
+        return family.generate(model, tokenizer=tokenizer, **kwargs)
     started = time.perf_counter()
     p = plan(model, tokenizer=tokenizer, **kwargs)
     return collect(p, run(p), started)

@@ -108,6 +108,10 @@ class Generation:
     sequence_scores: (rows,) for beam search, else None.
     prompt_length: columns of ``sequences`` that are the (padded) prompt or decoder prompt.
     texts: the decoded generated text per row, when a tokenizer was given.
+    spectrogram: per row, (frames, num_mel_bins) log-mel spectrogram (speech synthesis), else None.
+    audio: per row, the waveform ((samples,), or (channels, samples)), else None.
+    sampling_rate: of ``audio``, in Hz.
+    Families with other outputs document their ``sequences`` (MusicGen: (rows, codebooks, frames) codes).
     """
 
     sequences: torch.Tensor
@@ -117,6 +121,9 @@ class Generation:
     timings: Timings
     sequence_scores: torch.Tensor | None = None
     texts: tuple[str, ...] | None = field(default=None)
+    spectrogram: tuple[torch.Tensor, ...] | None = None
+    audio: tuple[torch.Tensor, ...] | None = None
+    sampling_rate: int | None = None
 
     @property
     def new_tokens(self) -> torch.Tensor:
