@@ -16,10 +16,13 @@ from types import ModuleType
 import torch
 
 from mmgen.families import decoder_only, encoder_decoder
+from mmgen.families import blip, git
 from mmgen.families.prepared import Prepared
 
 FAMILIES: list[ModuleType] = [
     # Specific families first.
+    blip,
+    git,
     encoder_decoder,
     decoder_only,
 ]

@@ -1,0 +1,124 @@
+"""BLIP image captioning (``BlipForConditionalGeneration``): vision model once, then a text decoder.
+
+BLIP's ``generate`` is its own override (transformers ``models/blip/modeling_blip.py``); this
+adapter builds exactly the inputs it builds, then runs them on mmgen's loop:
+- the images go through ``vision_model`` once; its last hidden state (inputs, patches + 1, hidden)
+  is the decoder's ``encoder_hidden_states``, with an all-ones ``encoder_attention_mask``, fed at
+  every step (expanded to the rows of each input: beams, returned sequences);
+- the decoder prompt is ``input_ids`` with its first column overwritten by ``text_config.bos_token_id``
+  ([DEC]) and its last column dropped (the tokenizer's trailing [SEP]; on a right-padded row of a
+  batch that column is a pad and the row keeps its [SEP], as in the reference), the mask likewise;
+  without ``input_ids`` the prompt is [DEC] alone;
+- the text decoder (``text_decoder``, a causal LM with cross-attention) runs as a decoder-only
+  model: positions from the mask, the mask dropped when unpadded, a ``DynamicCache`` (what
+  ``text_decoder.generate`` builds); the prompt is not re-padded, since the reference does not.
+- decoding stops at ``text_config.sep_token_id`` ([SEP]) and pads with ``text_config.pad_token_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from mmgen.core.model_step import DecoderOnlyStep
+from mmgen.core.options import GenerationOptions, OptionError
+from mmgen.families.decoder_only import max_length
+from mmgen.families.prepared import Prepared
+from mmgen.text.prompts import attention_mask_for
+
+OPTIONS: frozenset[str] = frozenset({"interpolate_pos_encoding"})
+
+
+def matches(model: torch.nn.Module) -> bool:
+    return model.config.model_type == "blip" and hasattr(model, "vision_model") and hasattr(model, "text_decoder")
+
+
+class BlipCaptionStep(DecoderOnlyStep):
+    """The text decoder's step, cross-attending to image embeddings computed once in ``prefill``.
+
+    ``pixel_values``: (inputs, channels, height, width); each input's embeddings are repeated
+    for its ``rows_per_input`` rows. ``input_ids``/``attention_mask``: (rows, prompt), as built
+    by `decoder_prompt`.
+    """
+
+    def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_length: int,
+                 pixel_values: torch.Tensor, rows_per_input: int = 1, interpolate_pos_encoding: bool = False):
+        super().__init__(model.text_decoder, input_ids, attention_mask, max_length)
+        self.vision_model = model.vision_model
+        self.pixel_values = pixel_values
+        self.rows_per_input = rows_per_input
+        self.interpolate_pos_encoding = interpolate_pos_encoding
+        self.image_embeds: torch.Tensor | None = None
+        self.image_mask: torch.Tensor | None = None
+
+    def prefill(self) -> torch.Tensor:
+        outputs = self.vision_model(pixel_values=self.pixel_values, interpolate_pos_encoding=self.interpolate_pos_encoding)
+        self.image_embeds = outputs.last_hidden_state.repeat_interleave(self.rows_per_input, dim=0)
+        self.image_mask = torch.ones(self.image_embeds.shape[:-1], dtype=torch.long, device=self.image_embeds.device)
+        return super().prefill()
+
+    def _forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None, **extra: Any) -> torch.Tensor:
+        return super()._forward(input_ids, positions, encoder_hidden_states=self.image_embeds,
+                                encoder_attention_mask=self.image_mask, **extra)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        super().keep(rows)
+        self.image_embeds = self.image_embeds.index_select(0, rows)
+        self.image_mask = self.image_mask.index_select(0, rows)
+
+
+def decoder_prompt(model: torch.nn.Module, inputs: int, input_ids: torch.Tensor | None,
+                   attention_mask: torch.Tensor | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(input_ids, attention_mask) as ``BlipForConditionalGeneration.generate`` hands its text decoder.
+
+    input_ids: (inputs, length) the tokenizer's ``[CLS] text [SEP]`` (right-padded), or None.
+    Returns (inputs, length - 1): [DEC] in place of [CLS], the last column dropped.
+    """
+    text = model.config.text_config
+    if input_ids is None:
+        return torch.full((inputs, 1), text.bos_token_id, dtype=torch.long, device=device), None
+    if input_ids.shape[1] < 2:
+        raise OptionError("BLIP drops the last prompt token (the tokenizer's [SEP]): pass input_ids of at least 2 "
+                          "tokens, as its processor makes them ([CLS] text [SEP]), or no input_ids.")
+    prompt = input_ids[:, :-1].clone()
+    prompt[:, 0] = text.bos_token_id
+    return prompt, attention_mask[:, :-1] if attention_mask is not None else None
+
+
+def check_special_tokens(model: torch.nn.Module, options: GenerationOptions) -> None:
+    """BLIP's generate decodes with eos = [SEP] and pad = the text pad id, whatever the generation config says."""
+    text = model.config.text_config
+    if options.eos_token_id != (text.sep_token_id,):
+        raise OptionError(
+            f"BLIP stops at [SEP]: its generate passes eos_token_id=text_config.sep_token_id ({text.sep_token_id}), "
+            f"but this call resolved eos_token_id={options.eos_token_id}. Pass eos_token_id={text.sep_token_id}."
+        )
+    if options.pad_token_id is not None and options.pad_token_id != text.pad_token_id:
+        raise OptionError(f"BLIP pads with text_config.pad_token_id ({text.pad_token_id}); "
+                          f"pass pad_token_id={text.pad_token_id} or leave it out.")
+
+
+def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
+            family_options: dict[str, Any], per_input: int) -> Prepared:
+    if "pixel_values" not in model_inputs:
+        raise OptionError("BLIP captions images: pass pixel_values=... (from BlipProcessor / BlipImageProcessor).")
+    unknown = set(model_inputs) - {"pixel_values", "input_ids", "attention_mask"}
+    if unknown:
+        raise OptionError(f"BLIP captioning takes pixel_values, input_ids and attention_mask; got {sorted(unknown)}.")
+    check_special_tokens(model, options)
+    pixel_values = model_inputs["pixel_values"]
+    inputs = pixel_values.shape[0]
+    input_ids, mask = decoder_prompt(model, inputs, model_inputs.get("input_ids"), model_inputs.get("attention_mask"),
+                                     pixel_values.device)
+    if mask is None:
+        # What the text decoder's generate infers: pad positions masked when the pad id is not an EOS id.
+        mask = attention_mask_for(input_ids, options.pad_token_id, options.eos_token_id)
+    input_ids = input_ids.repeat_interleave(per_input, dim=0)
+    mask = mask.repeat_interleave(per_input, dim=0)
+    step = BlipCaptionStep(model, input_ids, mask, max_length(options, input_ids.shape[1]), pixel_values,
+                           rows_per_input=per_input,
+                           interpolate_pos_encoding=bool(family_options.get("interpolate_pos_encoding", False)))
+    # Leading pads only (a right-padded row has none), as the repetition penalty's prompt_ignore_length.
+    leading_pads = (mask != 0).int().argmax(dim=1)
+    return Prepared(step=step, prompt=input_ids, inputs=inputs, prompt_padding=leading_pads)
