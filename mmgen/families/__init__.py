@@ -16,13 +16,15 @@ from types import ModuleType
 import torch
 
 from mmgen.families import decoder_only, encoder_decoder
-from mmgen.families import blip, git
+from mmgen.families import blip, git, qwen2_vl, vlm
 from mmgen.families.prepared import Prepared
 
 FAMILIES: list[ModuleType] = [
     # Specific families first.
     blip,
     git,
+    qwen2_vl,
+    vlm,
     encoder_decoder,
     decoder_only,
 ]

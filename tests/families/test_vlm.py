@@ -1,0 +1,121 @@
+"""Vision-language models: mmgen.generate equals model.generate token for token, greedy and beam.
+
+LLaVA (CLIP + Llama) and Qwen2-VL (M-RoPE positions). Each batch holds three different images
+and prompts of unequal length with the image placeholders expanded by hand (what the
+processors do); the images are encoded once and fed with the prompt only.
+"""
+
+import pytest
+import torch
+import transformers as T
+
+import mmgen
+import tiny_vision as tv
+from mmgen.core import beam
+from mmgen.families import family_for, qwen2_vl, vlm
+
+NEW_TOKENS = 14  # long enough for a row to finish early, so compaction (the default) drops it
+STRATEGIES = {"greedy": {}, "beam": {"num_beams": 3}}
+BEAM_PENDING = pytest.mark.skipif("TEMPORARY stub" in (beam.__doc__ or ""), reason="beam search is not in yet")
+STRATEGY_CASES = ["greedy", pytest.param("beam", marks=BEAM_PENDING)]
+
+
+def both(model, inputs, reference_inputs=None, **options):
+    expected = model.generate(**(reference_inputs or inputs), max_new_tokens=NEW_TOKENS, do_sample=False, **options)
+    actual = mmgen.generate(model, **inputs, max_new_tokens=NEW_TOKENS, **options)
+    return expected, actual
+
+
+def assert_parity(expected, actual):
+    assert actual.sequences.shape == expected.shape
+    assert torch.equal(actual.sequences, expected)
+    new = expected[:, actual.prompt_length:]
+    assert int((new != tv.PAD).sum(-1).max()) >= 4, "every answer ended at once: pick other seeds"
+    assert len({tuple(row) for row in new.tolist()}) >= 2, "the answers ignore the image: pick other seeds"
+
+
+def llava_inputs(model):
+    pixel_values = T.CLIPImageProcessorPil()(images=tv.images(), return_tensors="pt").pixel_values
+    placeholders = [tv.IMAGE_TOKEN] * tv.llava_image_tokens(model)
+    input_ids, mask = tv.left_padded([[tv.BOS, *placeholders, *tv.text_ids(n, seed=n)] for n in (3, 6, 1)])
+    return {"input_ids": input_ids, "attention_mask": mask, "pixel_values": pixel_values}
+
+
+def qwen2_vl_rows():
+    """Token rows "bos text <vision_start> image-pads <vision_end> text" and the image inputs.
+
+    The images' 28 px-multiple sizes give grids (t, h, w) = (1, 4, 4), (1, 4, 8), (1, 6, 4):
+    4, 8 and 6 placeholder tokens after the 2x2 merge.
+    """
+    images = T.Qwen2VLImageProcessorPil()(images=tv.images(((56, 56), (112, 56), (56, 84))), return_tensors="pt")
+    merged = (images["image_grid_thw"].prod(-1) // 4).tolist()
+    rows = [[tv.BOS, *tv.text_ids(n, seed=n), tv.VISION_START, *[tv.IMAGE_TOKEN] * count, tv.VISION_END,
+             *tv.text_ids(n + 1, seed=n + 10)] for n, count in zip((2, 4, 1), merged)]
+    return rows, {"pixel_values": images["pixel_values"], "image_grid_thw": images["image_grid_thw"]}
+
+
+def with_token_types(input_ids, mask, images):
+    return {"input_ids": input_ids, "attention_mask": mask, "mm_token_type_ids": (input_ids == tv.IMAGE_TOKEN).int(),
+            **images}
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_CASES)
+def test_llava(strategy):
+    model = tv.llava()
+    assert family_for(model) is vlm
+    expected, actual = both(model, llava_inputs(model), **STRATEGIES[strategy])
+    assert_parity(expected, actual)
+
+
+def test_llava_full_batch_equals_compacted():
+    """Rows that finish leave the batch by default; keeping them gives the same tokens."""
+    model = tv.llava()
+    inputs = llava_inputs(model)
+    compacted = mmgen.generate(model, **inputs, max_new_tokens=NEW_TOKENS)
+    assert "eos" in {r.value for r in compacted.finish_reasons}, "no row finished early: pick other seeds"
+    full = mmgen.generate(model, **inputs, max_new_tokens=NEW_TOKENS, compact=False)
+    assert torch.equal(full.sequences, compacted.sequences)
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_CASES)
+def test_qwen2_vl(strategy):
+    model = tv.qwen2_vl()
+    assert family_for(model) is qwen2_vl
+    rows, images = qwen2_vl_rows()
+    expected, actual = both(model, with_token_types(*tv.left_padded(rows), images), **STRATEGIES[strategy])
+    assert_parity(expected, actual)
+    if strategy == "greedy":  # a row left the batch early, and the others' M-RoPE positions followed
+        assert "eos" in {r.value for r in actual.finish_reasons}
+
+
+def test_qwen2_vl_positions_are_m_rope():
+    """Image tokens sit on their (h, w) grid, so the M-RoPE rows differ from the text count (row 0)."""
+    model = tv.qwen2_vl()
+    rows, images = qwen2_vl_rows()
+    input_ids, mask = tv.left_padded(rows)
+    positions = qwen2_vl.rope_positions(model, input_ids, mask, with_token_types(input_ids, mask, images))
+    assert positions.shape == (4, *input_ids.shape)
+    text = (mask.cumsum(-1) - 1).clamp(min=0)
+    assert torch.equal(positions[0], text)
+    assert not torch.equal(positions[1:], text[None].expand(3, -1, -1))
+    assert bool((positions[1:, :, -1] < text[:, -1]).all())  # a 2-D grid takes fewer ids than its tokens
+
+
+def test_qwen2_vl_right_padded_prompts_are_left_padded():
+    """Right padding is moved left (with the token types, which follow the prompt): the reference
+    given the left-padded batch decodes the same tokens."""
+    model = tv.qwen2_vl()
+    rows, images = qwen2_vl_rows()
+    width = max(len(r) for r in rows)
+    right_ids = torch.tensor([r + [tv.PAD] * (width - len(r)) for r in rows])
+    right = with_token_types(right_ids, (right_ids != tv.PAD).long(), images)
+    expected, actual = both(model, right, reference_inputs=with_token_types(*tv.left_padded(rows), images))
+    assert_parity(expected, actual)
+
+
+def test_group_per_row_repeats_each_inputs_images():
+    a, b, c = torch.zeros(2, 1), torch.ones(3, 1), torch.full((4, 1), 2.0)
+    grouped = vlm.group_per_row([a, b, c], tokens_per_input=[5, 4], rows_per_input=2)
+    assert [g is x for g, x in zip(grouped, [a, b, a, b, c, c])] == [True] * 6
+    with pytest.raises(mmgen.OptionError, match="placeholder"):
+        vlm.group_per_row([a, b], tokens_per_input=[4], rows_per_input=2)
