@@ -1,0 +1,90 @@
+"""Input adapters: raw inputs (strings, chats, images, recordings) -> a model's processor outputs.
+
+An adapter is chosen from the model's input modality, never from its family:
+
+- ``audio``: the model reads ``input_features`` / ``input_values`` (`AudioAdapter`);
+- ``image``: it reads ``pixel_values`` first, or has an image processor (captioning and
+  vision-language models, `ImageAdapter`);
+- ``text`` otherwise (`TextAdapter`).
+
+Every adapter is a callable ``adapter(items, **options) -> dict of tensors`` with ``modality``
+and ``OPTIONS`` (the call options it takes, e.g. the audio ``sampling_rate``). Errors are
+`mmgen.inputs.InputError`s naming the input by its index in the batch (and its path).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+
+from mmgen.adapters.audio import AudioAdapter
+from mmgen.adapters.components import Components, load_components
+from mmgen.adapters.image import ImageAdapter
+from mmgen.adapters.text import TextAdapter, is_conversation
+
+AUDIO_INPUTS = frozenset({"input_features", "input_values"})
+
+
+class InputAdapter(Protocol):
+    modality: str
+    OPTIONS: frozenset[str]
+
+    def __call__(self, items: list[Any], **options: Any) -> dict[str, torch.Tensor]: ...
+
+
+def main_input_name(model: torch.nn.Module) -> str:
+    """The input the model reads first: its encoder's for encoder-decoder models."""
+    if model.config.is_encoder_decoder and hasattr(model, "get_encoder"):
+        name = getattr(model.get_encoder(), "main_input_name", None)
+        if name:
+            return name
+    return model.main_input_name
+
+
+def input_modality(model: torch.nn.Module, components: Components) -> str:
+    """``"audio"``, ``"image"`` or ``"text"``: what the model reads (rules in the module docstring)."""
+    name = main_input_name(model)
+    if name in AUDIO_INPUTS:
+        return "audio"
+    if name == "pixel_values" or components.image_processor is not None:
+        return "image"
+    return "text"
+
+
+def adapter_for(model: torch.nn.Module, components: Components) -> InputAdapter:
+    """The input adapter for the model's input modality."""
+    modality = input_modality(model, components)
+    if modality == "audio":
+        return AudioAdapter(components.feature_extractor)
+    if modality == "image":
+        return ImageAdapter(components)
+    return TextAdapter(components.tokenizer, padding_side="right" if model.config.is_encoder_decoder else "left")
+
+
+def as_batch(inputs: Any) -> list[Any]:
+    """One raw input or a batch of them -> a list of items.
+
+    A ``list`` is a batch, except a list of ``{"role", ...}`` dicts, which is one conversation.
+    Everything else (a string, a tuple pair, a dict, an array, an image) is one item.
+    """
+    if isinstance(inputs, list) and not is_conversation(inputs):
+        if not inputs:
+            raise ValueError("The batch is empty: pass at least one input.")
+        return inputs
+    return [inputs]
+
+
+__all__ = [
+    "AUDIO_INPUTS",
+    "AudioAdapter",
+    "Components",
+    "ImageAdapter",
+    "InputAdapter",
+    "TextAdapter",
+    "adapter_for",
+    "as_batch",
+    "input_modality",
+    "load_components",
+    "main_input_name",
+]

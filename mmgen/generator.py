@@ -1,0 +1,317 @@
+"""``mmgen.load``: a model, its processor and its input adapter, fed raw inputs.
+
+    generator = mmgen.load("path/to/model")          # a local directory or a hub name
+    results = generator.generate(["Hello", "Bonjour"], max_new_tokens=32)
+    results[0].text, results[0].tokens, results[0].finish_reason
+    for delta in generator.stream("Once upon a time"):
+        print(delta.text, end="")
+
+The model class is an ``AutoModelFor...`` chosen from the config (`auto_class_for`); the input
+adapter from the model's input modality (`mmgen.adapters.adapter_for`). ``generate`` runs the
+adapter on the raw inputs, then the decode core (`mmgen.generate`) on its tensors, and returns
+one `Result` per generated row. Nothing here depends on the model family: family-specific
+prompts and options live in the family adapters (`mmgen.families`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import transformers as T
+
+from mmgen.adapters import AudioAdapter, Components, ImageAdapter, InputAdapter, TextAdapter, adapter_for, as_batch
+from mmgen.adapters import load_components
+from mmgen.core.options import OPTION_NAMES
+from mmgen.core.results import FinishReason, Generation, TokenStep
+from mmgen.families import FAMILIES, family_for
+from mmgen.generate import generate as generate_tokens
+from mmgen.generate import stream as stream_tokens
+from mmgen.registry import resolve_model_path
+from mmgen.text.streaming import TextDelta, stream_text
+
+logger = logging.getLogger("mmgen")
+
+# (task mapping, Auto class) in the order a model type found in several is resolved: a model
+# type that is both a speech / image-to-text model and a causal LM loads as the former.
+AUTO_CLASSES: tuple[tuple[Any, type], ...] = (
+    (T.MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING, T.AutoModelForSpeechSeq2Seq),
+    (T.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING, T.AutoModelForImageTextToText),
+    (T.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING, T.AutoModelForSeq2SeqLM),
+    (T.MODEL_FOR_CAUSAL_LM_MAPPING, T.AutoModelForCausalLM),
+    (T.MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING, T.AutoModelForTextToSpectrogram),
+    (T.MODEL_FOR_TEXT_TO_WAVEFORM_MAPPING, T.AutoModelForTextToWaveform),
+)
+
+# from_pretrained arguments that locate files, given to the processor loaders as well.
+HUB_ARGUMENTS = frozenset({"revision", "cache_dir", "local_files_only", "token", "trust_remote_code", "subfolder"})
+
+# Call options `load` keeps as the generator's defaults instead of passing to from_pretrained.
+CALL_OPTIONS = (OPTION_NAMES | frozenset().union(*(f.OPTIONS for f in FAMILIES))
+                | AudioAdapter.OPTIONS | ImageAdapter.OPTIONS | TextAdapter.OPTIONS)
+
+
+class LoadError(OSError):
+    """A model could not be loaded; the message names it, why, and the fix."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One generated row.
+
+    text: the generated text (special tokens skipped); "" for speech and audio outputs.
+    tokens: (generated,) the new token ids, up to and including the row's last one (its EOS);
+      for audio-code models, the row's codes as the family returns them.
+    finish_reason: why the row ended.
+    input_index: the input it answers (rows are input-major: ``num_return_sequences`` per input).
+    score: the length-penalised beam score under beam search, else None.
+    audio, sampling_rate: the waveform of speech / audio models, else None.
+    """
+
+    text: str
+    tokens: torch.Tensor
+    finish_reason: FinishReason
+    input_index: int
+    score: float | None = None
+    audio: torch.Tensor | None = None
+    sampling_rate: int | None = None
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+def _is_path(name: str) -> bool:
+    """A name meant as a local path: absolute, relative with ./ or ~, or more than one '/'."""
+    return os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 or os.path.exists(name)
+
+
+def _missing_model(name: str, exc: BaseException) -> LoadError:
+    if _is_path(name):
+        path = os.path.expanduser(name)
+        if not os.path.isdir(path):
+            return LoadError(f"Cannot load model {name!r}: no such directory. Fix: check the path (a directory "
+                             "that model.save_pretrained(...) wrote, with a config.json).")
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            return LoadError(f"Cannot load model {name!r}: the directory has no config.json. Fix: point at the "
+                             "directory that model.save_pretrained(...) (or a hub download) wrote.")
+        return LoadError(f"Cannot load model {name!r}: {exc}")
+    return LoadError(
+        f"Cannot load model {name!r}: it is not a local directory and the Hugging Face hub could not provide it "
+        f"({str(exc).splitlines()[0]}). Fix: pass the path of a local copy, e.g. mmgen.load('/models/"
+        f"{name.split('/')[-1]}'); to make one, run `huggingface-cli download {name} --local-dir "
+        f"/models/{name.split('/')[-1]}` on a connected machine and copy the directory here. If the model is "
+        "already in the Hugging Face cache, set HF_HUB_OFFLINE=1 to use the cached copy without network."
+    )
+
+
+def auto_class_for(config: Any) -> type:
+    """The ``AutoModelFor...`` class that loads a generative head for ``config``.
+
+    The class named in ``config.architectures`` decides; without one (or with a base model
+    there), the first task of `AUTO_CLASSES` that has the model type.
+    """
+    key = type(config)
+    tasks = [(mapping, auto) for mapping, auto in AUTO_CLASSES if key in mapping]
+    for architecture in config.architectures or ():
+        for mapping, auto in tasks:
+            classes = mapping[key] if isinstance(mapping[key], tuple) else (mapping[key],)
+            if any(c.__name__ == architecture for c in classes):
+                return auto
+    if tasks:
+        return tasks[0][1]
+    raise LoadError(
+        f"mmgen cannot generate with model_type={config.model_type!r} (architectures={config.architectures}): "
+        "it is not a causal LM, sequence-to-sequence, speech-to-text, image-text-to-text, text-to-spectrogram "
+        "or text-to-waveform model."
+    )
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load(name_or_path: str | os.PathLike, device: str | torch.device | None = None,
+         dtype: str | torch.dtype | None = None, **kwargs: Any) -> Generator:
+    """Load a model and its processor as a `Generator`.
+
+    name_or_path: a local directory (``save_pretrained`` output), a hub name, or a short name
+      of `mmgen.registry`.
+    device: where the model runs; default CUDA when available, else CPU.
+    dtype: the weights' dtype (``torch.bfloat16``, ``"float16"``, ``"auto"``); default
+      transformers' own.
+    kwargs: generation options (``max_new_tokens=...``), family options (``tgt_lang=...``) and
+      input options (``sampling_rate=...``) become the generator's defaults; anything else goes
+      to ``from_pretrained`` (``revision``, ``local_files_only``, ``attn_implementation``, ...).
+
+    Raises `LoadError` (an ``OSError``) naming the model and the fix when it cannot be found.
+    """
+    name = os.fspath(name_or_path)
+    path = resolve_model_path(name)
+    defaults = {k: v for k, v in kwargs.items() if k in CALL_OPTIONS}
+    model_kwargs = {k: v for k, v in kwargs.items() if k not in CALL_OPTIONS}
+    hub_kwargs = {k: v for k, v in model_kwargs.items() if k in HUB_ARGUMENTS}
+    try:
+        config = T.AutoConfig.from_pretrained(path, **hub_kwargs)
+    except OSError as exc:
+        raise _missing_model(path, exc) from exc
+    if dtype is not None:
+        model_kwargs["dtype"] = dtype
+    model = auto_class_for(config).from_pretrained(path, **model_kwargs)
+    model = model.to(device if device is not None else default_device()).eval()
+    return Generator(model, load_components(path, **hub_kwargs), defaults=defaults)
+
+
+# -- generation -----------------------------------------------------------------------------------
+
+def row_lengths(generation: Generation, eos_token_ids: Any, pad_token_id: int | None) -> torch.Tensor:
+    """(rows,) how many of each row's generated tokens are real, read from a `Generation`.
+
+    A row that ended on EOS ends at its first EOS (EOS always stops a row); one that reached the
+    length limit fills every column; any other (stop string, time) ends at its last column that
+    is not padding: padding is the pad id with a log-probability of exactly 0 (what the loop and
+    beam search write after a row's end).
+    """
+    new_tokens, logprobs = generation.new_tokens, generation.logprobs.to(generation.new_tokens.device)
+    rows, width = new_tokens.shape
+    reasons = generation.finish_reasons
+    real = (logprobs != 0) if pad_token_id is None else (new_tokens != pad_token_id) | (logprobs != 0)
+    last_real = torch.where(real.any(-1), width - real.flip(-1).int().argmax(-1), 0)
+    reached_length = torch.tensor([r is FinishReason.LENGTH for r in reasons], device=new_tokens.device)
+    lengths = torch.where(reached_length, width, last_real)
+    if eos_token_ids:
+        is_eos = torch.isin(new_tokens, torch.tensor(list(eos_token_ids), device=new_tokens.device))
+        ended = torch.tensor([r is FinishReason.EOS for r in reasons], device=new_tokens.device) & is_eos.any(-1)
+        lengths = torch.where(ended, is_eos.int().argmax(-1) + 1, lengths)
+    return lengths
+
+
+class Generator:
+    """A model with its preprocessing parts and input adapter; ``generate`` / ``stream`` take raw inputs.
+
+    model: a transformers model (``from_pretrained`` or built from a config).
+    components: its processor / tokenizer / image processor / feature extractor (a `Components`,
+      or one processor or tokenizer, sorted into place).
+    adapter: the input adapter; default chosen from the model's input modality.
+    defaults: call options applied under each call's own (``{"max_new_tokens": 64}``).
+    """
+
+    def __init__(self, model: torch.nn.Module, components: Components | Any,
+                 adapter: InputAdapter | None = None, defaults: Mapping[str, Any] | None = None):
+        if not isinstance(components, Components):
+            components = Components.from_parts(components)
+        self.model = model
+        self.components = components
+        self.adapter = adapter if adapter is not None else adapter_for(model, components)
+        self.defaults = dict(defaults or {})
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.components.tokenizer
+
+    @property
+    def processor(self) -> Any:
+        """The model's processor, or its single part when it has none."""
+        c = self.components
+        return c.processor or c.tokenizer or c.image_processor or c.feature_extractor
+
+    @property
+    def generation_config(self) -> Any:
+        """The model's generation defaults (``generation_config.json``), under the generator's `defaults`."""
+        return self.model.generation_config
+
+    def __repr__(self) -> str:
+        return (f"Generator({type(self.model).__name__}, input={self.adapter.modality}, "
+                f"device={self.model.device}, defaults={self.defaults})")
+
+    def encode(self, inputs: Any, **adapter_options: Any) -> dict[str, torch.Tensor]:
+        """Raw inputs (one or a batch) -> the model inputs the adapter makes; floats in the model's dtype."""
+        return self._encode(as_batch(inputs), adapter_options)
+
+    def _encode(self, items: list[Any], adapter_options: dict[str, Any]) -> dict[str, torch.Tensor]:
+        encoded = self.adapter(items, **adapter_options)
+        dtype = getattr(self.model, "dtype", None)
+        return {k: v.to(dtype) if v.is_floating_point() and dtype is not None and dtype.is_floating_point else v
+                for k, v in encoded.items()}
+
+    def arguments(self, inputs: Any, **options: Any) -> tuple[dict[str, Any], int]:
+        """(keyword arguments for `mmgen.generate.generate` / ``stream``, number of inputs).
+
+        The raw inputs become model inputs through the adapter; the family may resolve its
+        options with the tokenizer (a family module's optional ``resolve_options(tokenizer,
+        family_options)``, e.g. language codes to token ids).
+        """
+        options = {**self.defaults, **options}
+        adapter_options = {k: options.pop(k) for k in list(options) if k in self.adapter.OPTIONS}
+        items = as_batch(inputs)
+        model_inputs = self._encode(items, adapter_options)
+        clash = sorted(set(model_inputs) & set(options))
+        if clash:
+            raise TypeError(f"{clash[0]}= is made from the inputs by the generator; pass raw inputs only, or call "
+                            "mmgen.generate(model, ...) with tensors.")
+        family = family_for(self.model)
+        resolve = getattr(family, "resolve_options", None)
+        if resolve is not None:
+            options.update(resolve(self.tokenizer, {k: v for k, v in options.items() if k in family.OPTIONS}))
+        return {"tokenizer": self.tokenizer, **model_inputs, **options}, len(items)
+
+    def generate(self, inputs: Any, **options: Any) -> list[Result]:
+        """One `Result` per generated row (``num_return_sequences`` per input, input-major).
+
+        inputs: one raw input or a list of them (see `mmgen.adapters`); options: generation,
+        family and input options (``max_new_tokens=``, ``tgt_lang=``, ``sampling_rate=``, ...).
+        """
+        arguments, inputs_count = self.arguments(inputs, **options)
+        generation = generate_tokens(self.model, **arguments)
+        return self._results(generation, inputs_count, arguments)
+
+    def _results(self, generation: Generation, inputs_count: int, arguments: dict[str, Any]) -> list[Result]:
+        rows = generation.sequences.shape[0]
+        per_input = max(1, rows // inputs_count)
+        scores = generation.sequence_scores.tolist() if generation.sequence_scores is not None else [None] * rows
+        if generation.audio is not None or generation.sequences.ndim != 2:  # speech / audio-code outputs
+            return [Result(text="", tokens=generation.sequences[i].cpu(), finish_reason=generation.finish_reasons[i],
+                           input_index=i // per_input, score=scores[i],
+                           audio=generation.audio[i] if generation.audio is not None else None,
+                           sampling_rate=generation.sampling_rate) for i in range(rows)]
+        config = self.model.generation_config
+        eos = arguments.get("eos_token_id", config.eos_token_id)
+        eos = [eos] if isinstance(eos, int) else eos
+        pad = arguments.get("pad_token_id", config.pad_token_id)
+        if pad is None:  # the fill the decode core uses
+            pad = eos[0] if eos else 0
+        lengths = row_lengths(generation, eos, pad).tolist()
+        new_tokens = generation.new_tokens.cpu()
+        tokens = [new_tokens[i, :n] for i, n in enumerate(lengths)]
+        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True) if self.tokenizer is not None else [""] * rows
+        return [Result(text=texts[i], tokens=tokens[i], finish_reason=generation.finish_reasons[i],
+                       input_index=i // per_input, score=scores[i]) for i in range(rows)]
+
+    def stream(self, inputs: Any, **options: Any) -> Iterator[TextDelta]:
+        """Yield `TextDelta`s (new text per row, ``row`` input-major) as tokens are generated.
+
+        Joining a row's deltas gives its `Result.text`. Inputs and options are checked before
+        the first step; beam search cannot stream text (its best hypothesis rewrites past
+        tokens): use `generate`.
+        """
+        if self.tokenizer is None:
+            raise TypeError("stream() decodes text and this model has no tokenizer.")
+        arguments, _ = self.arguments(inputs, **options)
+        events = stream_tokens(self.model, **arguments)
+        return _text_deltas(events, self.tokenizer)
+
+
+def _text_deltas(events: Iterator[Any], tokenizer: Any) -> Iterator[TextDelta]:
+    first = next(events, None)
+    if first is None:
+        return
+    if not isinstance(first, TokenStep):
+        raise TypeError(f"stream() reads one token per row, and this call yields {type(first).__name__} events "
+                        "(beam search rewrites its best hypothesis): use generate(...), or num_beams=1.")
+    yield from stream_text(itertools.chain([first], events), tokenizer, rows=first.tokens.shape[0])
+
+
+__all__ = ["AUTO_CLASSES", "Generator", "LoadError", "Result", "auto_class_for", "load", "row_lengths"]
