@@ -17,6 +17,7 @@ import torch
 
 from mmgen.families import decoder_only, encoder_decoder
 from mmgen.families import blip, git, qwen2_vl, vlm
+from mmgen.families import translation
 from mmgen.families.prepared import Prepared
 
 FAMILIES: list[ModuleType] = [
@@ -25,6 +26,7 @@ FAMILIES: list[ModuleType] = [
     git,
     qwen2_vl,
     vlm,
+    translation,
     encoder_decoder,
     decoder_only,
 ]
