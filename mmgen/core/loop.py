@@ -92,7 +92,7 @@ def decode(
             kept = running[alive].nonzero().squeeze(-1)  # positions in the current model batch
             step.keep(kept)
             alive = alive[kept]
-        if compact:
+        if alive.numel() < rows:
             output = scatter_rows(step.step(frame.next_input[alive]), alive, rows)
         else:
             output = step.step(frame.next_input)
