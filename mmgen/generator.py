@@ -156,7 +156,7 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
     hub_kwargs = {k: v for k, v in model_kwargs.items() if k in HUB_ARGUMENTS}
     try:
         config = T.AutoConfig.from_pretrained(path, **hub_kwargs)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a directory whose config.json is missing or unknown
         raise _missing_model(path, exc) from exc
     if dtype is not None:
         model_kwargs["dtype"] = dtype
