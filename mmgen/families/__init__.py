@@ -4,7 +4,9 @@ A family adapter is a module with:
 - ``matches(model) -> bool``;
 - ``OPTIONS``: names of family-specific options it accepts (e.g. Whisper's ``language``),
   taken out of the call's keyword arguments before the generic options are validated;
-- ``prepare(model, model_inputs, options, family_options, per_input) -> Prepared``.
+- ``prepare(model, model_inputs, options, family_options, per_input) -> Prepared``; or, for
+  families whose outputs are not one token per row (speech, audio codes), ``generate(model,
+  tokenizer=None, **kwargs) -> Generation`` and ``stream(...)``, which `mmgen.generate` calls instead.
 The first family whose ``matches`` is true wins, so specific families come before the
 generic decoder-only and encoder-decoder ones. A new family is a new file plus one line here.
 """
@@ -17,6 +19,7 @@ import torch
 
 from mmgen.families import decoder_only, encoder_decoder
 from mmgen.families import blip, git, qwen2_vl, vlm
+from mmgen.families import speecht5
 from mmgen.families import translation
 from mmgen.families.prepared import Prepared
 
@@ -26,6 +29,7 @@ FAMILIES: list[ModuleType] = [
     git,
     qwen2_vl,
     vlm,
+    speecht5,
     translation,
     encoder_decoder,
     decoder_only,
