@@ -19,7 +19,7 @@ import torch
 
 from mmgen.families import decoder_only, encoder_decoder
 from mmgen.families import blip, git, qwen2_vl, vlm
-from mmgen.families import speecht5
+from mmgen.families import musicgen, speecht5
 from mmgen.families import translation
 from mmgen.families.prepared import Prepared
 
@@ -30,6 +30,7 @@ FAMILIES: list[ModuleType] = [
     qwen2_vl,
     vlm,
     speecht5,
+    musicgen,
     translation,
     encoder_decoder,
     decoder_only,

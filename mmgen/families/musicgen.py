@@ -1,0 +1,211 @@
+"""MusicGen (``MusicgenForConditionalGeneration``): K codec tokens per frame, then EnCodec to audio.
+
+The model step is the encoder-decoder step over the model's public ``forward`` (text encoder
+once, the decoder with a transformers cache); with ``guidance_scale > 1`` the batch is doubled
+with unconditional rows (zero encoder states and mask, as transformers does) and the logits
+are folded back by `mmgen.outputs.codebooks.make_guidance`. The multi-codebook adapter and the
+delay pattern are in `mmgen.outputs.codebooks`; the codes are decoded by the model's
+``audio_encoder.decode``. Greedy codes and audio equal ``model.generate``'s; sampling uses
+mmgen's seeded per-row sampler (one seed per codebook row), not torch's global generator.
+
+MusicGen generates a fixed number of frames: there is no end-of-sequence stop. Audio prompts
+(``decoder_input_ids``, ``input_values``) are not supported yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import MusicgenForConditionalGeneration
+from transformers.modeling_outputs import BaseModelOutput
+
+from mmgen.core.decode import Processor, Selector, TokenBuffer
+from mmgen.core.model_step import EncoderDecoderStep
+from mmgen.core.options import GenerationOptions, OptionError, resolve_options
+from mmgen.core.results import FinishReason, Generation, Timings
+from mmgen.core.selectors import Sampler, greedy, row_seeds
+from mmgen.core.stopping import StoppingRule
+from mmgen.outputs.codebooks import decode_codebooks, delay_pattern, make_guidance, undelay
+from mmgen.outputs.frames import CodebookStep
+from mmgen.processors import ProcessorContext, build_processors
+
+OPTIONS: frozenset[str] = frozenset({"guidance_scale"})
+UNSUPPORTED_INPUTS = ("decoder_input_ids", "input_values", "padding_mask")
+
+
+def matches(model: torch.nn.Module) -> bool:
+    return isinstance(model, MusicgenForConditionalGeneration)
+
+
+class MusicgenStep(EncoderDecoderStep):
+    """Encoder-decoder step with optional classifier-free guidance rows.
+
+    decoder_input_ids: (rows * K, 1) the start column. ``step(codes)``: (rows * K,) delayed codes.
+    With ``guided``, the encoder states get ``rows`` unconditional rows (zeros, mask zeros) after
+    the conditional ones, and every decoder input is repeated twice along the batch.
+    """
+
+    def __init__(self, model: torch.nn.Module, encoder_inputs: dict[str, Any], decoder_input_ids: torch.Tensor,
+                 guided: bool):
+        super().__init__(model, encoder_inputs, decoder_input_ids)
+        self.guided = guided
+
+    def encode(self) -> BaseModelOutput:
+        hidden = super().encode().last_hidden_state
+        if not self.guided:
+            return BaseModelOutput(last_hidden_state=hidden)
+        if self.encoder_mask is not None:
+            self.encoder_mask = torch.cat([self.encoder_mask, torch.zeros_like(self.encoder_mask)], dim=0)
+        return BaseModelOutput(last_hidden_state=torch.cat([hidden, torch.zeros_like(hidden)], dim=0))
+
+    def _doubled(self, ids: torch.Tensor) -> torch.Tensor:
+        return ids.repeat(2, 1) if self.guided else ids
+
+    def prefill(self) -> torch.Tensor:
+        self.encoder_outputs = self.encode()
+        return self._forward(self._doubled(self.decoder_input_ids))
+
+    def step(self, codes: torch.Tensor) -> torch.Tensor:
+        return self._forward(self._doubled(codes[:, None]))
+
+
+@dataclass
+class MusicPlan:
+    """The roles of one call, built before any compute."""
+
+    model: torch.nn.Module
+    options: GenerationOptions
+    step: MusicgenStep
+    buffer: TokenBuffer
+    pattern: torch.Tensor
+    processors: list[Processor]
+    select: Selector
+    stopping: StoppingRule
+    rows: int
+    pad_token_id: int
+
+    def frames(self) -> Iterator[CodebookStep]:
+        def stop(frame: CodebookStep) -> torch.Tensor:
+            codes = self.stopping(self.buffer.view, frame.tokens.reshape(-1))
+            return codes.view(self.rows, -1)[:, 0]  # all codebooks of a row stop together (length, time)
+
+        self.stopping.start()
+        return decode_codebooks(self.step, self.buffer, self.pattern, self.processors, self.select, stop,
+                                self.pad_token_id)
+
+
+def _split(kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """(family options, generation options, model inputs)."""
+    family, options, inputs = {}, {}, {}
+    for key, value in kwargs.items():
+        if key in OPTIONS:
+            family[key] = value
+        elif key == "text" or isinstance(value, torch.Tensor) or key == "encoder_outputs":
+            inputs[key] = value
+        else:
+            options[key] = value
+    return family, options, inputs
+
+
+def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> MusicPlan:
+    """Check the call and build its roles; raises `OptionError` before any compute."""
+    family, user, inputs = _split(kwargs)
+    for name in UNSUPPORTED_INPUTS:
+        if name in inputs:
+            raise OptionError(f"{name}=... (an audio prompt) is not supported by mmgen's MusicGen adapter yet: "
+                              "condition on text (input_ids / text=...) only.")
+    options = resolve_options(model.generation_config, user)
+    if options.num_beams > 1 or options.num_return_sequences > 1:
+        raise OptionError("MusicGen decodes greedily or by sampling: pass num_beams=1 and num_return_sequences=1.")
+    guidance = family.get("guidance_scale", getattr(model.generation_config, "guidance_scale", None))
+    device = model.device
+    if "text" in inputs:
+        if tokenizer is None:
+            raise OptionError("text=... needs the model's tokenizer or processor: pass tokenizer=...")
+        encoded = tokenizer(text=inputs.pop("text"), padding=True, return_tensors="pt")
+        inputs.setdefault("input_ids", encoded["input_ids"])
+        inputs.setdefault("attention_mask", encoded.get("attention_mask"))
+    if "input_ids" not in inputs:
+        raise OptionError("MusicGen needs its text prompt: pass input_ids=... (and attention_mask=...) or text=... "
+                          "with tokenizer=...")
+    encoder_inputs = {k: v.to(device) for k, v in inputs.items() if v is not None}
+    rows = encoder_inputs["input_ids"].shape[0]
+    # transformers builds an all-ones mask when none is given; the guidance rows then get zeros.
+    encoder_inputs.setdefault("attention_mask", torch.ones_like(encoder_inputs["input_ids"]))
+
+    codebooks = model.decoder.num_codebooks
+    start = options.decoder_start_token_id if options.decoder_start_token_id is not None else options.bos_token_id
+    pad = options.pad_token_id if options.pad_token_id is not None else start
+    max_length = 1 + options.max_new_tokens if options.max_new_tokens is not None else options.max_length
+    stereo = model.decoder.config.audio_channels == 2
+    per_channel = codebooks // 2 if stereo else codebooks
+    if max_length - 1 < max(2 * per_channel - 2, per_channel):
+        raise OptionError(f"max_new_tokens={max_length - 1} is too short for {codebooks} delayed codebooks: pass "
+                          f"max_new_tokens >= {max(2 * per_channel - 2, per_channel)} (each frame of audio needs "
+                          f"{per_channel - 1} extra steps).")
+
+    guided = guidance is not None and guidance > 1
+    start_ids = torch.full((rows * codebooks, 1), int(start), dtype=torch.long, device=device)
+    step = MusicgenStep(model, encoder_inputs, start_ids, guided)
+    buffer = TokenBuffer(start_ids, max_length, int(pad))
+    pattern = delay_pattern(codebooks, max_length, int(pad), stereo, device)
+    context = ProcessorContext(prompt_length=1, max_length=max_length, eos_token_ids=None, encoder_input_ids=None,
+                               prompt_padding=None, num_beams=1, device=device)
+    processors = ([make_guidance(float(guidance))] if guided else []) + build_processors(options, context)
+    select = Sampler(row_seeds(options.seed, rows, codebooks, device)) if options.do_sample else greedy
+    stopping = StoppingRule(None, max_length, options.max_time)
+    return MusicPlan(model, options, step, buffer, pattern, processors, select, stopping, rows, int(pad))
+
+
+def decode_audio(model: torch.nn.Module, codes: torch.Tensor) -> torch.Tensor:
+    """(rows, K, frames) codes -> (rows, channels, samples) with the model's ``audio_encoder.decode``."""
+    scales = [None] * codes.shape[0]
+    if model.decoder.config.audio_channels == 1:
+        return model.audio_encoder.decode(codes[None], audio_scales=scales).audio_values
+    left = model.audio_encoder.decode(codes[None, :, ::2], audio_scales=scales).audio_values
+    right = model.audio_encoder.decode(codes[None, :, 1::2], audio_scales=scales).audio_values
+    return torch.cat([left, right], dim=1)
+
+
+def generate(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Generation:
+    """Drop-in for ``model.generate(input_ids=..., attention_mask=..., guidance_scale=..., ...)``.
+
+    ``sequences``: (rows, K, frames) the codes ``model.generate`` decodes (delay pattern
+    undone, ``prompt_length`` 0); ``logprobs``: (rows, K, frames) of those codes; ``audio``: per
+    row, (channels, samples) at ``sampling_rate`` (the audio ``model.generate`` returns).
+    """
+    started = time.perf_counter()
+    p = plan(model, tokenizer, **kwargs)
+    first, logprobs = None, []
+    with torch.inference_mode():
+        for frame in p.frames():
+            first = first or time.perf_counter()
+            logprobs.append(frame.logprobs.reshape(-1))
+        pattern = p.pattern[:, : p.buffer.length]
+        codes = undelay(p.buffer.view, pattern, p.rows)
+        start = torch.zeros_like(logprobs[0])[:, None]  # the decoder start column
+        scores = undelay(torch.cat([start, torch.stack(logprobs, 1)], 1), pattern, p.rows)
+        audio = decode_audio(model, codes)
+    reasons = tuple(FinishReason.from_code(int(c)) for c in frame.finish_codes.tolist())
+    timings = Timings(time_to_first_token=(first or time.perf_counter()) - started, total=time.perf_counter() - started,
+                      new_tokens=int(codes.numel()))
+    return Generation(sequences=codes, logprobs=scores, finish_reasons=reasons, prompt_length=0, timings=timings,
+                      audio=tuple(audio), sampling_rate=int(model.config.audio_encoder.sampling_rate))
+
+
+def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iterator[CodebookStep]:
+    """Yield a `CodebookStep` per step (K delayed codes per row); ``generate`` decodes them to audio."""
+    events = plan(model, tokenizer, **kwargs).frames()
+    while True:
+        with torch.inference_mode():
+            event = next(events, None)
+        if event is None:
+            return
+        yield event
+
+
+__all__ = ["OPTIONS", "MusicPlan", "MusicgenStep", "decode_audio", "generate", "matches", "plan", "stream"]
