@@ -1,0 +1,42 @@
+"""Audio files round-trip through soundfile at the given sampling rate."""
+
+import math
+
+import pytest
+import torch
+
+from mmgen.audio_out import read_audio, write_audio, write_generation
+from mmgen.core.results import FinishReason, Generation, Timings
+
+
+def tone(seconds=0.25, rate=16000):
+    t = torch.arange(int(seconds * rate)) / rate
+    return 0.5 * torch.sin(2 * math.pi * 440 * t)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_mono_round_trip_at_16_bit(tmp_path, suffix):
+    audio = tone()
+    path = write_audio(tmp_path / f"tone{suffix}", audio, 16000)
+    back, rate = read_audio(path)
+    assert rate == 16000 and back.shape == audio.shape
+    assert (back - audio).abs().max() <= 1 / 32768 + 1e-7
+
+
+def test_stereo_float_wav_is_exact_and_loud_values_are_clipped(tmp_path):
+    audio = torch.stack([tone(), -tone()])
+    audio[0, 0] = 1.5
+    back, rate = read_audio(write_audio(tmp_path / "stereo.wav", audio, 32000, subtype="FLOAT"))
+    assert rate == 32000 and back.shape == (2, audio.shape[1])
+    assert back[0, 0] == 1.0
+    torch.testing.assert_close(back[:, 1:], audio[:, 1:], rtol=0, atol=0)
+
+
+def test_write_generation_writes_one_file_per_row(tmp_path):
+    audio = (tone(), tone(0.1))
+    result = Generation(sequences=torch.zeros(2, 0, dtype=torch.long), logprobs=torch.zeros(2, 0),
+                        finish_reasons=(FinishReason.EOS,) * 2, prompt_length=0, timings=Timings(0.0, 0.0, 0),
+                        audio=audio, sampling_rate=16000)
+    paths = write_generation(result, tmp_path / "speech.flac")
+    assert [p.name for p in paths] == ["speech_0.flac", "speech_1.flac"]
+    assert read_audio(paths[1])[0].shape == audio[1].shape
