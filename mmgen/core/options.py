@@ -98,6 +98,16 @@ ACCEPTED_AND_IGNORED = frozenset(
 )
 
 
+# The value of each non-optional option that makes it do nothing.
+NEUTRAL: dict[str, Any] = {
+    "min_length": 0, "do_sample": False, "num_beams": 1, "num_return_sequences": 1, "length_penalty": 1.0,
+    "early_stopping": False, "use_cache": True, "compact": True, "temperature": 1.0, "top_p": 1.0,
+    "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_no_repeat_ngram_size": 0,
+    "remove_invalid_values": False, "renormalize_logits": False, "logits_processor": (),
+}
+
+
 def _as_tuple(value: Any) -> Any:
     if value is None or isinstance(value, tuple):
         return value
@@ -144,15 +154,18 @@ def resolve_options(model_generation_config: Any, user: dict[str, Any]) -> Gener
 
     values: dict[str, Any] = {}
     for name in OPTION_NAMES:
-        if name in user and user[name] is not None:
-            values[name] = _normalise(name, user[name])
+        if name in user:
+            # An explicit None switches an option off, as in transformers (eos_token_id=None
+            # overrides the model's EOS); options that cannot be None take their neutral value.
+            value = user[name]
+            values[name] = _normalise(name, value) if value is not None else NEUTRAL.get(name)
         elif model_generation_config is not None and getattr(model_generation_config, name, None) is not None:
             values[name] = _normalise(name, getattr(model_generation_config, name))
     # The model config's default length is not a length the user chose: `max_new_tokens` from
     # the user always wins over a `max_length` that came from the model (as in transformers).
-    if "max_new_tokens" in user and user["max_new_tokens"] is not None and "max_length" not in user:
+    if user.get("max_new_tokens") is not None and "max_length" not in user:
         values.pop("max_length", None)
-    if "max_new_tokens" not in values and "max_length" not in values:
+    if values.get("max_new_tokens") is None and values.get("max_length") is None:
         logger.warning(
             "Neither the call nor the model's generation_config sets a length: generating up to "
             "max_new_tokens=%d new tokens. Pass max_new_tokens=... to choose.",

@@ -68,3 +68,11 @@ def test_validation_happens_before_the_model_runs():
     with pytest.raises(OptionError):
         mmgen.generate(model, input_ids=ids, attention_mask=mask, max_new_tokens=4, do_sample=True, temperature=0)
     assert calls == []
+
+
+def test_explicit_none_switches_a_model_default_off():
+    config = GenerationConfig(eos_token_id=2, forced_eos_token_id=2, repetition_penalty=1.5, top_k=10)
+    options = resolve_options(config, {"max_new_tokens": 3, "eos_token_id": None, "forced_eos_token_id": None,
+                                       "repetition_penalty": None, "top_k": None})
+    assert options.eos_token_id is None and options.forced_eos_token_id is None
+    assert options.repetition_penalty == 1.0 and options.top_k is None
