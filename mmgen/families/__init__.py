@@ -17,7 +17,7 @@ from types import ModuleType
 
 import torch
 
-from mmgen.families import decoder_only, encoder_decoder
+from mmgen.families import decoder_only, encoder_decoder, whisper
 from mmgen.families import blip, git, qwen2_vl, vlm
 from mmgen.families import musicgen, speecht5
 from mmgen.families import translation
@@ -25,6 +25,7 @@ from mmgen.families.prepared import Prepared
 
 FAMILIES: list[ModuleType] = [
     # Specific families first.
+    whisper,
     blip,
     git,
     qwen2_vl,

@@ -1,0 +1,231 @@
+"""Whisper short-form (one 30 s window) through mmgen's decode core, against transformers.
+
+Parity: ``mmgen.generate(model, input_features=..., ...)`` equals, token for token,
+``model.generate(input_features, ..., force_unique_generate_call=True)`` (the one underlying pass
+of transformers' Whisper generate, prompt and padding included) on a tiny random-weight Whisper
+and a batch of synthetic audio of unequal lengths. The timestamp rules are also checked alone
+against ``WhisperTimeStampLogitsProcessor`` on hand-made histories.
+
+The tiny model keeps Whisper's token layout (text < eos < start/languages/tasks/... <
+<|notimestamps|> < 1501 timestamps) with 100 text tokens. Its eos embedding is a scaled copy of
+text token 8, so a row ends where it would have said 8: rows end at different steps.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+from transformers.generation.logits_process import WhisperTimeStampLogitsProcessor
+
+import mmgen
+from mmgen.core.options import OptionError
+from mmgen.families import family_for, whisper
+from mmgen.families.whisper_timestamps import make_timestamp_rules
+
+TEXT = 100
+EOT = TEXT
+SOT = EOT + 1
+LANGUAGES = ("en", "fr", "de", "es")
+LANG_TO_ID = {f"<|{code}|>": SOT + 1 + i for i, code in enumerate(LANGUAGES)}
+TRANSLATE = SOT + 1 + len(LANGUAGES)
+TRANSCRIBE = TRANSLATE + 1
+START_OF_LM = TRANSCRIBE + 1
+START_OF_PREV = START_OF_LM + 1
+NO_SPEECH = START_OF_PREV + 1
+NO_TIMESTAMPS = NO_SPEECH + 1
+TIMESTAMP_BEGIN = NO_TIMESTAMPS + 1
+VOCAB = TIMESTAMP_BEGIN + 1501
+RATE = 16_000
+PROMPT = torch.tensor([START_OF_PREV, 60, 61])
+
+
+def generation_config() -> GenerationConfig:
+    """The fields transformers' Whisper generate reads, laid out like a multilingual checkpoint's."""
+    return GenerationConfig(
+        decoder_start_token_id=SOT, eos_token_id=EOT, pad_token_id=EOT, bos_token_id=EOT,
+        lang_to_id=dict(LANG_TO_ID), task_to_id={"translate": TRANSLATE, "transcribe": TRANSCRIBE},
+        no_timestamps_token_id=NO_TIMESTAMPS, prev_sot_token_id=START_OF_PREV, is_multilingual=True,
+        begin_suppress_tokens=[EOT, 3], suppress_tokens=[1, 2, TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV],
+        max_initial_timestamp_index=50, max_length=448,
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_whisper(seed: int = 0) -> WhisperForConditionalGeneration:
+    """A seeded tiny Whisper (2+2 layers, d_model 32); a large init_std so rows decode differently."""
+    config = WhisperConfig(
+        vocab_size=VOCAB, num_mel_bins=80, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=1500,
+        max_target_positions=448, pad_token_id=EOT, bos_token_id=EOT, eos_token_id=EOT, decoder_start_token_id=SOT,
+        begin_suppress_tokens=None, suppress_tokens=None, init_std=0.3,
+    )
+    torch.manual_seed(seed)
+    model = WhisperForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        embeddings = model.get_decoder().embed_tokens.weight
+        embeddings[EOT] = 1.05 * embeddings[8]
+    model.generation_config = generation_config()
+    return model
+
+
+def synthetic_audio(seconds: float, seed: int) -> np.ndarray:
+    """Gated tones and noise: four partials switched on and off at random rates (16 kHz mono)."""
+    rng = np.random.RandomState(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    signal = np.zeros_like(t)
+    for _ in range(4):
+        tone = np.sin(2 * np.pi * rng.uniform(100, 3000) * t + rng.uniform(0, 6))
+        gate = np.sin(2 * np.pi * rng.uniform(0.2, 3) * t) > 0
+        signal += rng.uniform(0.05, 0.3) * tone * gate
+    return (signal + 0.02 * rng.randn(len(t))).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def short_features() -> torch.Tensor:
+    """(3, 80, 3000) features of 3 s, 7 s and 5 s of audio, each padded to 30 s."""
+    audio = [synthetic_audio(s, seed) for s, seed in ((3, 1), (7, 2), (5, 3))]
+    return WhisperFeatureExtractor()(audio, sampling_rate=RATE, return_tensors="pt").input_features
+
+
+def both(**options):
+    model, features = tiny_whisper(), short_features()
+    expected = model.generate(features, force_unique_generate_call=True, **options)
+    actual = mmgen.generate(model, input_features=features, **options)
+    return expected, actual
+
+
+def assert_nontrivial(actual: mmgen.Generation) -> None:
+    """Random weights often give empty or identical rows; the parity cases are chosen to avoid that."""
+    assert bool((actual.new_tokens[:, :3] != EOT).all()), "a row ended within its first three steps"
+    assert len({tuple(row.tolist()) for row in actual.new_tokens}) > 1, "every row decoded the same"
+
+
+# -- parity ----------------------------------------------------------------------------------------
+
+
+def test_whisper_uses_its_own_family():
+    assert family_for(tiny_whisper()) is whisper
+
+
+def test_language_and_task_greedy():
+    expected, actual = both(language="en", task="transcribe", max_new_tokens=24)
+    assert torch.equal(actual.sequences, expected)
+    assert actual.sequences[0, :4].tolist() == [SOT, LANG_TO_ID["<|en|>"], TRANSCRIBE, NO_TIMESTAMPS]
+    assert_nontrivial(actual)
+
+
+def test_language_per_row_by_code_name_and_token_with_translate():
+    expected, actual = both(language=["en", "french", "<|de|>"], task="translate", max_new_tokens=16)
+    assert torch.equal(actual.sequences, expected)
+    assert actual.sequences[:, 1].tolist() == [LANG_TO_ID[f"<|{c}|>"] for c in ("en", "fr", "de")]
+    assert_nontrivial(actual)
+
+
+def test_timestamps_rows_end_at_different_steps():
+    expected, actual = both(language="fr", return_timestamps=True, max_new_tokens=40)
+    assert torch.equal(actual.sequences, expected)
+    generated = actual.new_tokens
+    assert bool((generated[:, 0] >= TIMESTAMP_BEGIN).all())  # the first token is a timestamp
+    assert bool((generated >= TIMESTAMP_BEGIN).any(dim=1).all())
+    ends = {int((row == EOT).nonzero()[0]) for row in generated if bool((row == EOT).any())}
+    assert len(ends) >= 2, f"rows should end at different steps, got {ends}"
+    assert_nontrivial(actual)
+
+
+def test_prompt_ids_precede_the_start_tokens():
+    expected, actual = both(language="fr", prompt_ids=PROMPT, return_timestamps=True, max_new_tokens=30)
+    assert torch.equal(actual.sequences, expected)
+    assert actual.prompt_length == len(PROMPT) + 3  # start, language, transcribe
+    assert actual.sequences[0, : len(PROMPT)].tolist() == PROMPT.tolist()
+    assert_nontrivial(actual)
+
+
+def test_language_detection():
+    model = tiny_whisper()
+    expected, actual = both(max_new_tokens=16)
+    assert torch.equal(actual.sequences, expected)
+    detected = whisper.detect_language(model, whisper.encode(model, short_features()))
+    assert torch.equal(detected, model.detect_language(short_features()))
+    assert torch.equal(actual.sequences[:, 1], detected)
+    assert set(detected.tolist()) <= set(LANG_TO_ID.values())
+    assert_nontrivial(actual)
+
+
+def test_beam_search_with_timestamps():
+    expected, actual = both(language="fr", return_timestamps=True, num_beams=3, max_new_tokens=20)
+    assert torch.equal(actual.sequences, expected)
+    assert_nontrivial(actual)
+
+
+def test_beam_search_returned_sequences_start_with_the_best():
+    # transformers' Whisper repeats each input num_return_sequences times and returns the best
+    # beam of each copy; mmgen returns the num_return_sequences best beams of each input.
+    expected, actual = both(language="en", num_beams=3, num_return_sequences=2, max_new_tokens=16)
+    assert torch.equal(actual.sequences[0::2], expected[0::2])
+    assert not torch.equal(actual.sequences[0::2], actual.sequences[1::2])
+
+
+def test_streaming_equals_generate():
+    model, features = tiny_whisper(), short_features()
+    result = mmgen.generate(model, input_features=features, language="fr", return_timestamps=True, max_new_tokens=12)
+    steps = list(mmgen.stream(model, input_features=features, language="fr", return_timestamps=True,
+                              max_new_tokens=12))
+    streamed = torch.stack([s.tokens for s in steps], dim=1)
+    assert torch.equal(streamed, result.new_tokens)
+
+
+# -- the timestamp rules alone ---------------------------------------------------------------------
+
+
+def test_timestamp_rules_equal_transformers_on_histories():
+    """Random histories mixing text, eos-free timestamps and pairs; scores of both signs."""
+    g = torch.Generator().manual_seed(0)
+    begin_index = 3
+    config = generation_config()
+    reference = WhisperTimeStampLogitsProcessor(config, begin_index=begin_index)
+    ours = make_timestamp_rules(NO_TIMESTAMPS, EOT, begin_index, config.max_initial_timestamp_index)
+    for length in range(0, 8):
+        prompt = torch.full((64, begin_index), SOT)
+        text = torch.randint(0, TEXT, (64, length), generator=g)
+        stamps = TIMESTAMP_BEGIN + torch.randint(0, 30, (64, length), generator=g)
+        tokens = torch.where(torch.rand(64, length, generator=g) < 0.5, stamps, text)
+        tokens = torch.cat([prompt, tokens], dim=1)
+        for scale in (0.1, 3.0):
+            scores = torch.randn(64, VOCAB, generator=g) * scale
+            scores[:, TIMESTAMP_BEGIN:] -= torch.rand(64, 1, generator=g) * 6  # timestamps win in some rows only
+            assert torch.equal(ours(tokens, scores.clone()), reference(tokens, scores.clone())), (length, scale)
+
+
+def test_first_token_is_an_early_timestamp():
+    rules = make_timestamp_rules(NO_TIMESTAMPS, EOT, begin_index=2, max_initial_timestamp_index=5)
+    scores = rules(torch.tensor([[SOT, LANG_TO_ID["<|en|>"]]]), torch.zeros(1, VOCAB))
+    allowed = torch.isfinite(scores[0]).nonzero().squeeze(1)
+    assert allowed.tolist() == list(range(TIMESTAMP_BEGIN, TIMESTAMP_BEGIN + 6))
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def test_long_audio_points_to_transcribe_long():
+    features = torch.zeros(1, 80, 4000)
+    with pytest.raises(OptionError, match="transcribe_long"):
+        mmgen.generate(tiny_whisper(), input_features=features, max_new_tokens=4)
+
+
+def test_long_form_options_point_to_transcribe_long():
+    with pytest.raises(OptionError, match="transcribe_long"):
+        mmgen.generate(tiny_whisper(), input_features=short_features(), logprob_threshold=-1.0, max_new_tokens=4)
+
+
+def test_unknown_language_names_the_fix():
+    with pytest.raises(OptionError, match="language='klingon'"):
+        mmgen.generate(tiny_whisper(), input_features=short_features(), language="klingon", max_new_tokens=4)
+
+
+def test_prompt_past_the_decoder_context_is_refused():
+    with pytest.raises(OptionError, match="max_target_positions"):
+        mmgen.generate(tiny_whisper(), input_features=short_features(), language="en", max_new_tokens=446)
