@@ -9,6 +9,7 @@
 from mmgen.core.options import DEFAULT_MAX_NEW_TOKENS, GenerationOptions, OptionError
 from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, Timings, TokenStep
 from mmgen.generate import generate, stream
+from mmgen.text.streaming import TextDelta, stream_text
 
 __version__ = "0.1.0"
 
@@ -21,7 +22,9 @@ __all__ = [
     "GenerationOptions",
     "OptionError",
     "Timings",
+    "TextDelta",
     "TokenStep",
     "generate",
     "stream",
+    "stream_text",
 ]
