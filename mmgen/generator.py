@@ -300,6 +300,10 @@ class Generator:
         if self.tokenizer is None:
             raise TypeError("stream() decodes text and this model has no tokenizer.")
         arguments, _ = self.arguments(inputs, **options)
+        num_beams = arguments.get("num_beams") or getattr(self.model.generation_config, "num_beams", None) or 1
+        if num_beams > 1:
+            raise TypeError(f"Beam search (num_beams={num_beams}) cannot stream text: its best hypothesis rewrites "
+                            "past tokens. Use generate(...), or pass num_beams=1.")
         events = stream_tokens(self.model, **arguments)
         return _text_deltas(events, self.tokenizer)
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
 import torch
 
 from mmgen.inputs.audio import load_audio
+from mmgen.inputs.errors import InputError, describe_input
 
 __all__ = ["AudioAdapter"]
 
@@ -41,6 +43,12 @@ class AudioAdapter:
         self.padding = {} if _pads_by_default(feature_extractor) else {"padding": "longest"}
 
     def __call__(self, items: list[Any], sampling_rate: int | None = None) -> dict[str, torch.Tensor]:
+        if sampling_rate is None:
+            for i, item in enumerate(items):
+                if isinstance(item, (np.ndarray, torch.Tensor)):
+                    raise InputError(describe_input(item, f"input #{i}"),
+                                     "an array of samples does not say its sampling rate",
+                                     "pass the rate with the call, e.g. generate(arrays, sampling_rate=16000)")
         waveforms = [load_audio(item, self.rate, source_rate=sampling_rate, name=f"input #{i}")
                      for i, item in enumerate(items)]
         encoded = self.feature_extractor(waveforms, sampling_rate=self.rate, return_tensors="pt", **self.padding)
