@@ -58,3 +58,20 @@ def test_spectrogram_only_stream_yields_frames(tts, texts):
     steps = list(stream(tts, input_ids=ids, attention_mask=mask, speaker_embeddings=speakers, vocoder=False, **STOPS))
     assert all(isinstance(e, SpectrogramStep) for e in steps)
     assert steps[-1].finished.all() and not steps[0].finished.any()
+
+
+def test_griffin_lim_by_default_and_its_stream_matches_in_magnitude(tts, texts):
+    """Griffin-Lim couples the whole signal, so its stream is compared by magnitude spectrogram (stated: < 10%)."""
+    ids, mask, speakers = texts
+    one_shot = generate(tts, input_ids=ids, attention_mask=mask, speaker_embeddings=speakers, **STOPS)
+    assert one_shot.sampling_rate == 16000
+    joined = join_chunks([e for e in events(tts, texts, None, chunk_frames=16) if isinstance(e, AudioChunk)], 3)
+    window = torch.hann_window(1024)
+
+    def magnitude(audio):
+        return torch.stft(audio, 1024, 256, window=window, return_complex=True).abs()
+
+    for row in range(3):
+        assert one_shot.audio[row].shape == (one_shot.spectrogram[row].shape[0] * 256,) == joined[row].shape
+        expected = magnitude(one_shot.audio[row])
+        assert (magnitude(joined[row]) - expected).norm() / expected.norm() < 0.1
