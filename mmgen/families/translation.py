@@ -144,8 +144,8 @@ def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: Gener
     if forced is not None and any(i not in (forced, FREE) for i in ids):
         raise OptionError(
             f"tgt_lang and forced_bos_token_id={forced} both choose the first token. Pass only tgt_lang; if "
-            "forced_bos_token_id comes from the model's generation_config, clear it: "
-            "model.generation_config.forced_bos_token_id = None.")
+            "forced_bos_token_id comes from the model's generation_config, switch it off with "
+            "forced_bos_token_id=None.")
     vocab = model.config.get_text_config(decoder=True).vocab_size
     too_large = [i for i in ids if i >= vocab]
     if too_large:

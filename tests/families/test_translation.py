@@ -177,5 +177,12 @@ def test_option_errors():
         generate(model, **inputs, tgt_lang="fra_Latn", max_new_tokens=4)
     with pytest.raises(OptionError, match="forced_bos_token_id"):
         generate(model, **inputs, tgt_lang=[fra, deu, fra], forced_bos_token_id=fra, max_new_tokens=4)
+    # A forced_bos_token_id from the model's generation_config is switched off with None.
+    model.generation_config.forced_bos_token_id = fra
+    with pytest.raises(OptionError, match="forced_bos_token_id=None"):
+        generate(model, **inputs, tgt_lang=[fra, deu, fra], max_new_tokens=4)
+    ours = generate(model, **inputs, tgt_lang=[fra, deu, fra], forced_bos_token_id=None, max_new_tokens=4)
+    assert ours.sequences[:, 1].tolist() == [fra, deu, fra]
+    model.generation_config.forced_bos_token_id = None
     with pytest.raises(OptionError, match="past the model's vocabulary"):
         generate(model, **inputs, tgt_lang=500, max_new_tokens=4)
