@@ -19,7 +19,7 @@ Differences from transformers, on purpose:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +31,15 @@ from mmgen.core.options import OptionError, suggest
 from mmgen.core.results import FinishReason, Generation, Timings
 from mmgen.outputs.audio_stream import DEFAULT_CHUNK_FRAMES, AudioStreamer, stream_audio
 from mmgen.outputs.frames import AudioChunk, SpectrogramStep
-from mmgen.outputs.spectrogram import (Hook, LengthRatioStop, SpectrogramBuffer, SpectrogramOutput, check_stopping,
-                                       decode_spectrogram, postnet_rows)
+from mmgen.outputs.spectrogram import (
+    Hook,
+    LengthRatioStop,
+    SpectrogramBuffer,
+    SpectrogramOutput,
+    check_stopping,
+    decode_spectrogram,
+    postnet_rows,
+)
 from mmgen.outputs.vocoders import Vocoder, as_vocoder
 
 OPTIONS: frozenset[str] = frozenset({

@@ -9,6 +9,7 @@ step consumes next.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 
 from mmgen.core.results import FinishReason

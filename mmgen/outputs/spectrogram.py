@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+
 import torch
 
 from mmgen.core.loop import Step, decode

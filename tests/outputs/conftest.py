@@ -1,7 +1,6 @@
 """Fixtures of the output-adapter tests: tiny random audio models, built once per session."""
 
 import pytest
-
 import tiny_audio
 
 
