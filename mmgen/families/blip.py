@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from transformers import BlipForConditionalGeneration
 
 from mmgen.core.model_step import DecoderOnlyStep
 from mmgen.core.options import GenerationOptions, OptionError
@@ -31,7 +32,8 @@ OPTIONS: frozenset[str] = frozenset({"interpolate_pos_encoding"})
 
 
 def matches(model: torch.nn.Module) -> bool:
-    return model.config.model_type == "blip" and hasattr(model, "vision_model") and hasattr(model, "text_decoder")
+    # Not BlipForQuestionAnswering: its generate runs a text encoder over the question first.
+    return isinstance(model, BlipForConditionalGeneration)
 
 
 class BlipCaptionStep(DecoderOnlyStep):
