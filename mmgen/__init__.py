@@ -9,6 +9,8 @@
 from mmgen.core.options import DEFAULT_MAX_NEW_TOKENS, GenerationOptions, OptionError
 from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, Timings, TokenStep
 from mmgen.generate import generate, stream
+from mmgen.generator import Generator, LoadError, Result, load
+from mmgen.inputs.errors import InputError
 from mmgen.text.streaming import TextDelta, stream_text
 
 __version__ = "0.1.0"
@@ -20,11 +22,16 @@ __all__ = [
     "FinishReason",
     "Generation",
     "GenerationOptions",
+    "Generator",
+    "InputError",
+    "LoadError",
     "OptionError",
+    "Result",
     "Timings",
     "TextDelta",
     "TokenStep",
     "generate",
+    "load",
     "stream",
     "stream_text",
 ]

@@ -74,6 +74,9 @@ def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Plan:
     """Resolve options and inputs and build the roles for one call; raises before any compute."""
     family = family_for(model)
     family_options = {k: kwargs.pop(k) for k in list(kwargs) if k in family.OPTIONS}
+    resolve_family_options = getattr(family, "resolve_options", None)  # e.g. language codes via the tokenizer
+    if resolve_family_options is not None:
+        family_options = resolve_family_options(tokenizer, family_options)
     user_options, text, model_inputs = _split_kwargs(kwargs)
     options = resolve_options(getattr(model, "generation_config", None), user_options)
     eos, pad = _special_tokens(options)
