@@ -1,0 +1,502 @@
+"""Sequential long-form Whisper decoding (audio past 30 s), over mmgen's core ``generate``.
+
+The algorithm of the Whisper paper (section 3.8; openai/whisper ``transcribe.py``), with the
+decisions of transformers' ``WhisperGenerationMixin.generate`` so the tokens are the same:
+
+  1. each row starts at seek 0; a window is its next 3000 mel frames, zero-padded;
+  2. the window's decoder prompt: [previous text, when conditioning] + the start tokens (the
+     language is given, or detected once on the first 30 s) (`window_prompts`);
+  3. the rows of the window are decoded together at the first temperature; a row whose result
+     fails a check (compression ratio above its threshold, average log-prob below its threshold)
+     is decoded again at the next temperature; a row whose log-prob is low and whose no-speech
+     probability is high is skipped as silence (`decode_window`);
+  4. the tokens are cut into segments at each timestamp pair; the row then seeks to its last
+     timestamp, or past the window when the text ends on a single timestamp (`split_segments`).
+
+Each pass is one call of the decode core (``mmgen.generate.plan`` + ``collect``) on the rows
+that need it; everything here runs between passes, on the host.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from mmgen.core.options import OptionError
+from mmgen.core.results import Generation
+from mmgen.families import whisper
+from mmgen.generate import collect, plan, run
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A timed piece of one row's transcript.
+
+    start, end: seconds from the start of the audio.
+    tokens: (n,) its ids, timestamp tokens included (what transformers' segment ``tokens`` holds).
+    temperature: of the pass that produced it (above 0 after a fallback).
+    window: index of its window in the row's `LongFormResult.windows`.
+    """
+
+    start: float
+    end: float
+    tokens: torch.Tensor
+    temperature: float
+    window: int
+
+
+@dataclass(frozen=True)
+class Window:
+    """One decoded 30 s window of one row, and the checks of its kept pass.
+
+    seek, frames: where the window starts and how many real frames it has (mel frames, 10 ms).
+    temperature: of the kept pass; passes: how many temperatures were tried.
+    skipped: judged silence (no segments). avg_logprob / no_speech_prob: None when not computed.
+    """
+
+    seek: int
+    frames: int
+    temperature: float
+    passes: int
+    skipped: bool
+    compression_ratio: float
+    avg_logprob: float | None
+    no_speech_prob: float | None
+
+
+@dataclass(frozen=True)
+class LongFormResult:
+    """The transcript of a batch of (long) audio.
+
+    sequences: (batch, length) each row's segment tokens, concatenated and right-padded with the
+      pad id: what ``model.generate(input_features, attention_mask=..., return_timestamps=True)`` returns.
+    segments: per row, its segments in order.
+    windows: per row, its decoded windows in order.
+    """
+
+    sequences: torch.Tensor
+    segments: tuple[tuple[Segment, ...], ...]
+    windows: tuple[tuple[Window, ...], ...]
+
+    @property
+    def fallbacks(self) -> int:
+        """Windows decoded at more than one temperature."""
+        return sum(w.passes > 1 for row in self.windows for w in row)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    compression_ratio: float | None
+    logprob: float | None
+    no_speech: float | None
+
+
+# -- checks ----------------------------------------------------------------------------------------
+
+
+def compression_ratio(tokens: torch.Tensor, vocab_size: int) -> float:
+    """Raw / zlib-compressed length of the token ids as bytes (high = repetitive).
+
+    transformers compresses the ids (``int(log2(vocab) / 8) + 1`` little-endian bytes each);
+    openai/whisper compresses the decoded text. The ids are used here, as in transformers, so
+    fallback decisions match it and no tokenizer is needed.
+    """
+    width = int(math.log2(vocab_size) / 8) + 1
+    raw = b"".join(t.to_bytes(width, "little") for t in tokens.tolist())
+    return len(raw) / len(zlib.compress(raw))
+
+
+class ChosenLogprobs:
+    """A processor that records log p(chosen token) under the scores it is handed, untouched.
+
+    Placed last among the logits processors (before temperature and the other warpers), it gives
+    openai/whisper's ``sum_logprobs``: the log-softmax of the processed logits before the
+    temperature. ``finish(sequences)`` returns (rows, steps).
+    """
+
+    def __init__(self) -> None:
+        self.previous: torch.Tensor | None = None
+        self.values: list[torch.Tensor] = []
+
+    def __call__(self, tokens: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.previous is not None:
+            self.values.append(self.previous.gather(1, tokens[:, -1:]).squeeze(1))
+        self.previous = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, sequences: torch.Tensor) -> torch.Tensor:
+        last = self.previous.gather(1, sequences[:, -1:]).squeeze(1)
+        return torch.stack([*self.values, last], dim=1)
+
+
+def average_logprobs(logprobs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(rows,) mean of each row's first ``lengths`` log-probs (rows, steps), summed in order as transformers does."""
+    running = logprobs.float().cumsum(dim=1)
+    return running.gather(1, (lengths - 1).clamp(min=0)[:, None]).squeeze(1) / lengths.clamp(min=1)
+
+
+# -- windows ---------------------------------------------------------------------------------------
+
+
+def cut_window(features: torch.Tensor, seek: Sequence[int], frames: Sequence[int], width: int) -> torch.Tensor:
+    """(rows, mels, width) each row's ``frames`` frames from ``seek``, zero-padded (as transformers)."""
+    windows = [F.pad(features[i, :, s: s + n], (0, width - n)) for i, (s, n) in enumerate(zip(seek, frames))]
+    return torch.stack(windows)
+
+
+def previous_tokens(segments: list[torch.Tensor], cut_off: int, timestamp_begin: int) -> torch.Tensor:
+    """The text a window is conditioned on: the row's segment tokens, the last ``cut_off`` of them.
+
+    A segment ending on a timestamp pair drops its last timestamp (transformers PR #35750).
+    """
+    pieces = [s[:-1] if len(s) > 2 and s[-2] >= timestamp_begin else s for s in segments]
+    return torch.cat(pieces)[-cut_off:]
+
+
+def window_prompts(
+    start: torch.Tensor,
+    history: list[list[torch.Tensor]],
+    rows: Sequence[int],
+    condition: Sequence[bool],
+    prompt_ids: torch.Tensor | None,
+    all_segments: bool,
+    prev_sot: int | None,
+    pad_token_id: int,
+    cut_off: int,
+    timestamp_begin: int,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(decoder prompts (rows, length), decoder attention mask or None) of one window.
+
+    start: (batch, n) start tokens of every row; rows: the rows decoded in this window.
+    Conditioned rows get ``<|startofprev|>`` (or ``prompt_ids`` for ``all-segments``) + their
+    previous text, left-padded, with a mask; otherwise ``prompt_ids`` (if any) precede the start
+    tokens. transformers decides "conditioning" from row 0's history; so does this.
+    """
+    start = start[list(rows)]
+    if any(condition) and len(history[0]) > 0:
+        device = start.device
+        bos = prompt_ids if all_segments else (torch.tensor([prev_sot]) if prev_sot is not None else None)
+        previous = []
+        for row in rows:
+            if condition[row] and history[row]:
+                text = previous_tokens(history[row], cut_off, timestamp_begin)
+                previous.append(torch.cat([bos, text]) if bos is not None else text)
+            else:
+                previous.append(bos if bos is not None else torch.zeros(0, dtype=torch.long))
+        width = max(len(p) for p in previous)
+        padded = torch.stack([F.pad(p.to(device), (width - len(p), 0), value=pad_token_id) for p in previous])
+        prompts = torch.cat([padded, start], dim=-1)
+        return prompts, prompts != pad_token_id
+    if prompt_ids is not None:
+        return torch.cat([prompt_ids.to(start.device).expand(start.shape[0], -1), start], dim=-1), None
+    return start, None
+
+
+def split_segments(
+    tokens: torch.Tensor,
+    timestamp_begin: int,
+    offset: float,
+    frames: int,
+    time_precision: float,
+    time_precision_features: float,
+    stride: int,
+) -> tuple[list[tuple[float, float, torch.Tensor]], int]:
+    """Cut one window's tokens (no eos) into (start, end, tokens) at timestamp pairs; return them and the seek step.
+
+    offset: the window's start in seconds. A pair ``<|t1|><|t2|>`` closes a segment at t1 and
+    opens the next at t2. Text ending on a single timestamp means the speech ended: the row seeks
+    past the window; otherwise it seeks to the last pair (the unfinished tail is decoded again).
+    Without any pair the whole window is one segment. Mirrors transformers' ``_retrieve_segment``.
+    """
+    values = tokens.tolist()
+    is_timestamp = [t >= timestamp_begin for t in values]
+    single_ending = is_timestamp[-2:] == [False, True]
+    cuts = [i + 1 for i in range(len(values) - 1) if is_timestamp[i] and is_timestamp[i + 1]]
+    if not cuts:
+        stamps = [t for t in values if t >= timestamp_begin]
+        # In float32, as transformers computes it from a long tensor (it rounds down some frame counts).
+        last = int(torch.tensor(frames) * time_precision_features / time_precision)
+        if stamps and stamps[-1] != timestamp_begin:
+            last = stamps[-1] - timestamp_begin
+        return [(offset, offset + last * time_precision, tokens)], frames
+    if single_ending:
+        cuts.append(len(values))
+    else:
+        cuts[-1] += 1  # the last segment keeps both timestamps of its closing pair
+    segments = []
+    begin = 0
+    for k, end in enumerate(cuts):
+        piece = tokens[begin:end]
+        closing = -1 if k < len(cuts) - 1 or single_ending else -2
+        start_time = offset + (values[begin] - timestamp_begin) * time_precision
+        end_time = offset + (values[begin:end][closing] - timestamp_begin) * time_precision
+        segments.append((start_time, end_time, piece))
+        begin = end
+    if single_ending:
+        return segments, frames
+    return segments, (values[begin - 2] - timestamp_begin) * stride
+
+
+# -- temperature fallback --------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """One row's result of a pass: tokens without eos, and its checks."""
+
+    tokens: torch.Tensor
+    temperature: float
+    compression_ratio: float
+    avg_logprob: float | None
+    no_speech_prob: float | None
+    needs_fallback: bool
+    skip: bool
+
+
+def _strip(generated: torch.Tensor, pad: int, eos: int | None) -> torch.Tensor:
+    """A row's generated ids without the padding after its end; one eos is kept (for the checks)."""
+    if len(generated) and generated[-1] == pad:
+        pads = int((generated == pad).sum()) - (1 if pad == eos else 0)
+        if pads:
+            generated = generated[:-pads]
+    return generated
+
+
+def _seeds(seed: int | None, rows: Sequence[int], seek: Sequence[int], attempt: int) -> list[int] | None:
+    """A seed per row from the user's seed, its row, its position and the attempt (None: torch's RNG)."""
+    if seed is None:
+        return None
+    return [((seed * 1_000_003 + row) * 8_191 + s * 31 + attempt) % (2**31 - 1) for row, s in zip(rows, seek)]
+
+
+def decode_window(
+    model: torch.nn.Module,
+    features: torch.Tensor,
+    prompts: torch.Tensor,
+    mask: torch.Tensor | None,
+    rows: Sequence[int],
+    seek: Sequence[int],
+    temperatures: Sequence[float | None],
+    thresholds: Thresholds,
+    options: dict[str, Any],
+) -> list[tuple[Attempt, int]]:
+    """Decode one window of ``rows`` with temperature fallback; per row (kept attempt, passes).
+
+    Each pass is one call of the decode core on the rows still failing a check. A pass at
+    temperature 0 (or None) is greedy (or beam search); above 0 it samples.
+    """
+    config = model.generation_config
+    pad, eos = options["pad_token_id"], options["eos_token_id"]
+    user_processors = tuple(options.pop("logits_processor", ()) or ())
+    beams = options.pop("num_beams", None)
+    seed = options.pop("seed", None)
+    no_speech_id = config.no_timestamps_token_id - 1
+    results: list[tuple[Attempt, int] | None] = [None] * len(rows)
+    pending = list(range(len(rows)))
+    for attempt, temperature in enumerate(temperatures):
+        sample = temperature is not None and temperature > 0
+        recorder = ChosenLogprobs() if thresholds.logprob is not None else None
+        index = torch.tensor(pending, device=prompts.device)
+        call = dict(options, do_sample=sample, temperature=temperature if sample else 1.0,
+                    num_beams=1 if sample else beams,
+                    logits_processor=user_processors + ((recorder,) if recorder is not None else ()),
+                    seed=_seeds(seed, [rows[i] for i in pending], [seek[i] for i in pending], attempt) if sample else None)
+        if mask is not None:
+            call["decoder_attention_mask"] = mask.index_select(0, index)
+        p = plan(model, input_features=features.index_select(0, index), decoder_input_ids=prompts.index_select(0, index),
+                 **{k: v for k, v in call.items() if v is not None})
+        generation: Generation = collect(p, run(p), time.perf_counter())
+        generated = generation.new_tokens
+        kept = [_strip(generated[j], pad, eos) for j in range(len(pending))]
+        lengths = torch.tensor([len(t) for t in kept])
+        logprobs = None
+        if recorder is not None:
+            if generation.sequence_scores is not None:
+                logprobs = generation.sequence_scores.float().cpu()
+            else:
+                logprobs = average_logprobs(recorder.finish(generation.sequences).cpu(), lengths)
+        no_speech = None
+        if thresholds.no_speech is not None:
+            no_speech = whisper.no_speech_probs(p.step, no_speech_id).cpu()
+        still = []
+        for j, i in enumerate(pending):
+            ratio = compression_ratio(kept[j], model.config.vocab_size)
+            avg = float(logprobs[j]) if logprobs is not None else None
+            speech = float(no_speech[j]) if no_speech is not None else None
+            fallback = thresholds.compression_ratio is not None and ratio > thresholds.compression_ratio
+            fallback |= thresholds.logprob is not None and avg < thresholds.logprob
+            skip = speech is not None and avg < thresholds.logprob and speech > thresholds.no_speech
+            tokens = kept[j][:-1] if len(kept[j]) and kept[j][-1] == eos else kept[j]
+            results[i] = (Attempt(tokens, float(temperature or 0.0), ratio, avg, speech, fallback and not skip, skip),
+                          attempt + 1)
+            if fallback and not skip:
+                still.append(i)
+        pending = still
+        if not pending:
+            break
+    return results
+
+
+# -- the task --------------------------------------------------------------------------------------
+
+
+def _length_option(model: torch.nn.Module, options: dict[str, Any], prompt_length: int) -> dict[str, int]:
+    """max_new_tokens (checked) or max_length (stretched by the prompt) for one window, as transformers sets them."""
+    limit = model.config.max_target_positions
+    config = model.generation_config
+    max_new = options.get("max_new_tokens", getattr(config, "max_new_tokens", None))
+    max_length = options.get("max_length", getattr(config, "max_length", None))
+    if max_new is not None:
+        if max_new + prompt_length > limit:
+            raise OptionError(f"A window's decoder prompt ({prompt_length} tokens, previous text included) plus "
+                              f"max_new_tokens={max_new} exceeds Whisper's max_target_positions={limit}: pass "
+                              f"max_new_tokens<={limit - prompt_length}.")
+        return {"max_new_tokens": max_new}
+    if max_length is not None:
+        return {"max_length": min(max_length + min(limit // 2 - 1, prompt_length), limit)}
+    # Neither set: openai/whisper's sample_len, half the text context.
+    return {"max_new_tokens": min(limit // 2, limit - prompt_length)}
+
+
+def transcribe_long(
+    model: torch.nn.Module,
+    input_features: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    *,
+    language: str | Sequence[str] | None = None,
+    task: str | None = None,
+    return_timestamps: bool | None = None,
+    prompt_ids: torch.Tensor | None = None,
+    prompt_condition_type: str | None = None,
+    is_multilingual: bool | None = None,
+    condition_on_prev_tokens: bool | None = None,
+    temperature: float | Sequence[float] | None = None,
+    compression_ratio_threshold: float | None = None,
+    logprob_threshold: float | None = None,
+    no_speech_threshold: float | None = None,
+    time_precision: float = 0.02,
+    time_precision_features: float = 0.01,
+    num_segment_frames: int | None = None,
+    return_segments: bool | None = None,
+    **options: Any,
+) -> LongFormResult:
+    """Transcribe (or translate) audio of any length, window by window; see the module docstring.
+
+    input_features: (batch, 80 or 128, frames) from ``WhisperFeatureExtractor(..., truncation=False,
+      padding="longest", return_attention_mask=True)``; attention_mask: (batch, frames), needed
+      for a batch of long audio (it gives each row's length).
+    temperature: one value, or the fallback sequence, e.g. (0.0, 0.2, 0.4, 0.6, 0.8, 1.0).
+    The thresholds default to the model's generation_config, like the other Whisper options.
+    ``return_segments`` is accepted for transformers compatibility: segments are always returned.
+    Other keyword arguments are generation options of the decode core (max_new_tokens, num_beams,
+    seed, ...). Sampling is set by the temperature of each pass, so ``do_sample`` is ignored.
+    """
+    config = model.generation_config
+    stride, window = whisper.frames(model)
+    width = num_segment_frames or window
+    batch, total = input_features.shape[0], input_features.shape[-1]
+    short = total <= width
+    if return_timestamps is None:
+        return_timestamps = getattr(config, "return_timestamps", None)
+    if not short:
+        if return_timestamps is False:
+            raise OptionError("Audio past 30 s is decoded window by window, which needs timestamps: pass "
+                              "return_timestamps=True (or leave it unset).")
+        return_timestamps = True
+    return_timestamps = bool(return_timestamps)
+    thresholds = Thresholds(
+        compression_ratio_threshold if compression_ratio_threshold is not None
+        else getattr(config, "compression_ratio_threshold", None),
+        logprob_threshold if logprob_threshold is not None else getattr(config, "logprob_threshold", None),
+        no_speech_threshold if no_speech_threshold is not None else getattr(config, "no_speech_threshold", None),
+    )
+    if thresholds.no_speech is not None and thresholds.logprob is None:
+        raise OptionError("no_speech_threshold works with logprob_threshold (silence = low log-prob and high "
+                          "no-speech probability): pass logprob_threshold=... as well, e.g. -1.0.")
+    condition = condition_on_prev_tokens
+    if condition is None:
+        condition = bool(getattr(config, "condition_on_prev_tokens", False))
+    prompt_condition_type = prompt_condition_type or "first-segment"
+    if prompt_condition_type not in ("first-segment", "all-segments"):
+        raise OptionError(f"prompt_condition_type={prompt_condition_type!r}: pass 'first-segment' or 'all-segments'.")
+    if prompt_condition_type == "all-segments" and not condition:
+        raise OptionError("prompt_condition_type='all-segments' needs condition_on_prev_tokens=True.")
+    if options.get("num_return_sequences", 1) != 1:
+        raise OptionError("transcribe_long returns one transcript per row: leave num_return_sequences at 1.")
+    options.pop("do_sample", None)
+    options["return_timestamps"] = return_timestamps
+    options.setdefault("pad_token_id", config.pad_token_id)
+    eos = options.get("eos_token_id", config.eos_token_id)
+    options["eos_token_id"] = eos[0] if isinstance(eos, (list, tuple)) else eos
+    temperatures = list(temperature) if isinstance(temperature, (list, tuple)) else [temperature]
+
+    device = model.device
+    input_features = input_features.to(device)
+
+    def detect() -> torch.Tensor:
+        return whisper.detect_language(model, whisper.encode(model, input_features[:, :, :window]))
+
+    start = whisper.start_tokens(model, batch, detect, language, task, return_timestamps, is_multilingual)
+    prompt = whisper.prompt_prefix(prompt_ids)
+    prev_sot = getattr(config, "prev_sot_token_id", None)
+    if prev_sot is None and config.suppress_tokens is not None and len(config.suppress_tokens) >= 2:
+        prev_sot = config.suppress_tokens[-2]
+    no_timestamps = getattr(config, "no_timestamps_token_id", None)
+    timestamp_begin = no_timestamps + 1 if no_timestamps is not None else model.config.vocab_size + 1
+
+    if batch > 1 and not short:
+        if attention_mask is None:
+            raise OptionError("A batch of long audio needs attention_mask=... (feature extractor with "
+                              "return_attention_mask=True) to know where each row ends.")
+        max_frames = attention_mask.sum(-1).tolist()
+    else:
+        max_frames = [total] * batch
+    seek = [0] * batch
+    first_segment = prompt is not None and prompt_condition_type == "first-segment"
+    history: list[list[torch.Tensor]] = [[] for _ in range(batch)]
+    if first_segment:
+        head = prompt[1:] if int(prompt[0]) == prev_sot else prompt
+        history = [[head] for _ in range(batch)]
+    segments: list[list[Segment]] = [[] for _ in range(batch)]
+    windows: list[list[Window]] = [[] for _ in range(batch)]
+    do_condition = [condition] * batch
+    cut_off = model.config.max_target_positions // 2 - 1
+
+    while any(s < m for s, m in zip(seek, max_frames)):
+        rows = [i for i in range(batch) if seek[i] < max_frames[i]]
+        frames = [min(max_frames[i] - seek[i], width) for i in rows]
+        features = cut_window(input_features[rows], [seek[i] for i in rows], frames, width)
+        prompts, mask = window_prompts(start, history, rows, do_condition, prompt,
+                                       prompt_condition_type == "all-segments", prev_sot, options["pad_token_id"],
+                                       cut_off, timestamp_begin)
+        call = {k: v for k, v in options.items() if k not in ("max_new_tokens", "max_length")}
+        call.update(_length_option(model, options, prompts.shape[1]))
+        outcomes = decode_window(model, features, prompts, mask, rows, [seek[i] for i in rows], temperatures,
+                                 thresholds, call)
+        for row, n, (attempt, passes) in zip(rows, frames, outcomes):
+            do_condition[row] = condition and attempt.temperature < 0.5
+            windows[row].append(Window(seek[row], n, attempt.temperature, passes, attempt.skip,
+                                       attempt.compression_ratio, attempt.avg_logprob, attempt.no_speech_prob))
+            if attempt.skip:
+                seek[row] += n
+                continue
+            offset = seek[row] * time_precision / stride
+            pieces, advance = split_segments(attempt.tokens.cpu(), timestamp_begin, offset, n, time_precision,
+                                             time_precision_features, stride)
+            index = len(windows[row]) - 1
+            segments[row] += [Segment(s, e, t, attempt.temperature, index) for s, e, t in pieces]
+            history[row] += [t for _, _, t in pieces]
+            seek[row] += int(advance)
+
+    pad = options["pad_token_id"]
+    texts = [torch.cat([s.tokens for s in row]) if row else torch.zeros(0, dtype=torch.long) for row in segments]
+    length = max(len(t) for t in texts)
+    sequences = torch.stack([F.pad(t, (0, length - len(t)), value=pad) for t in texts]).to(device)
+    return LongFormResult(sequences, tuple(tuple(r) for r in segments), tuple(tuple(r) for r in windows))
