@@ -88,6 +88,16 @@ def decoder_prompt(model: torch.nn.Module, inputs: int, input_ids: torch.Tensor 
     return prompt, attention_mask[:, :-1] if attention_mask is not None else None
 
 
+def option_defaults(model: torch.nn.Module) -> dict[str, Any]:
+    """The special tokens BLIP's generate decodes with, over the model's generation config.
+
+    For a planner that lets a family set option defaults (the user's options still win);
+    until `mmgen.generate.plan` consults it, `check_special_tokens` asks the caller to pass them.
+    """
+    text = model.config.text_config
+    return {"eos_token_id": text.sep_token_id, "pad_token_id": text.pad_token_id}
+
+
 def check_special_tokens(model: torch.nn.Module, options: GenerationOptions) -> None:
     """BLIP's generate decodes with eos = [SEP] and pad = the text pad id, whatever the generation config says."""
     text = model.config.text_config

@@ -136,21 +136,19 @@ def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: Gener
         raise OptionError("mmgen feeds images to vision-language models, not videos yet: pass pixel_values=...")
     rest = dict(model_inputs)
     input_ids, mask = rest.pop("input_ids"), rest.pop("attention_mask", None)
+    encoder_parameters = _parameters(model.base_model.get_image_features)
+    image_inputs = {k: rest.pop(k) for k in list(rest) if k in encoder_parameters}
+    if image_inputs and "pixel_values" not in image_inputs:
+        raise OptionError(f"Image inputs {sorted(image_inputs)} came without pixel_values=...")
+    if image_inputs:
+        image_inputs.update({k: v for k, v in family_options.items() if k in encoder_parameters})
     if mask is not None:
-        # Inputs aligned with the prompt follow it when right padding is moved left.
+        # Inputs aligned with the prompt (token types) follow it when right padding is moved left.
         for key, value in rest.items():
             if isinstance(value, torch.Tensor) and value.shape == input_ids.shape:
                 rest[key] = _follow_left_pad(value, mask)
     input_ids, mask = left_pad(input_ids, mask, pad_token_id=options.pad_token_id, eos_token_ids=options.eos_token_id)
     inputs = input_ids.shape[0]
-
-    encoder_parameters = _parameters(model.base_model.get_image_features)
-    image_inputs = {k: rest.pop(k) for k in list(rest) if k in encoder_parameters}
-    image_inputs.update({k: v for k, v in family_options.items() if k in encoder_parameters})
-    if image_inputs and "pixel_values" not in image_inputs:
-        raise OptionError(f"Image inputs {sorted(image_inputs)} came without pixel_values=...")
-    if "pixel_values" not in image_inputs:
-        image_inputs = {}
     tokens_per_input = []
     if image_inputs and per_input > 1:
         tokens_per_input = (input_ids == model.config.image_token_id).sum(-1).tolist()
