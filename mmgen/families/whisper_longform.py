@@ -302,7 +302,8 @@ def decode_window(
     pending = list(range(len(rows)))
     for attempt, temperature in enumerate(temperatures):
         sample = temperature is not None and temperature > 0
-        recorder = ChosenLogprobs() if thresholds.logprob is not None else None
+        beam_pass = not sample and (beams or 1) > 1  # its log-prob is the beam's score, as in transformers
+        recorder = ChosenLogprobs() if thresholds.logprob is not None and not beam_pass else None
         index = torch.tensor(pending, device=prompts.device)
         call = dict(options, do_sample=sample, temperature=temperature if sample else 1.0,
                     num_beams=1 if sample else beams,
@@ -317,14 +318,14 @@ def decode_window(
         kept = [_strip(generated[j], pad, eos) for j in range(len(pending))]
         lengths = torch.tensor([len(t) for t in kept])
         logprobs = None
-        if recorder is not None:
-            if generation.sequence_scores is not None:
+        if thresholds.logprob is not None:
+            if beam_pass:
                 logprobs = generation.sequence_scores.float().cpu()
             else:
                 logprobs = average_logprobs(recorder.finish(generation.sequences).cpu(), lengths)
         no_speech = None
-        if thresholds.no_speech is not None:
-            no_speech = whisper.no_speech_probs(p.step, no_speech_id).cpu()
+        if thresholds.no_speech is not None:  # (rows * beams,) -> (rows,): beams share the prompt
+            no_speech = whisper.no_speech_probs(p.step, no_speech_id)[:: p.step.rows_per_input].cpu()
         still = []
         for j, i in enumerate(pending):
             ratio = compression_ratio(kept[j], model.config.vocab_size)
@@ -348,7 +349,12 @@ def decode_window(
 
 
 def _length_option(model: torch.nn.Module, options: dict[str, Any], prompt_length: int) -> dict[str, int]:
-    """max_new_tokens (checked) or max_length (stretched by the prompt) for one window, as transformers sets them."""
+    """max_new_tokens (checked) or max_length (stretched by the prompt) for one window, as transformers sets them.
+
+    transformers writes the stretched max_length back into its generation config, so without
+    max_new_tokens it grows window after window; here each window stretches the given value once
+    (the same for checkpoints, whose max_length is already max_target_positions).
+    """
     limit = model.config.max_target_positions
     config = model.generation_config
     max_new = options.get("max_new_tokens", getattr(config, "max_new_tokens", None))

@@ -144,6 +144,14 @@ def test_prompt_ids_precede_the_start_tokens():
     assert_nontrivial(actual)
 
 
+def test_given_decoder_input_ids_are_kept_as_they_are():
+    """No start token is put in front of a Whisper prompt (the generic encoder-decoder adapter would)."""
+    ids = torch.tensor([[LANG_TO_ID["<|fr|>"], TRANSCRIBE, NO_TIMESTAMPS]]).expand(3, -1)
+    expected, actual = both(decoder_input_ids=ids, max_new_tokens=12)
+    assert torch.equal(actual.sequences, expected)
+    assert torch.equal(actual.sequences[:, :3], ids)
+
+
 def test_language_detection():
     model = tiny_whisper()
     expected, actual = both(max_new_tokens=16)

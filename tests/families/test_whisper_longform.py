@@ -81,6 +81,12 @@ def test_conditioning_on_previous_text_and_a_prompt():
     assert all(len(row) >= 2 for row in actual.segments)
 
 
+def test_beam_search_windows():
+    expected, actual = both(language="fr", num_beams=2)
+    assert torch.equal(actual.sequences, expected["sequences"])
+    assert_same_segments(expected["segments"], actual.segments)
+
+
 def _middle(values: list[float]) -> float:
     """A threshold between the two middle values, so some windows pass and some do not."""
     values = sorted(values)
