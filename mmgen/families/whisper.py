@@ -336,7 +336,7 @@ def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: Gener
     features = inputs.pop("input_features", None)
     if features is None:
         raise OptionError("Whisper needs input_features=... (from WhisperFeatureExtractor).")
-    stride, window = frames(model)
+    _, window = frames(model)
     if features.shape[-1] > window:
         raise OptionError(f"input_features has {features.shape[-1]} frames, more than one {window}-frame window "
                           "(30 s): call mmgen.families.whisper_longform.transcribe_long(model, input_features, "

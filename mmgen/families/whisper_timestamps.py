@@ -40,7 +40,7 @@ def make_timestamp_rules(
 
     def timestamp_rules(tokens: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         # tokens: (rows, length); scores: (rows, vocab).
-        rows, vocab = scores.shape
+        vocab = scores.shape[-1]
         generated = tokens[:, begin_index:]
         n = generated.shape[1]
         ids = torch.arange(vocab, device=scores.device)

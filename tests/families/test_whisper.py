@@ -18,7 +18,12 @@ import functools
 import numpy as np
 import pytest
 import torch
-from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+from transformers import (
+    GenerationConfig,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForConditionalGeneration,
+)
 from transformers.generation.logits_process import WhisperTimeStampLogitsProcessor
 
 import mmgen
@@ -62,7 +67,7 @@ def generation_config() -> GenerationConfig:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_whisper(seed: int = 0) -> WhisperForConditionalGeneration:
     """A seeded tiny Whisper (2+2 layers, d_model 32); a large init_std so rows decode differently."""
     config = WhisperConfig(
@@ -92,7 +97,7 @@ def synthetic_audio(seconds: float, seed: int) -> np.ndarray:
     return (signal + 0.02 * rng.randn(len(t))).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def short_features() -> torch.Tensor:
     """(3, 80, 3000) features of 3 s, 7 s and 5 s of audio, each padded to 30 s."""
     audio = [synthetic_audio(s, seed) for s, seed in ((3, 1), (7, 2), (5, 3))]
@@ -204,7 +209,7 @@ def test_timestamp_rules_equal_transformers_on_histories():
     config = generation_config()
     reference = WhisperTimeStampLogitsProcessor(config, begin_index=begin_index)
     ours = make_timestamp_rules(NO_TIMESTAMPS, EOT, begin_index, config.max_initial_timestamp_index)
-    for length in range(0, 8):
+    for length in range(8):
         prompt = torch.full((64, begin_index), SOT)
         text = torch.randint(0, TEXT, (64, length), generator=g)
         stamps = TIMESTAMP_BEGIN + torch.randint(0, 30, (64, length), generator=g)

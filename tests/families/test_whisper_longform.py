@@ -19,12 +19,24 @@ import functools
 
 import pytest
 import torch
+from test_whisper import (
+    EOT,
+    PROMPT,
+    RATE,
+    TIMESTAMP_BEGIN,
+    short_features,
+    synthetic_audio,
+    tiny_whisper,
+)
 from transformers import WhisperFeatureExtractor
 
 from mmgen.core.options import OptionError
-from mmgen.families.whisper_longform import LongFormResult, compression_ratio, split_segments, transcribe_long
-
-from test_whisper import EOT, PROMPT, RATE, TIMESTAMP_BEGIN, short_features, synthetic_audio, tiny_whisper
+from mmgen.families.whisper_longform import (
+    LongFormResult,
+    compression_ratio,
+    split_segments,
+    transcribe_long,
+)
 
 NEW_TOKENS = 24
 SECONDS = ((45, 4), (62, 5), (40, 6))
@@ -38,7 +50,8 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def long_inputs() -> tuple[torch.Tensor, torch.Tensor]:
     """(features (3, 80, 6200), attention_mask (3, 6200)) of 45 s, 62 s and 40 s, unpadded past the longest."""
     audio = [synthetic_audio(seconds, seed) for seconds, seed in SECONDS]
@@ -64,7 +77,7 @@ def assert_same_segments(expected: list, actual: tuple, rows=None) -> None:
             assert torch.equal(a["tokens"], b.tokens)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def greedy() -> tuple[dict, LongFormResult]:
     """Greedy windows; the thresholds are set only so the checks are computed (they never fire)."""
     return both(language="fr", temperature=0.0, logprob_threshold=float("-inf"), no_speech_threshold=1.0)
@@ -133,7 +146,7 @@ def test_compression_ratio_fallback_matches():
 def test_sampled_fallback_triggers_and_greedy_windows_match():
     _, plain = greedy()
     threshold = _middle([w.avg_logprob for row in plain.windows for w in row[:1]])
-    options = dict(language="fr", temperature=(0.0, 0.4, 0.8), logprob_threshold=threshold)
+    options = {"language": "fr", "temperature": (0.0, 0.4, 0.8), "logprob_threshold": threshold}
     torch.manual_seed(0)
     expected, actual = both(**options)
     assert actual.fallbacks > 0
@@ -170,7 +183,7 @@ def test_short_audio_seeks_like_transformers():
 
 
 def test_segments_split_at_timestamp_pairs():
-    t = lambda i: TIMESTAMP_BEGIN + i  # noqa: E731
+    t = lambda i: TIMESTAMP_BEGIN + i
     tokens = torch.tensor([t(0), 5, 6, t(50), t(50), 7, t(90), t(100), 8])
     segments, advance = split_segments(tokens, TIMESTAMP_BEGIN, offset=10.0, frames=3000, time_precision=0.02,
                                        time_precision_features=0.01, stride=2)
