@@ -78,6 +78,9 @@ def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Plan:
     if resolve_family_options is not None:
         family_options = resolve_family_options(tokenizer, family_options)
     user_options, text, model_inputs = _split_kwargs(kwargs)
+    family_defaults = getattr(family, "option_defaults", None)  # e.g. BLIP decodes with eos = [SEP]
+    if family_defaults is not None:
+        user_options = {**family_defaults(model), **user_options}
     options = resolve_options(getattr(model, "generation_config", None), user_options)
     eos, pad = _special_tokens(options)
     device = model.device

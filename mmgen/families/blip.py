@@ -89,26 +89,10 @@ def decoder_prompt(model: torch.nn.Module, inputs: int, input_ids: torch.Tensor 
 
 
 def option_defaults(model: torch.nn.Module) -> dict[str, Any]:
-    """The special tokens BLIP's generate decodes with, over the model's generation config.
-
-    For a planner that lets a family set option defaults (the user's options still win);
-    until `mmgen.generate.plan` consults it, `check_special_tokens` asks the caller to pass them.
-    """
+    """The special tokens BLIP's generate decodes with (eos = [SEP], the text pad id), whatever the
+    generation config says; `mmgen.generate.plan` applies them under the user's own options."""
     text = model.config.text_config
     return {"eos_token_id": text.sep_token_id, "pad_token_id": text.pad_token_id}
-
-
-def check_special_tokens(model: torch.nn.Module, options: GenerationOptions) -> None:
-    """BLIP's generate decodes with eos = [SEP] and pad = the text pad id, whatever the generation config says."""
-    text = model.config.text_config
-    if options.eos_token_id != (text.sep_token_id,):
-        raise OptionError(
-            f"BLIP stops at [SEP]: its generate passes eos_token_id=text_config.sep_token_id ({text.sep_token_id}), "
-            f"but this call resolved eos_token_id={options.eos_token_id}. Pass eos_token_id={text.sep_token_id}."
-        )
-    if options.pad_token_id is not None and options.pad_token_id != text.pad_token_id:
-        raise OptionError(f"BLIP pads with text_config.pad_token_id ({text.pad_token_id}); "
-                          f"pass pad_token_id={text.pad_token_id} or leave it out.")
 
 
 def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
@@ -118,7 +102,6 @@ def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: Gener
     unknown = set(model_inputs) - {"pixel_values", "input_ids", "attention_mask"}
     if unknown:
         raise OptionError(f"BLIP captioning takes pixel_values, input_ids and attention_mask; got {sorted(unknown)}.")
-    check_special_tokens(model, options)
     pixel_values = model_inputs["pixel_values"]
     inputs = pixel_values.shape[0]
     input_ids, mask = decoder_prompt(model, inputs, model_inputs.get("input_ids"), model_inputs.get("attention_mask"),
