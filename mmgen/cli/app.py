@@ -16,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -38,9 +39,27 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """
 
 
+# Command modules of this package: each defines a function of its name and EXAMPLES.
+COMMANDS = ("caption", "translate", "summarize", "generate")
+
+
+def _register() -> None:
+    """Add each command of `COMMANDS` with its examples and the generation flags."""
+    import importlib
+
+    from mmgen.cli.common import example, generation_options
+
+    for name in COMMANDS:
+        module = importlib.import_module(f"mmgen.cli.{name}")
+        app.command(name, epilog=example(*module.EXAMPLES))(generation_options(getattr(module, name)))
+
+
+_register()
+
+
 def main() -> None:
     """Entry point of the ``mmgen`` script and ``python -m mmgen``."""
     app()
 
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS", "app", "main"]

@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import time
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,10 @@ Model = Annotated[str, typer.Option("--model", "-m", help="A local model directo
                                     "(mmgen.registry).", show_default=False)]
 Inputs = Annotated[list[str], typer.Argument(help="Files, folders, glob patterns ('data/*.txt'), or - for lines "
                                              "read from stdin.", show_default=False)]
-Output = Annotated[Optional[Path], typer.Option("--output", "-o", help="A file, or a folder to write into; the format "
-                                                 "comes from the extension or --format. Default: stdout.")]
+# A string, not a Path: a trailing "/" (a folder to create) must survive the parsing.
+Output = Annotated[Optional[str], typer.Option("--output", "-o", help="A file, or a folder to write into (an existing "
+                                               "one, or a name ending in /); the format comes from the extension or "
+                                               "--format. Default: stdout.")]
 Format = Annotated[Optional[str], typer.Option("--format", "-f", help="Output format when --output does not say it "
                                                "by its extension.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Inputs per model call.")]
@@ -56,9 +59,9 @@ DTYPES = ("float32", "float16", "bfloat16", "auto")
 
 
 def example(*lines: str) -> str:
-    """An ``Example:`` epilog for a command's ``--help`` (one command per line)."""
-    body = "\n\n".join(f"  $ {line}" for line in lines)
-    return f"Example:\n\n{body}"
+    """An ``Example:`` epilog for a command's ``--help`` (one command per line; the app renders markdown)."""
+    body = "\n".join(f"$ {line}" for line in lines)
+    return f"**Example:**\n\n```\n{body}\n```"
 
 
 # -- generation options ----------------------------------------------------------------------------
@@ -105,9 +108,14 @@ def generation_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for name, annotation, info in _GENERATION_PARAMETERS:
         added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                        annotation=Annotated[annotation, info]))
-    kept = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept]
-    wrapper.__signature__ = signature.replace(parameters=kept + added)  # what typer reads
-    del wrapper.__wrapped__  # so inspect.signature stops at __signature__
+    # Resolved in the command's module (its annotations may be strings), since typer resolves
+    # the wrapper's in this one.
+    hints = typing.get_type_hints(command, include_extras=True)
+    kept = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation)) for p in kept]
+    parameters = kept + added
+    wrapper.__signature__ = signature.replace(parameters=parameters, return_annotation=None)  # what typer reads
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    del wrapper.__wrapped__  # so inspect.signature and get_type_hints stop at the wrapper
     return wrapper
 
 
@@ -197,7 +205,8 @@ def text_items(inputs: Sequence[str], stdin: Any = None) -> list[Item]:
     return items
 
 
-def output_target(output: Path | None, fmt: str | None, formats: Sequence[str], default_name: str) -> tuple[Path | None, str]:
+def output_target(output: str | os.PathLike | None, fmt: str | None, formats: Sequence[str],
+                  default_name: str) -> tuple[Path | None, str]:
     """(file to write or None for stdout, format) from ``--output`` and ``--format``.
 
     A folder (existing, or written with a trailing /) gets ``default_name`` with the format's
@@ -210,7 +219,9 @@ def output_target(output: Path | None, fmt: str | None, formats: Sequence[str], 
             raise fail(f"--format {fmt!r} is not one of {', '.join(formats)}.")
     if output is None:
         return None, fmt or formats[0]
-    if output.is_dir() or str(output).endswith(("/", os.sep)):
+    folder = isinstance(output, str) and output.endswith(("/", os.sep))
+    output = Path(output)
+    if folder or output.is_dir():
         fmt = fmt or formats[0]
         return output / f"{default_name}.{fmt}", fmt
     suffix = output.suffix.lower().lstrip(".")
@@ -231,6 +242,27 @@ def write_output(target: Path | None, write: Callable[[Any], None], text: bool =
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "w", encoding="utf-8", newline="") if text else open(target, "wb") as handle:
         write(handle)
+
+
+def write_results(target: Path | None, fmt: str, records: Sequence[dict[str, Any]],
+                  lines: Sequence[str] | None = None) -> None:
+    """Write a job's results: ``lines`` for ``txt`` (one per input), else ``records`` as a table."""
+    from mmgen.tasks.records import write_records
+
+    if fmt == "txt":
+        write_output(target, lambda handle: handle.writelines(line + "\n" for line in lines or ()))
+    elif fmt == "parquet":
+        if target is None:
+            raise fail("parquet is a binary format: pass --output FILE.parquet.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_records(records, target, fmt)
+    else:
+        write_output(target, lambda handle: write_records(records, handle, fmt))
+
+
+def one_line(text: str) -> str:
+    """A result on one line (its own line breaks become spaces), so line n answers input n."""
+    return " ".join(text.splitlines())
 
 
 def parse_json_option(value: str | None, name: str) -> Any:
@@ -304,7 +336,8 @@ def run_batches(items: Sequence[Item], process: Callable[[list[Any]], Sequence[A
             raise fail(str(exc)) from exc
         failure = Failure(items[index].name, _describe(exc))
         report.failures.append(failure)
-        bar.write(f"failed: {failure.name}: {failure.error}", file=sys.stderr)
+        named = failure.error if failure.name in failure.error else f"{failure.name}: {failure.error}"
+        bar.write(f"failed: {named}", file=sys.stderr)
 
     def call(indices: list[int], values: list[Any]) -> None:
         try:
@@ -357,5 +390,5 @@ def finish(report: Report) -> None:
 __all__ = [
     "BatchSize", "Device", "Dtype", "Failure", "Format", "Inputs", "Item", "Model", "Output", "Report", "example",
     "expand_paths", "fail", "finish", "generation_options", "load_generator", "output_target", "parse_json_option",
-    "run_batches", "text_items", "write_output",
+    "one_line", "run_batches", "text_items", "write_output", "write_results",
 ]

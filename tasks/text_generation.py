@@ -1,0 +1,77 @@
+"""Text generation: prompts or chat conversations in, completions with their finish reason out.
+
+    generator = mmgen.load("gpt2")
+    for c in generate_text(generator, ["Once upon a time", "The capital of France is"], max_new_tokens=20):
+        print(c.prompt, "->", c.text, c.finish_reason)
+    chat(generator, [[{"role": "user", "content": "Hi!"}]])   # the model's chat template
+
+A thin layer over `mmgen.generator.Generator.generate`: the generator's input adapter renders
+chats and pads prompts; this module only shapes the rows into `Completion`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+from mmgen.core.results import FinishReason
+
+Message = Mapping[str, Any]
+Prompt = Union[str, Sequence[Message]]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated continuation.
+
+    prompt: the input it continues (a string, or the chat messages).
+    text: the generated text only (the prompt is not repeated; special tokens skipped).
+    finish_reason: eos, length, stop_string or time.
+    input_index: which input it answers (``num_return_sequences`` completions per input, input-major).
+    new_tokens: how many tokens were generated.
+    """
+
+    prompt: Prompt
+    text: str
+    finish_reason: FinishReason
+    input_index: int
+    new_tokens: int
+
+    def record(self) -> dict[str, Any]:
+        """A flat row for `tasks.records.write_records` (chat prompts stay a list of messages)."""
+        prompt = self.prompt if isinstance(self.prompt, str) else [dict(m) for m in self.prompt]
+        return {"id": self.input_index, "prompt": prompt, "text": self.text,
+                "finish_reason": self.finish_reason.value, "new_tokens": self.new_tokens}
+
+
+def _is_chat(prompt: Any) -> bool:
+    return (isinstance(prompt, Sequence) and not isinstance(prompt, str) and len(prompt) > 0
+            and all(isinstance(m, Mapping) and "role" in m for m in prompt))
+
+
+def generate_text(generator: Any, prompts: Prompt | Sequence[Prompt], **options: Any) -> list[Completion]:
+    """Continue each prompt (a string or a chat conversation); one `Completion` per generated row.
+
+    options: generation options of `mmgen.generate` (``max_new_tokens``, ``do_sample``,
+    ``stop_strings``, ``num_return_sequences``, ...); unset ones come from the model.
+    """
+    batch = [prompts] if isinstance(prompts, str) or _is_chat(prompts) else list(prompts)
+    if not batch:
+        return []
+    items = [p if isinstance(p, str) else [dict(m) for m in p] for p in batch]
+    results = generator.generate(items, **options)
+    return [Completion(prompt=batch[r.input_index], text=r.text, finish_reason=r.finish_reason,
+                       input_index=r.input_index, new_tokens=len(r.tokens)) for r in results]
+
+
+def chat(generator: Any, conversations: Sequence[Message] | Sequence[Sequence[Message]], **options: Any) -> list[Completion]:
+    """The assistant's next message for each conversation (one, or a list of them), by the chat template."""
+    batch = [conversations] if _is_chat(conversations) else list(conversations)
+    for i, conversation in enumerate(batch):
+        if not _is_chat(conversation):
+            raise ValueError(f"conversation #{i} is not a list of {{'role': ..., 'content': ...}} messages.")
+    return generate_text(generator, batch, **options)
+
+
+__all__ = ["Completion", "chat", "generate_text"]
