@@ -56,6 +56,7 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 def generation_config() -> GenerationConfig:
     """The fields transformers' Whisper generate reads, laid out like a multilingual checkpoint's."""
     return GenerationConfig(
