@@ -105,7 +105,7 @@ def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Plan:
         num_beams=options.num_beams,
         device=device,
     )
-    processors = prepared.processors + build_processors(options, context)
+    processors = prepared.processors + build_processors(options, context, prepared.late_processors)
     matchers = [StopStringMatcher(tokenizer, options.stop_strings, prompt_length)] if options.stop_strings else []
     stopping = StoppingRule(context.eos_token_ids, max_length, options.max_time, matchers)
     seeds = row_seeds(options.seed, prepared.inputs, options.rows_per_input, device) if options.do_sample else None

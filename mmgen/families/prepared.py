@@ -19,7 +19,9 @@ class Prepared:
     inputs: input rows before expansion to beams / returned sequences.
     encoder_input_ids: (rows, encoder_length) for the encoder-side processors, if text.
     prompt_padding: (rows,) left pad tokens per row (decoder-only), for the repetition penalty.
-    processors: family processors run before the generic ones (e.g. Whisper's timestamp rules).
+    processors: family processors run before the generic ones (e.g. a per-row forced first token).
+    late_processors: family processors run after the generic built-ins and before the user's
+      callables, where transformers puts a model's own list (e.g. Whisper's timestamp rules).
     """
 
     step: ModelStep
@@ -28,6 +30,7 @@ class Prepared:
     encoder_input_ids: torch.Tensor | None = None
     prompt_padding: torch.Tensor | None = None
     processors: list[Callable] = field(default_factory=list)
+    late_processors: list[Callable] = field(default_factory=list)
 
     @property
     def prompt_length(self) -> int:

@@ -14,10 +14,9 @@ The language is given (``"en"``, ``"english"`` or ``"<|en|>"``, or one per row) 
 decoder step on ``<|startoftranscript|>``, argmax over the language tokens. The encoder output
 of the detection is kept for decoding, so the encoder runs once.
 
-Processors: with timestamps, `Prepared.processors` holds transformers' Whisper list in its order:
-begin-suppress, suppress, then the timestamp rules (which read a log-softmax, so they must see
-the suppressed tokens masked). The generic processors repeat the two suppressions afterwards;
-masking twice changes nothing.
+Processors: with timestamps, the timestamp rules are `Prepared.late_processors`: they run after
+the generic built-ins (they read a log-softmax, so they must see the suppressed tokens masked)
+and before the user's callables, where transformers puts its Whisper list.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from mmgen.core.model_step import EncoderDecoderStep
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.families.prepared import Prepared
 from mmgen.families.whisper_timestamps import timestamp_rules_for
-from mmgen.processors import constraints
 
 SHORT_FORM_OPTIONS = frozenset({"language", "task", "return_timestamps", "prompt_ids", "prompt_condition_type",
                                 "is_multilingual"})
@@ -309,18 +307,8 @@ def _check_length(model: torch.nn.Module, options: GenerationOptions, prompt_len
                           f"max_new_tokens<={limit - prompt_length}.")
 
 
-def _processors(model: torch.nn.Module, options: GenerationOptions, prompt_length: int,
-                return_timestamps: bool) -> list:
-    if not return_timestamps:
-        return []
-    device = model.device
-    processors = []
-    if options.begin_suppress_tokens is not None:
-        processors.append(constraints.make_begin_suppress_tokens(options.begin_suppress_tokens, prompt_length, device))
-    if options.suppress_tokens is not None:
-        processors.append(constraints.make_suppress_tokens(options.suppress_tokens, device))
-    processors.append(timestamp_rules_for(model.generation_config, prompt_length))
-    return processors
+def _late_processors(model: torch.nn.Module, prompt_length: int, return_timestamps: bool) -> list:
+    return [timestamp_rules_for(model.generation_config, prompt_length)] if return_timestamps else []
 
 
 def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
@@ -375,4 +363,4 @@ def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: Gener
         decoder_mask = decoder_mask.repeat_interleave(per_input, dim=0)
     step = WhisperStep(model, features, prompt, per_input, encoder_hidden, decoder_mask, start_index)
     return Prepared(step=step, prompt=prompt, inputs=batch,
-                    processors=_processors(model, options, prompt.shape[1], return_timestamps))
+                    late_processors=_late_processors(model, prompt.shape[1], return_timestamps))

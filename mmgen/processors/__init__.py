@@ -35,6 +35,8 @@ maximal token) carry ``keeps_argmax = True``, so a greedy selector may skip them
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import logging
 from dataclasses import dataclass
 
@@ -99,8 +101,13 @@ def _min_tokens_to_keep(context: ProcessorContext) -> int:
     return 1
 
 
-def build_processors(options: GenerationOptions, context: ProcessorContext) -> list[Processor]:
-    """The ordered processors for one call (see the module docstring); [] when none is active."""
+def build_processors(options: GenerationOptions, context: ProcessorContext,
+                     family_processors: Sequence[Processor] = ()) -> list[Processor]:
+    """The ordered processors for one call (see the module docstring); [] when none is active.
+
+    ``family_processors`` (e.g. Whisper's timestamp rules) run after the built-ins and before
+    the user's callables: where transformers puts a model's own ``logits_processor`` list.
+    """
     o, device = options, context.device
     eos = context.eos_token_ids
     processors: list[Processor] = []
@@ -155,6 +162,7 @@ def build_processors(options: GenerationOptions, context: ProcessorContext) -> l
             begin += 1
         processors.append(constraints.make_begin_suppress_tokens(o.begin_suppress_tokens, begin, device))
 
+    processors.extend(family_processors)
     processors.extend(o.logits_processor)
 
     if o.do_sample:
