@@ -1,0 +1,343 @@
+"""``mmgen.tasks.speech_recognition`` and ``word_timestamps``: long audio -> timed segments and words.
+
+Pure transforms (DTW, median filter, window merging, word splitting) on hand-made inputs and
+against naive versions; then the task end to end on tiny random-weight models: a Whisper with
+Whisper's token layout and a byte-level tokenizer (100 text tokens: letters, " "+letters,
+punctuation, " "+words), and a Speech2Text; audio is gated tones and noise, 8 s and 45 s.
+Random weights say nothing sensible, so the checks are the task's promises: types, times
+ordered and inside the audio, long audio decoded to its end, words monotonic inside their
+segment, the text equal to what the tokens decode to.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+import transformers as T
+from mmgen.tasks import speech_recognition as sr
+from mmgen.tasks import word_timestamps as wt
+from mmgen.tasks.speech_recognition import Segment, Transcript, transcribe
+from tiny_tokenizers import metaspace_bpe
+
+from mmgen.adapters import Components
+from mmgen.core.options import OptionError
+from mmgen.families.whisper_longform import transcribe_long
+from mmgen.generator import Generator
+from mmgen.inputs.errors import InputError
+
+# -- tiny models -----------------------------------------------------------------------------------
+
+RATE = 16_000
+TEXT = 100
+EOT = TEXT
+SOT = EOT + 1
+LANGUAGES = ("en", "fr", "de", "es")
+LANG_TO_ID = {f"<|{code}|>": SOT + 1 + i for i, code in enumerate(LANGUAGES)}
+TRANSLATE = SOT + 1 + len(LANGUAGES)
+TRANSCRIBE = TRANSLATE + 1
+START_OF_LM, START_OF_PREV, NO_SPEECH, NO_TIMESTAMPS = TRANSCRIBE + 1, TRANSCRIBE + 2, TRANSCRIBE + 3, TRANSCRIBE + 4
+TIMESTAMP_BEGIN = NO_TIMESTAMPS + 1
+SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", *LANG_TO_ID, "<|translate|>", "<|transcribe|>",
+            "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
+WORDS = ["the", "cat", "sat", "on", "mat", "hello", "world", "one", "two", "three", "four", "five", "dog", "sun", "run",
+         "is", "a", "and", "to", "of", "in", "it", "we", "go", "stop", "end", "day", "night", "sea", "shell", "by",
+         "for", "no", "yes", "up", "down", "left", "right", "red", "blue", "green", "old", "new"]
+
+
+def whisper_tokenizer() -> T.WhisperTokenizer:
+    """Byte-level pieces ("Ġ" is a space) at ids 0-99, then Whisper's special tokens at 100-111."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    pieces = [*letters, *("Ġ" + c for c in letters), *".,?!'", *("Ġ" + w for w in WORDS)]
+    assert len(pieces) == TEXT
+    tokenizer = T.WhisperTokenizer(vocab={p: i for i, p in enumerate(pieces + SPECIALS)}, merges=[])
+    tokenizer.add_special_tokens({"additional_special_tokens": SPECIALS[1:]})
+    return tokenizer
+
+
+@functools.cache
+def whisper_model() -> T.WhisperForConditionalGeneration:
+    """2+2 layers, d_model 32, init 0.3; the eos embedding a scaled copy of token 8 (rows end)."""
+    config = T.WhisperConfig(
+        vocab_size=TIMESTAMP_BEGIN + 1501, num_mel_bins=80, d_model=32, encoder_layers=2, decoder_layers=2,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        max_source_positions=1500, max_target_positions=448, pad_token_id=EOT, bos_token_id=EOT, eos_token_id=EOT,
+        decoder_start_token_id=SOT, begin_suppress_tokens=None, suppress_tokens=None, init_std=0.3)
+    torch.manual_seed(0)
+    model = T.WhisperForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        embeddings = model.get_decoder().embed_tokens.weight
+        embeddings[EOT] = 1.05 * embeddings[8]
+    model.generation_config = T.GenerationConfig(
+        decoder_start_token_id=SOT, eos_token_id=EOT, pad_token_id=EOT, bos_token_id=EOT,
+        lang_to_id=dict(LANG_TO_ID), task_to_id={"translate": TRANSLATE, "transcribe": TRANSCRIBE},
+        no_timestamps_token_id=NO_TIMESTAMPS, prev_sot_token_id=START_OF_PREV, is_multilingual=True,
+        begin_suppress_tokens=[EOT, 3], suppress_tokens=[1, 2, TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV],
+        max_initial_timestamp_index=50, max_length=448, max_new_tokens=24)
+    return model
+
+
+@functools.cache
+def whisper() -> Generator:
+    processor = T.WhisperProcessor(feature_extractor=T.WhisperFeatureExtractor(), tokenizer=whisper_tokenizer())
+    return Generator(whisper_model(), processor)
+
+
+@functools.cache
+def speech2text() -> Generator:
+    """Speech2Text over a fast metaspace BPE; 600 source positions (a 20 s window is 500)."""
+    tokenizer = metaspace_bpe()
+    config = T.Speech2TextConfig(
+        vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=600,
+        max_target_positions=64, conv_channels=16, num_conv_layers=2, pad_token_id=0, bos_token_id=1,
+        eos_token_id=2, decoder_start_token_id=2, init_std=1.0)
+    torch.manual_seed(0)
+    model = T.Speech2TextForConditionalGeneration(config).eval()
+    parts = Components.from_parts(T.Speech2TextFeatureExtractor(), tokenizer)
+    return Generator(model, parts, defaults={"max_new_tokens": 6})
+
+
+@functools.cache
+def audio(seconds: float, seed: int) -> np.ndarray:
+    """Gated tones and noise: four partials switched on and off at random rates (16 kHz mono)."""
+    rng = np.random.RandomState(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    signal = np.zeros_like(t)
+    for _ in range(4):
+        tone = np.sin(2 * np.pi * rng.uniform(100, 3000) * t + rng.uniform(0, 6))
+        signal += rng.uniform(0.05, 0.3) * tone * (np.sin(2 * np.pi * rng.uniform(0.2, 3) * t) > 0)
+    return (signal + 0.02 * rng.randn(len(t))).astype(np.float32)
+
+
+def assert_timed(transcript: Transcript) -> None:
+    """Segments ordered, inside the audio, text joined; words monotonic inside their segment."""
+    assert transcript.segments, "no segment"
+    assert transcript.text == "".join(s.text for s in transcript.segments)
+    previous = 0.0
+    for segment in transcript.segments:
+        assert isinstance(segment, Segment) and segment.text.strip()
+        assert previous <= segment.start <= segment.end <= transcript.duration
+        previous = segment.start
+        if segment.words is not None:
+            assert "".join(w.word for w in segment.words) == segment.text
+            last = segment.start
+            for word in segment.words:
+                assert last <= word.start <= word.end <= segment.end, (word, segment)
+                assert 0.0 <= word.probability <= 1.0
+                last = word.end
+
+
+@functools.cache
+def long_whisper(word_timestamps: bool = True) -> Transcript:
+    return transcribe(whisper(), audio(45, 1), sampling_rate=RATE, language="fr", word_timestamps=word_timestamps)
+
+
+# -- pure transforms -------------------------------------------------------------------------------
+
+
+def naive_dtw(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """openai/whisper ``dtw_cpu`` + ``backtrace``, cell by cell."""
+    n, m = x.shape
+    cost = np.full((n + 1, m + 1), np.inf)
+    trace = -np.ones((n + 1, m + 1))
+    cost[0, 0] = 0
+    for j in range(1, m + 1):
+        for i in range(1, n + 1):
+            c0, c1, c2 = cost[i - 1, j - 1], cost[i - 1, j], cost[i, j - 1]
+            if c0 < c1 and c0 < c2:
+                c, t = c0, 0
+            elif c1 < c0 and c1 < c2:
+                c, t = c1, 1
+            else:
+                c, t = c2, 2
+            cost[i, j] = x[i - 1, j - 1] + c
+            trace[i, j] = t
+    trace[0, :], trace[:, 0] = 2, 1
+    i, j, path = n, m, []
+    while i > 0 or j > 0:
+        path.append((i - 1, j - 1))
+        i, j = (i - 1, j - 1) if trace[i, j] == 0 else (i - 1, j) if trace[i, j] == 1 else (i, j - 1)
+    return np.array(path[::-1]).T
+
+
+@pytest.mark.parametrize("shape,integers", [((5, 40), False), ((12, 9), False), ((7, 30), True), ((1, 6), True)])
+def test_dtw_equals_the_cell_by_cell_reference(shape, integers):
+    rng = np.random.RandomState(sum(shape))
+    x = rng.randint(0, 3, shape).astype(float) if integers else rng.randn(*shape)  # integers: many ties
+    rows, columns = wt.dtw(x)
+    expected = naive_dtw(x)
+    assert np.array_equal(rows, expected[0]) and np.array_equal(columns, expected[1])
+    assert rows[0] == columns[0] == 0 and rows[-1] == shape[0] - 1 and columns[-1] == shape[1] - 1
+    assert (np.diff(rows) >= 0).all() and (np.diff(columns) >= 0).all()
+
+
+def test_dtw_follows_a_diagonal_of_low_cost():
+    cost = np.ones((4, 8))
+    for i in range(4):
+        cost[i, 2 * i:2 * i + 2] = -5
+    starts = wt.token_start_times(-torch.tensor(cost))  # the task negates attention; undo it here
+    assert starts.tolist() == [0.0, 2 / 50, 4 / 50, 6 / 50]
+
+
+def test_median_filter_equals_numpy_on_reflected_windows():
+    x = torch.randn(2, 3, 20, generator=torch.Generator().manual_seed(0))
+    out = wt.median_filter(x, 7)
+    padded = np.pad(x.numpy(), ((0, 0), (0, 0), (3, 3)), mode="reflect")
+    expected = np.median(np.lib.stride_tricks.sliding_window_view(padded, 7, axis=-1), axis=-1)
+    assert out.shape == x.shape and np.allclose(out.numpy(), expected)
+    assert torch.equal(wt.median_filter(x[..., :3], 7), x[..., :3])  # too short to pad: unchanged
+    with pytest.raises(ValueError, match="odd"):
+        wt.median_filter(x, 4)
+
+
+def test_words_split_on_spaces_and_punctuation_merges():
+    tokenizer = whisper_tokenizer()
+    ids = tokenizer.convert_tokens_to_ids(["Ġhello", "Ġw", "o", "r", "l", "d", ".", "Ġthe", "Ġcat", "!"])
+    words, groups = wt.split_words(tokenizer, ids)
+    assert words == [" hello", " world", ".", " the", " cat", "!"]
+    assert [len(g) for g in groups] == [1, 5, 1, 1, 1, 1]
+    starts = np.arange(len(ids) + 1) / 10  # token k starts at k / 10 s; the last entry is the end-of-text row
+    timed = wt.word_timings(tokenizer, ids, np.full(len(ids), 0.5), starts, offset=2.0, end=2.95)
+    assert [w.word for w in timed] == [" hello", " world.", " the", " cat!"]
+    assert [(w.start, w.end) for w in timed] == [(2.0, 2.1), (2.1, 2.6), (2.7, 2.8), (2.8, 2.9)]
+    unspaced = wt.split_words(tokenizer, ids[:3], language="ja")[0]
+    assert unspaced == [" hello", " w", "o"]
+
+
+def test_alignment_heads_default_to_the_last_layer():
+    model = whisper_model()
+    assert wt.alignment_heads(model) == [(1, 0), (1, 1)]
+    model.generation_config.alignment_heads = [[0, 1], [1, 0]]
+    try:
+        assert wt.alignment_heads(model) == [(0, 1), (1, 0)]
+    finally:
+        del model.generation_config.alignment_heads
+
+
+def test_eager_attention_is_restored():
+    model = whisper_model()
+    before = model.config._attn_implementation
+    with wt.eager_attention(model):
+        assert model.config._attn_implementation == "eager"
+    assert model.config._attn_implementation == before
+
+
+def test_windows_cover_the_audio_and_overlaps_merge():
+    assert sr.window_starts(50 * RATE, 20 * RATE, 5 * RATE) == [0, 15 * RATE, 30 * RATE]
+    assert sr.window_starts(10, 20, 5) == [0]
+    with pytest.raises(OptionError, match="longer"):
+        sr.window_starts(100, 5, 5)
+    assert sr.overlap_length([1, 2, 3, 4, 5], [4, 5, 6, 7]) == 2
+    assert sr.overlap_length([1, 2, 3], [7, 8, 9]) == 0
+    assert sr.overlap_length([1, 2, 9, 4, 5], [2, 8, 4, 5, 6]) == 4  # 3 of 4 match: the longer run wins
+    assert sr.merge_windows([[1, 2, 3, 4], [3, 4, 5, 6], [9]]) == [[1, 2, 3, 4], [5, 6], [9]]
+
+
+# -- Whisper ---------------------------------------------------------------------------------------
+
+
+def test_whisper_short_audio_detects_the_language():
+    transcript = transcribe(whisper(), audio(8, 4), sampling_rate=RATE)
+    assert isinstance(transcript, Transcript)
+    assert transcript.language in LANGUAGES and transcript.duration == 8.0
+    assert_timed(transcript)
+    assert all(s.words is None for s in transcript.segments)
+
+
+def test_whisper_long_audio_is_decoded_to_its_end():
+    transcript = long_whisper()
+    assert transcript.language == "fr" and transcript.duration == 45.0
+    assert_timed(transcript)
+    assert len(transcript.segments) >= 3
+    assert transcript.segments[0].start < 30.0 < transcript.segments[-1].end  # more than one 30 s window
+    assert transcript.segments[-1].end > transcript.duration - 5.0
+    assert len({s.seek for s in transcript.segments}) >= 3  # windows
+
+
+def test_whisper_segments_are_the_long_form_segments_decoded():
+    transcript = long_whisper()
+    generator = whisper()
+    features = generator.components.feature_extractor(audio(45, 1), sampling_rate=RATE, return_tensors="pt",
+                                                      truncation=False, padding="longest").input_features
+    expected = transcribe_long(generator.model, features, language="fr").segments[0]
+    kept = [s for s in expected if s.start < 45.0 and any(t < EOT for t in s.tokens.tolist())]
+    assert [s.start for s in transcript.segments] == [s.start for s in kept]
+    for segment, piece in zip(transcript.segments, kept):
+        text_ids = [t for t in piece.tokens.tolist() if t < EOT]
+        assert list(segment.tokens) == text_ids
+        assert segment.text == generator.tokenizer.decode(text_ids)
+        assert segment.end == min(piece.end, 45.0)
+
+
+def test_word_timestamps_are_monotonic_and_inside_their_segment():
+    transcript = long_whisper()
+    assert all(s.words for s in transcript.segments)
+    assert_timed(transcript)
+
+
+# Without the timestamp rules the random model says mostly timestamps; a real one never does.
+NO_TIMESTAMP_TOKENS = [1, 2, TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV, *range(TIMESTAMP_BEGIN, TIMESTAMP_BEGIN + 1501)]
+
+
+def test_language_task_and_timestamps_off():
+    transcript = transcribe(whisper(), audio(8, 4), sampling_rate=RATE, language="french", task="translate",
+                            return_timestamps=False, suppress_tokens=NO_TIMESTAMP_TOKENS)
+    assert transcript.language == "fr"
+    assert len(transcript.segments) == 1 and transcript.segments[0].start == 0.0
+    assert transcript.segments[0].end == 8.0
+
+
+def test_whisper_without_timestamps_on_long_audio_decodes_windows():
+    transcript = transcribe(whisper(), audio(45, 1), sampling_rate=RATE, language="es", return_timestamps=False,
+                            max_new_tokens=8, suppress_tokens=NO_TIMESTAMP_TOKENS)
+    assert transcript.language == "es"
+    assert_timed(transcript)
+    assert [(s.start, s.end) for s in transcript.segments] == [(0.0, 17.5), (17.5, 32.5), (32.5, 45.0)]
+
+
+def test_a_file_path_and_a_model_with_its_processor(tmp_path):
+    import soundfile
+
+    soundfile.write(tmp_path / "clip.wav", audio(8, 4), RATE)
+    generator = whisper()
+    from_file = transcribe(generator.model, str(tmp_path / "clip.wav"), processor=generator.processor,
+                           language="en")
+    from_array = transcribe(generator, audio(8, 4), sampling_rate=RATE, language="en")
+    assert [s.tokens for s in from_file.segments] == [s.tokens for s in from_array.segments]
+
+
+# -- Speech2Text (windowed) ------------------------------------------------------------------------
+
+
+def test_speech2text_windows_cover_long_audio():
+    transcript = transcribe(speech2text(), audio(50, 2), sampling_rate=RATE)
+    assert transcript.language is None
+    assert_timed(transcript)
+    assert [(s.start, s.end) for s in transcript.segments] == [(0.0, 17.5), (17.5, 32.5), (32.5, 50.0)]
+    assert [s.seek for s in transcript.segments] == [0, 1500, 3000]
+
+
+def test_speech2text_batch_size_does_not_change_the_transcript():
+    one = transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, batch_size=1)
+    assert one == transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, batch_size=3)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def test_options_that_need_whisper_name_it():
+    for option in (dict(word_timestamps=True), dict(language="en"), dict(task="translate")):
+        with pytest.raises(OptionError, match="needs a Whisper model"):
+            transcribe(speech2text(), audio(3, 2), sampling_rate=RATE, **option)
+    with pytest.raises(OptionError, match="task="):
+        transcribe(whisper(), audio(3, 2), sampling_rate=RATE, task="summarize")
+
+
+def test_unreadable_audio_names_the_file(tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"not audio at all")
+    with pytest.raises(InputError, match="broken.wav"):
+        transcribe(whisper(), str(bad))
