@@ -40,7 +40,9 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 
 # Command modules of this package: each defines a function of its name and EXAMPLES.
-COMMANDS = ("caption", "translate", "summarize", "generate")
+COMMANDS = ("caption", "translate", "summarize", "generate", "transcribe")
+# Commands whose models take none of the generation flags (speech synthesis).
+PLAIN_COMMANDS = ("speak",)
 
 
 def _register() -> None:
@@ -52,6 +54,9 @@ def _register() -> None:
     for name in COMMANDS:
         module = importlib.import_module(f"mmgen.cli.{name}")
         app.command(name, epilog=example(*module.EXAMPLES))(generation_options(getattr(module, name)))
+    for name in PLAIN_COMMANDS:
+        module = importlib.import_module(f"mmgen.cli.{name}")
+        app.command(name, epilog=example(*module.EXAMPLES))(getattr(module, name))
 
 
 _register()
@@ -62,4 +67,4 @@ def main() -> None:
     app()
 
 
-__all__ = ["COMMANDS", "app", "main"]
+__all__ = ["COMMANDS", "PLAIN_COMMANDS", "app", "main"]
