@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from mmgen.tasks.word_timestamps import AlignmentRequest, Word, align
 
 from mmgen.core.options import OptionError
 from mmgen.families import whisper
@@ -47,12 +46,12 @@ from mmgen.families.whisper_longform import LongFormResult, transcribe_long
 from mmgen.families.whisper_windows import cut_window
 from mmgen.generator import Generator, load
 from mmgen.inputs.audio import load_audio
+from mmgen.tasks.word_timestamps import AlignmentRequest, Word, align
 
 TASKS = ("transcribe", "translate")
 DEFAULT_CHUNK_LENGTH_S = 20.0
 DEFAULT_STRIDE_LENGTH_S = 5.0
 DEFAULT_BATCH_SIZE = 8
-FRAMES_PER_SECOND = 100  # log-mel frames (10 ms hop) of Whisper and Speech2Text
 
 # openai-whisper's command-line defaults, by the names mmgen's Whisper decoding takes.
 OPENAI_WHISPER_DEFAULTS: dict[str, Any] = {
@@ -154,13 +153,27 @@ def resolve_language(model: torch.nn.Module, features: torch.Tensor, language: s
     return token.strip("<|>")
 
 
+def frames_per_second(generator: Generator) -> float:
+    """Feature frames per second of audio: 100 for Whisper and Speech2Text (10 ms hop)."""
+    extractor = generator.components.feature_extractor
+    hop = getattr(extractor, "hop_length", None)
+    if hop is None:  # Speech2Text's Kaldi filter banks: a 10 ms shift
+        hop = round(extractor.sampling_rate / 100)
+    return extractor.sampling_rate / hop
+
+
+def window_seconds(generator: Generator) -> float:
+    """Seconds of audio in one Whisper window (30 for the released checkpoints)."""
+    extractor = generator.components.feature_extractor
+    return getattr(extractor, "n_samples", 30 * extractor.sampling_rate) / extractor.sampling_rate
+
+
 def whisper_features(generator: Generator, waveform: np.ndarray) -> torch.Tensor:
-    """(1, mels, frames) log-mel features: one padded 30 s window for short audio (as
-    ``model.generate`` gets them), every frame unpadded past 30 s (as long-form decoding wants)."""
+    """(1, mels, frames) log-mel features: one padded window (30 s) for short audio (as
+    ``model.generate`` gets them), every frame unpadded past it (as long-form decoding wants)."""
     extractor = generator.components.feature_extractor
     rate = int(extractor.sampling_rate)
-    window_samples = int(extractor.n_samples) if hasattr(extractor, "n_samples") else 30 * rate
-    if len(waveform) <= window_samples:
+    if len(waveform) <= window_seconds(generator) * rate:
         encoded = extractor(waveform, sampling_rate=rate, return_tensors="pt")
     else:
         encoded = extractor(waveform, sampling_rate=rate, return_tensors="pt", truncation=False, padding="longest")
@@ -194,18 +207,21 @@ def add_word_timestamps(generator: Generator, features: torch.Tensor, segments: 
     multilingual = _multilingual(model.generation_config)
 
     def detect() -> torch.Tensor:  # a model with languages that does not call itself multilingual
-        return whisper.detect_language(model, whisper.encode(model, features[:, :, :width].to(model.device, model.dtype)))
+        window = features[:, :, :width].to(model.device, model.dtype)
+        return whisper.detect_language(model, whisper.encode(model, window))
 
     start_tokens = whisper.start_tokens(model, 1, detect, language if multilingual else None,
                                         task if multilingual else None, return_timestamps=False)[0]
     requests = []
     total = features.shape[-1]
+    fps = frames_per_second(generator)
     for segment in segments:
-        seek = min(round(segment.start * FRAMES_PER_SECOND), total)
-        frames = max(0, min(round((segment.end - segment.start) * FRAMES_PER_SECOND), width, total - seek))
+        seek = min(round(segment.start * fps), total)
+        frames = max(0, min(round((segment.end - segment.start) * fps), width, total - seek))
         window = cut_window(features, [seek], [min(width, total - seek)], width)[0]
         requests.append(AlignmentRequest(window, segment.tokens, frames, segment.start, segment.end))
-    words = align(model, generator.tokenizer, start_tokens, requests, language=language, batch_size=batch_size)
+    words = align(model, generator.tokenizer, start_tokens, requests, language=language, batch_size=batch_size,
+                  seconds_per_frame=1 / fps)
     return [dataclasses.replace(s, words=tuple(w)) for s, w in zip(segments, words)]
 
 
@@ -219,8 +235,13 @@ def transcribe_whisper(generator: Generator, waveform: np.ndarray, *, language: 
     features = whisper_features(generator, waveform)
     language = resolve_language(model, features, language)
     multilingual = _multilingual(model.generation_config)
+    # Seconds per feature frame and per timestamp token (one encoder position): 0.01 and 0.02 for Whisper.
+    stride, _ = whisper.frames(model)
+    frame_seconds = 1 / frames_per_second(generator)
+    precision = {"time_precision": stride * frame_seconds, "time_precision_features": frame_seconds}
     result = transcribe_long(model, features.to(model.device, model.dtype), language=language if multilingual else None,
-                             task=task if multilingual else None, return_timestamps=return_timestamps, **options)
+                             task=task if multilingual else None, return_timestamps=return_timestamps,
+                             **{**precision, **options})
     segments = whisper_segments(generator, result, duration)
     if word_timestamps:
         segments = add_word_timestamps(generator, features, segments, language, task, batch_size)
@@ -289,7 +310,7 @@ def transcribe_windows(generator: Generator, waveform: np.ndarray, *, chunk_leng
         text = generator.tokenizer.decode(tokens, skip_special_tokens=True)
         if text.strip():
             segments.append(Segment(start=begin, end=end, text=text, tokens=tuple(tokens),
-                                    seek=round(start / rate * FRAMES_PER_SECOND)))
+                                    seek=round(start / rate * frames_per_second(generator))))
     return segments
 
 
@@ -335,13 +356,13 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
     windowed = dict(chunk_length_s=chunk_length_s, stride_length_s=stride_length_s, batch_size=batch_size)
 
     if is_whisper(generator):
-        if return_timestamps or duration <= 30.0:
+        if return_timestamps or duration <= window_seconds(generator):
             segments, language = transcribe_whisper(
                 generator, waveform, language=language, task=task, return_timestamps=return_timestamps,
                 word_timestamps=word_timestamps, batch_size=batch_size, **options)
         else:
             if word_timestamps:
-                raise OptionError("word_timestamps=True on audio past 30 s needs Whisper's timestamps: leave "
+                raise OptionError("word_timestamps=True on audio past one window needs Whisper's timestamps: leave "
                                   "return_timestamps=True.")
             language = resolve_language(generator.model, whisper_features(generator, waveform), language)
             multilingual = _multilingual(generator.model.generation_config)

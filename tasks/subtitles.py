@@ -39,6 +39,7 @@ from typing import Any
 
 import srt
 import webvtt
+
 from mmgen.tasks.speech_recognition import Segment, Transcript
 
 FORMATS = ("txt", "vtt", "srt", "tsv", "json")
@@ -92,8 +93,8 @@ def _word_lines(segments: Sequence[Segment], max_line_width: int, max_line_count
                     line_length += len(timing["word"])  # the line goes on
                 else:
                     timing["word"] = timing["word"].strip()
-                    if (len(subtitle) > 0 and max_line_count is not None and (long_pause or line_count >= max_line_count)
-                            or segment_break):
+                    full = max_line_count is not None and (long_pause or line_count >= max_line_count)
+                    if (len(subtitle) > 0 and full) or segment_break:
                         yield subtitle  # a new cue
                         subtitle = []
                         line_count = 1

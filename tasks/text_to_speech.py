@@ -126,7 +126,8 @@ def speaker_embedding(value: Any, dim: int) -> torch.Tensor:
         path = Path(value)
         name = str(path)
         if not path.is_file():
-            raise OptionError(f"speaker embeddings {name!r}: no such file. Fix: pass a .npy or .pt file of {dim} values.")
+            raise OptionError(f"speaker embeddings {name!r}: no such file. Fix: pass a .npy or .pt file of {dim} "
+                              "values.")
         if path.suffix.lower() == ".npy":
             value = np.load(path)
         elif path.suffix.lower() in (".pt", ".pth"):

@@ -6,14 +6,15 @@ of a few decoder heads that follow the audio closely (``alignment_heads``, found
   1. run the decoder once over ``[start tokens] <|notimestamps|> text <|endoftext|>`` with the
      window's audio, ``output_attentions=True`` (the model's public forward, eager attention);
   2. stack the alignment heads' cross-attention weights, (heads, tokens, positions), cut to the
-     positions that hold the segment's audio (one encoder position = 2 mel frames = 20 ms);
+     positions that hold the segment's audio (one encoder position = 2 mel frames = 20 ms for
+     Whisper's 10 ms features);
   3. normalize each position over the tokens (z-score), median-filter along time (width 7);
   4. average the heads and run dynamic time warping on the negated matrix: the monotonic path
      from the first token and position to the last one that collects the most attention;
   5. a token starts where the path first enters its row; a word starts at its first token and
      ends where the next word starts (the end-of-text row closes the last word).
 
-Each segment is aligned on its own 30 s window, cut from the segment's start, so its words fall
+Each segment is aligned on its own window (30 s), cut from the segment's start, so its words fall
 inside it by construction; segments are aligned in batches. Heads: ``generation_config.
 alignment_heads`` ([layer, head] pairs, as the hub checkpoints ship them), or every head of
 the last decoder layer when it is unset (openai/whisper's default takes the last half of the
@@ -32,8 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-POSITIONS_PER_SECOND = 50  # encoder positions: 2 mel frames of 10 ms each
-FRAMES_PER_POSITION = 2
+SECONDS_PER_POSITION = 0.02  # Whisper's encoder positions: 2 mel frames of 10 ms each
 # Languages written without spaces: words are split where a token completes a character.
 UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue"})
 # openai/whisper transcribe(): punctuation merged into the next / previous word.
@@ -107,11 +107,11 @@ def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, columns
 
 
-def token_start_times(matrix: torch.Tensor) -> np.ndarray:
+def token_start_times(matrix: torch.Tensor, seconds_per_position: float = SECONDS_PER_POSITION) -> np.ndarray:
     """(tokens,) seconds where each row of an alignment ``matrix`` (tokens, positions) starts on the DTW path."""
     rows, columns = dtw(-matrix.double().cpu().numpy())
     jumps = np.pad(np.diff(rows), (1, 0), constant_values=1).astype(bool)
-    return columns[jumps] / POSITIONS_PER_SECOND
+    return columns[jumps] * seconds_per_position
 
 
 def alignment_matrix(attentions: torch.Tensor, positions: int, filter_width: int) -> torch.Tensor:
@@ -143,7 +143,8 @@ def split_on_characters(tokenizer: Any, tokens: Sequence[int]) -> tuple[list[str
     return words, groups
 
 
-def split_words(tokenizer: Any, tokens: Sequence[int], language: str | None = None) -> tuple[list[str], list[list[int]]]:
+def split_words(tokenizer: Any, tokens: Sequence[int],
+                language: str | None = None) -> tuple[list[str], list[list[int]]]:
     """(words, their tokens): a word starts at a token beginning with a space, or is punctuation.
 
     Languages written without spaces (`UNSPACED_LANGUAGES`) split at every whole character.
@@ -243,7 +244,7 @@ def eager_attention(model: torch.nn.Module) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class AlignmentRequest:
-    """One segment to align: its window's features (mels, 3000), text ids, audio frames, time span."""
+    """One segment to align: its window's features (mels, window frames), text ids, audio frames, time span."""
 
     features: torch.Tensor
     text_tokens: tuple[int, ...]
@@ -253,19 +254,23 @@ class AlignmentRequest:
 
 
 def align(model: torch.nn.Module, tokenizer: Any, start_tokens: torch.Tensor, requests: Sequence[AlignmentRequest],
-          *, language: str | None = None, batch_size: int = 8) -> list[list[Word]]:
+          *, language: str | None = None, batch_size: int = 8,
+          seconds_per_frame: float = SECONDS_PER_POSITION / 2) -> list[list[Word]]:
     """The words of each request, ``batch_size`` segments per forward pass.
 
     start_tokens: (n,) ``<|startoftranscript|> [<|lang|>] [<|task|>] <|notimestamps|>``.
+    seconds_per_frame: of the features (Whisper's: 0.01, a 160-sample hop at 16 kHz).
     A segment without text, or shorter than one encoder position, has no words.
     """
     eot = model.generation_config.eos_token_id
     eot = eot[0] if isinstance(eot, (list, tuple)) else int(eot)
     heads = alignment_heads(model)
     width = getattr(model.config, "median_filter_width", 7)
+    encoder = model.get_encoder()
+    frames_per_position = encoder.conv1.stride[0] * encoder.conv2.stride[0]
     prompt = start_tokens.tolist()
     results: list[list[Word]] = [[] for _ in requests]
-    todo = [k for k, r in enumerate(requests) if r.text_tokens and r.frames >= FRAMES_PER_POSITION]
+    todo = [k for k, r in enumerate(requests) if r.text_tokens and r.frames >= frames_per_position]
     with torch.inference_mode():
         for first in range(0, len(todo), batch_size):
             batch = todo[first:first + batch_size]
@@ -285,9 +290,9 @@ def align(model: torch.nn.Module, tokenizer: Any, start_tokens: torch.Tensor, re
                 request = requests[k]
                 text = list(request.text_tokens)
                 rows = slice(len(prompt) - 1, len(prompt) + len(text))  # rows predicting each text token, then eot
-                positions = min(request.frames // FRAMES_PER_POSITION, attentions.shape[-1])
+                positions = min(request.frames // frames_per_position, attentions.shape[-1])
                 matrix = alignment_matrix(attentions[row, :, rows], positions, width)
-                starts = token_start_times(matrix)
+                starts = token_start_times(matrix, seconds_per_frame * frames_per_position)
                 predicted = probs[row, len(prompt) - 1: len(prompt) - 1 + len(text)]
                 token_probs = predicted.gather(1, torch.tensor(text, device=predicted.device)[:, None])[:, 0]
                 results[k] = word_timings(tokenizer, text, token_probs.cpu().numpy(), starts, request.start,

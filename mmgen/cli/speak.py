@@ -9,21 +9,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmgen.cli.common import (
-    Device,
-    Dtype,
-    Item,
-    Model,
-    fail,
-    finish,
-    load_generator,
-    run_batches,
-)
+from mmgen.cli.common import Device, Dtype, Item, Model, fail, finish, load_generator, run_batches
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 EXAMPLES = (
     "mmgen speak 'Hello there. How are you?' -m /models/speecht5_tts -o hello.wav",
-    "mmgen speak chapter1.txt chapter2.txt -m /models/speecht5_tts --speaker voice.npy --vocoder /models/hifigan -o audio/",
+    "mmgen speak chapter1.txt chapter2.txt -m /models/speecht5_tts --speaker voice.npy --vocoder /models/hifigan "
+    "-o audio/",
     "echo 'Read from stdin.' | mmgen speak - -m /models/speecht5_tts -o stdin.wav",
 )
 

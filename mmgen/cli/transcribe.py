@@ -7,17 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmgen.cli.common import (
-    Device,
-    Dtype,
-    Item,
-    Model,
-    expand_paths,
-    fail,
-    finish,
-    load_generator,
-    run_batches,
-)
+from mmgen.cli.common import (Device, Dtype, Item, Model, expand_paths, fail, finish, load_generator,
+                              run_batches)
 
 FORMATS = ("txt", "vtt", "srt", "tsv", "json", "all")
 TASKS = ("transcribe", "translate")
