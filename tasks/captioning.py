@@ -47,16 +47,6 @@ class Caption:
     finish_reason: FinishReason
 
 
-def _model_defaults(generator: Any) -> dict[str, Any]:
-    """Options a model's own ``generate`` sets whatever its generation config says: BLIP stops at
-    [SEP] (``BlipForConditionalGeneration.generate`` passes ``eos_token_id=text_config.sep_token_id``)."""
-    config = generator.model.config
-    if config.model_type == "blip" and "eos_token_id" not in generator.defaults:
-        sep = getattr(config.text_config, "sep_token_id", None)
-        return {} if sep is None else {"eos_token_id": sep}
-    return {}
-
-
 def _has_chat_template(generator: Any) -> bool:
     owners = (generator.components.processor, generator.tokenizer)
     return any(getattr(owner, "chat_template", None) is not None for owner in owners)
@@ -103,7 +93,7 @@ def caption(generator: Any, images: Any, prompt: str | Sequence[str] | None = No
     else:
         items = batch
     captions: list[Caption | None] = [None] * len(batch)
-    for result in generator.generate(items, **{**_model_defaults(generator), **options}):
+    for result in generator.generate(items, **options):
         i = result.input_index
         if captions[i] is not None:
             continue
