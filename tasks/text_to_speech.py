@@ -44,7 +44,8 @@ MAX_SENTENCE_CHARS = 300
 class Speech:
     """Synthesized speech.
 
-    audio: (samples,) float32 waveform in [-1, 1] (on the CPU). sampling_rate: Hz.
+    audio: (samples,) float32 waveform on the CPU, nominally in [-1, 1] (`write` clips what is
+    outside, as 16-bit PCM needs). sampling_rate: Hz.
     sentences: the pieces of text synthesized, in order. spectrograms: per sentence, its
     (frames, num_mel_bins) log-mel spectrogram (None for models without one).
     """
