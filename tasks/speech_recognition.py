@@ -90,7 +90,7 @@ class Segment:
 class Transcript:
     """The transcript of one recording.
 
-    text: the segments' texts joined. language: the code given or detected (``"en"``), None when
+    text: the segments' texts joined (`join_texts`). language: the code given or detected (``"en"``), None when
     the model cannot say. segments: in order of time. duration: of the audio, in seconds.
     """
 
@@ -317,6 +317,17 @@ def transcribe_windows(generator: Generator, waveform: np.ndarray, *, chunk_leng
 # -- the task --------------------------------------------------------------------------------------
 
 
+def join_texts(texts: Sequence[str]) -> str:
+    """Segment texts end to end; a space goes between two that would otherwise touch (Whisper's
+    texts start with one; a SentencePiece tokenizer drops a window's first space)."""
+    joined = ""
+    for text in texts:
+        if joined and text and not joined[-1].isspace() and not text[0].isspace():
+            joined += " "
+        joined += text
+    return joined
+
+
 def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = None, task: str = "transcribe",
                return_timestamps: bool = True, word_timestamps: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
                sampling_rate: int | None = None, chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S,
@@ -345,7 +356,8 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
         raise OptionError(f"batch_size={batch_size} must be at least 1.")
     generator = as_generator(model_or_generator, processor)
     options = {**generator.defaults, **options}
-    sampling_rate = options.pop("sampling_rate", sampling_rate)
+    default_rate = options.pop("sampling_rate", None)  # a generator default; the call's own wins
+    sampling_rate = sampling_rate if sampling_rate is not None else default_rate
     extractor = generator.components.feature_extractor
     if extractor is None or generator.tokenizer is None:
         raise OptionError("transcribe needs a speech-to-text model with a feature extractor and a tokenizer "
@@ -376,10 +388,10 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
                 raise OptionError(f"{name}={value!r} needs a Whisper model; {type(generator.model).__name__} "
                                   "transcribes in its own language without word timings.")
         segments = transcribe_windows(generator, waveform, **windowed, **options)
-    text = "".join(s.text for s in segments)
+    text = join_texts([s.text for s in segments])
     return Transcript(text=text, language=language, segments=tuple(segments), duration=duration)
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "OPENAI_WHISPER_DEFAULTS", "Segment", "Transcript", "Word", "as_generator",
-           "merge_windows", "overlap_length", "resolve_language", "transcribe", "transcribe_whisper",
+           "join_texts", "merge_windows", "overlap_length", "resolve_language", "transcribe", "transcribe_whisper",
            "transcribe_windows", "window_starts"]

@@ -289,9 +289,11 @@ def align(model: torch.nn.Module, tokenizer: Any, start_tokens: torch.Tensor, re
             for row, k in enumerate(batch):
                 request = requests[k]
                 text = list(request.text_tokens)
-                rows = slice(len(prompt) - 1, len(prompt) + len(text))  # rows predicting each text token, then eot
                 positions = min(request.frames // frames_per_position, attentions.shape[-1])
-                matrix = alignment_matrix(attentions[row, :, rows], positions, width)
+                # Normalized over the row's whole sequence (padding excluded), as openai/whisper does,
+                # then cut to the rows predicting each text token and the end of text.
+                matrix = alignment_matrix(attentions[row, :, :len(sequences[row])], positions, width)
+                matrix = matrix[len(prompt) - 1: len(prompt) + len(text)]
                 starts = token_start_times(matrix, seconds_per_frame * frames_per_position)
                 predicted = probs[row, len(prompt) - 1: len(prompt) - 1 + len(text)]
                 token_probs = predicted.gather(1, torch.tensor(text, device=predicted.device)[:, None])[:, 0]

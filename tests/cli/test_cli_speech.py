@@ -24,6 +24,7 @@ import webvtt
 from typer.testing import CliRunner
 
 from mmgen.cli.app import app
+from mmgen.tasks.speech_recognition import join_texts
 
 T.utils.logging.disable_progress_bar()
 RATE = 16_000
@@ -160,7 +161,7 @@ def test_transcribe_writes_every_format_and_names_the_unreadable_file(runner, mo
         lines = (out / f"{stem}.txt").read_text(encoding="utf-8").splitlines()
         assert lines == [r["text"] for r in rows]
         result = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
-        assert result["language"] == "fr" and result["text"] == "".join(s["text"] for s in result["segments"])
+        assert result["language"] == "fr" and result["text"] == join_texts([s["text"] for s in result["segments"]])
         check_times([(s["start"], s["end"]) for s in result["segments"]], duration)
         for segment in result["segments"]:
             assert {"id", "seek", "start", "end", "text", "tokens", "words"} <= set(segment)

@@ -12,6 +12,7 @@ segment, the text equal to what the tokens decode to.
 from __future__ import annotations
 
 import functools
+import types
 
 import numpy as np
 import pytest
@@ -115,7 +116,7 @@ def audio(seconds: float, seed: int) -> np.ndarray:
 def assert_timed(transcript: Transcript) -> None:
     """Segments ordered, inside the audio, text joined; words monotonic inside their segment."""
     assert transcript.segments, "no segment"
-    assert transcript.text == "".join(s.text for s in transcript.segments)
+    assert transcript.text == sr.join_texts([s.text for s in transcript.segments])
     previous = 0.0
     for segment in transcript.segments:
         assert isinstance(segment, Segment) and segment.text.strip()
@@ -207,6 +208,55 @@ def test_words_split_on_spaces_and_punctuation_merges():
     assert unspaced == [" hello", " w", "o"]
 
 
+class DiagonalWhisper(torch.nn.Module):
+    """A stand-in for the alignment pass: token j of the text (and then the end of text) attends to
+    encoder positions [5j, 5j + 5); the prompt attends everywhere. One layer, one head."""
+
+    def __init__(self, prompt_length: int):
+        super().__init__()
+        self.prompt_length = prompt_length
+        self.config = types.SimpleNamespace(decoder_layers=1, decoder_attention_heads=1, median_filter_width=1,
+                                            _attn_implementation="eager")
+        self.generation_config = types.SimpleNamespace(eos_token_id=EOT)
+        self.vocab = 120
+
+    def get_encoder(self):
+        encoder = torch.nn.Module()  # Whisper's two convolutions: 2 mel frames per position
+        encoder.conv1, encoder.conv2 = torch.nn.Conv1d(1, 1, 3, stride=1), torch.nn.Conv1d(1, 1, 3, stride=2)
+        encoder.forward = lambda features, return_dict: None
+        return encoder
+
+    def forward(self, encoder_outputs, decoder_input_ids, **kwargs):
+        rows, length = decoder_input_ids.shape
+        attention = torch.full((rows, 1, length, 1500), 1e-3)
+        for j in range(length - self.prompt_length + 1):
+            attention[:, 0, self.prompt_length - 1 + j, 5 * j:5 * j + 5] = 1.0
+        attention[:, 0, :self.prompt_length - 1] = 1.0
+        return types.SimpleNamespace(logits=torch.zeros(rows, length, self.vocab), cross_attentions=(attention,))
+
+    @property
+    def device(self):
+        return torch.device("cpu")
+
+    @property
+    def dtype(self):
+        return torch.float32
+
+
+def test_align_reads_word_times_from_the_attention():
+    tokenizer = whisper_tokenizer()
+    text = tuple(tokenizer.convert_tokens_to_ids(["Ġhello", "Ġw", "o", "r", "l", "d", "!"]))
+    prompt = torch.tensor([SOT, LANG_TO_ID["<|en|>"], TRANSCRIBE, NO_TIMESTAMPS])
+    requests = [wt.AlignmentRequest(torch.zeros(80, 3000), text, 160, 10.0, 11.6),
+                wt.AlignmentRequest(torch.zeros(80, 3000), text[:1], 160, 20.0, 20.05),  # clipped to its end
+                wt.AlignmentRequest(torch.zeros(80, 3000), (), 160, 30.0, 31.6)]  # no text, no words
+    words = wt.align(DiagonalWhisper(len(prompt)), tokenizer, prompt, requests, batch_size=2)
+    assert [(w.word, w.start, w.end) for w in words[0]] == [(" hello", 10.0, 10.1), (" world!", 10.1, 10.6)]
+    assert all(w.probability == pytest.approx(1 / 120) for w in words[0])
+    assert [(w.word, w.start, w.end) for w in words[1]] == [(" hello", 20.0, 20.05)]
+    assert words[2] == []
+
+
 def test_alignment_heads_default_to_the_last_layer():
     model = whisper_model()
     assert wt.alignment_heads(model) == [(1, 0), (1, 1)]
@@ -234,6 +284,7 @@ def test_windows_cover_the_audio_and_overlaps_merge():
     assert sr.overlap_length([1, 2, 3], [7, 8, 9]) == 0
     assert sr.overlap_length([1, 2, 9, 4, 5], [2, 8, 4, 5, 6]) == 4  # 3 of 4 match: the longer run wins
     assert sr.merge_windows([[1, 2, 3, 4], [3, 4, 5, 6], [9]]) == [[1, 2, 3, 4], [5, 6], [9]]
+    assert sr.join_texts([" Hello", " world.", "next window", "", " and more"]) == " Hello world. next window and more"
 
 
 # -- Whisper ---------------------------------------------------------------------------------------
@@ -279,7 +330,8 @@ def test_word_timestamps_are_monotonic_and_inside_their_segment():
 
 
 # Without the timestamp rules the random model says mostly timestamps; a real one never does.
-NO_TIMESTAMP_TOKENS = [1, 2, TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV, *range(TIMESTAMP_BEGIN, TIMESTAMP_BEGIN + 1501)]
+NO_TIMESTAMP_TOKENS = [1, 2, TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV,
+                       *range(TIMESTAMP_BEGIN, TIMESTAMP_BEGIN + 1501)]
 
 
 def test_language_task_and_timestamps_off():
