@@ -345,7 +345,8 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
     word_timestamps: add each segment's words with their times (Whisper only).
     batch_size: windows per decoding call on the windowed path; segments per alignment pass
       for word timestamps.
-    chunk_length_s, stride_length_s: the windowed path's window length and overlap.
+    chunk_length_s, stride_length_s: the windowed path's window length and overlap (with
+      Whisper, at most one model window, and the overlap at most a quarter of it).
     options: decoding options (module docstring).
 
     Raises `mmgen.inputs.InputError` for audio that cannot be read, `OptionError` for a bad option.
@@ -380,6 +381,9 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
             multilingual = _multilingual(generator.model.generation_config)
             if multilingual:
                 options.update(language=language, task=task)
+            # A window must fit in one of the model's (30 s); the overlap is then at most a quarter of it.
+            chunk = min(chunk_length_s, window_seconds(generator))
+            windowed.update(chunk_length_s=chunk, stride_length_s=min(stride_length_s, chunk / 4))
             segments = transcribe_windows(generator, waveform, return_timestamps=False, **windowed, **options)
     else:
         for name, value, allowed in (("language", language, None), ("task", task, "transcribe"),
