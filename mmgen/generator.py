@@ -27,7 +27,7 @@ import transformers as T
 
 from mmgen.adapters import AudioAdapter, Components, ImageAdapter, InputAdapter, TextAdapter, adapter_for, as_batch
 from mmgen.adapters import load_components
-from mmgen.core.options import OPTION_NAMES
+from mmgen.core.options import OPTION_NAMES, OptionError
 from mmgen.core.results import FinishReason, Generation, TokenStep
 from mmgen.families import FAMILIES, family_for
 from mmgen.generate import generate as generate_tokens
@@ -306,6 +306,20 @@ class Generator:
                             "past tokens. Use generate(...), or pass num_beams=1.")
         events = stream_tokens(self.model, **arguments)
         return _text_deltas(events, self.tokenizer)
+
+
+def as_generator(model_or_generator: Any, processor: Any = None) -> Generator:
+    """A `Generator` from a generator, a model directory or name (`load`), or a model with ``processor=``."""
+    if isinstance(model_or_generator, Generator):
+        return model_or_generator
+    if isinstance(model_or_generator, (str, os.PathLike)):
+        return load(model_or_generator)
+    if isinstance(model_or_generator, torch.nn.Module):
+        if processor is None:
+            raise OptionError("A bare model needs its processor to read its inputs and decode its outputs: pass "
+                              "processor=AutoProcessor.from_pretrained(...), or use mmgen.load(path).")
+        return Generator(model_or_generator, processor)
+    raise TypeError(f"Expected a mmgen Generator, a model path or a model, got {type(model_or_generator).__name__}.")
 
 
 def _text_deltas(events: Iterator[Any], tokenizer: Any) -> Iterator[TextDelta]:

@@ -5,25 +5,34 @@ Each takes a `mmgen.load(...)` Generator and returns typed results:
 - `caption` (`Caption`), `write_captions`: image captioning, imagefolder metadata files;
 - `translate` (`Translation`), `languages`, `write_text`: translation with any model family;
 - `summarize` (`Summary`): summarization;
-- `generate_text`, `chat` (`Completion`): prompts and chat conversations.
+- `generate_text`, `chat` (`Completion`): prompts and chat conversations;
+- `transcribe` (`Transcript`): speech recognition of audio of any length, with segments and
+  word timestamps; `mmgen.tasks.subtitles` writes txt, srt, vtt, tsv and json;
+- `speak` (`Speech`): text to speech, long text split into sentences and joined.
 """
 
 from mmgen.tasks.captioning import Caption, caption, write_captions
 from mmgen.tasks.records import write_records
+from mmgen.tasks.speech_recognition import Transcript, transcribe
 from mmgen.tasks.summarization import Summary, summarize
 from mmgen.tasks.text_generation import Completion, chat, generate_text
+from mmgen.tasks.text_to_speech import Speech, speak
 from mmgen.tasks.translation import Translation, languages, translate, write_text
 
 __all__ = [
     "Caption",
     "Completion",
+    "Speech",
     "Summary",
+    "Transcript",
     "Translation",
     "caption",
     "chat",
     "generate_text",
     "languages",
+    "speak",
     "summarize",
+    "transcribe",
     "translate",
     "write_captions",
     "write_records",

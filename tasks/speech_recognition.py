@@ -32,7 +32,6 @@ of openai-whisper's command line (``transcribe(..., **OPENAI_WHISPER_DEFAULTS)``
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,7 @@ from mmgen.core.options import OptionError
 from mmgen.families import whisper
 from mmgen.families.whisper_longform import LongFormResult, transcribe_long
 from mmgen.families.whisper_windows import cut_window
-from mmgen.generator import Generator, load
+from mmgen.generator import Generator, as_generator
 from mmgen.inputs.audio import load_audio
 from mmgen.tasks.word_timestamps import AlignmentRequest, Word, align
 
@@ -101,20 +100,6 @@ class Transcript:
 
 
 # -- the model -------------------------------------------------------------------------------------
-
-
-def as_generator(model_or_generator: Any, processor: Any = None) -> Generator:
-    """A `Generator` from a generator, a model directory or name (`mmgen.load`), or a model with ``processor=``."""
-    if isinstance(model_or_generator, Generator):
-        return model_or_generator
-    if isinstance(model_or_generator, (str, os.PathLike)):
-        return load(model_or_generator)
-    if isinstance(model_or_generator, torch.nn.Module):
-        if processor is None:
-            raise OptionError("A bare model needs its processor to read audio and decode text: pass processor="
-                              "AutoProcessor.from_pretrained(...), or use mmgen.load(path).")
-        return Generator(model_or_generator, processor)
-    raise TypeError(f"Expected a mmgen Generator, a model path or a model, got {type(model_or_generator).__name__}.")
 
 
 def is_whisper(generator: Generator) -> bool:

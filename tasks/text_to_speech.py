@@ -32,7 +32,7 @@ import torch
 from mmgen.audio_out import write_audio
 from mmgen.core.options import OptionError
 from mmgen.generate import generate
-from mmgen.generator import Generator, load
+from mmgen.generator import as_generator
 
 DEFAULT_PAUSE_S = 0.25
 DEFAULT_BATCH_SIZE = 8
@@ -156,20 +156,6 @@ def as_vocoder(vocoder: Any) -> Any:
 
         return SpeechT5HifiGan.from_pretrained(os.fspath(vocoder)).eval()
     return vocoder
-
-
-def as_generator(model_or_generator: Any, processor: Any = None) -> Generator:
-    """A `Generator` from a generator, a model directory or name (`mmgen.load`), or a model with ``processor=``."""
-    if isinstance(model_or_generator, Generator):
-        return model_or_generator
-    if isinstance(model_or_generator, (str, os.PathLike)):
-        return load(model_or_generator)
-    if isinstance(model_or_generator, torch.nn.Module):
-        if processor is None:
-            raise OptionError("A bare model needs its processor (tokenizer) to read text: pass processor=..., or "
-                              "use mmgen.load(path).")
-        return Generator(model_or_generator, processor)
-    raise TypeError(f"Expected a mmgen Generator, a model path or a model, got {type(model_or_generator).__name__}.")
 
 
 def max_sentence_chars(model: torch.nn.Module, maxlenratio: float) -> int:
