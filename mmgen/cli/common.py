@@ -37,6 +37,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mmgen.core.options import OptionError
+from mmgen.registry import resolve_input_path
 
 # -- shared parameters (typer aliases) -------------------------------------------------------------
 
@@ -129,7 +130,10 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def load_generator(model: str, device: str | None = None, dtype: str | None = None, **defaults: Any) -> Any:
     """``mmgen.load(model, ...)``; a model that cannot be loaded stops the command (exit 2)."""
-    from mmgen.generator import LoadError, load  # heavy import, only when a command runs
+    from mmgen.generator import (  # heavy import, only when a command runs
+        LoadError,
+        load,
+    )
 
     if dtype is not None and dtype not in DTYPES:
         raise fail(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}.")
@@ -169,7 +173,7 @@ def expand_paths(inputs: Sequence[str], extensions: Iterable[str] | None = None)
         return path.is_file() and (suffixes is None or path.suffix.lower() in suffixes)
 
     paths: list[Path] = []
-    for entry in inputs:
+    for entry in map(resolve_input_path, inputs):
         if _is_glob(entry):
             found = [Path(p) for p in sorted(glob.glob(entry, recursive=True)) if wanted(Path(p))]
             kind = "the pattern"
