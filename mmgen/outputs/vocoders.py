@@ -105,7 +105,12 @@ class GriffinLimVocoder:
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
         frames = mel.shape[0]
         self.griffin_lim.to(mel.device)
-        audio = self.griffin_lim(self.magnitude(mel))
+        magnitude = self.magnitude(mel)
+        # The STFT inside Griffin-Lim reflect-pads by n_fft // 2, so it needs a signal longer than
+        # that: a very short output gets silent frames appended, cut off again below.
+        shortest = self.griffin_lim.n_fft // self.hop_length + 1
+        magnitude = F.pad(magnitude, (0, max(0, shortest - frames)))
+        audio = self.griffin_lim(magnitude)[..., : frames * self.hop_length]
         return F.pad(audio, (0, frames * self.hop_length - audio.shape[-1]))
 
 
