@@ -17,13 +17,14 @@ import torch
 
 from mmgen.core.beam import beam_search
 from mmgen.core.decode import TokenBuffer, decode_tokens
+from mmgen.core.loop import without_grad
 from mmgen.core.model_step import ModelStep
 from mmgen.core.options import GenerationOptions, OptionError, resolve_options
 from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, Timings, TokenStep
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
-from mmgen.processors import ProcessorContext, build_processors
 from mmgen.families import family_for
+from mmgen.processors import ProcessorContext, build_processors
 from mmgen.text.prompts import encode_prompts
 from mmgen.text.stop_strings import StopStringMatcher
 
@@ -119,13 +120,7 @@ def run(p: Plan) -> Iterator[Event]:
     Inference mode is entered around each resumption only, so it never leaks into the
     consumer's code between steps.
     """
-    events = _events(p)
-    while True:
-        with torch.inference_mode():
-            event = next(events, None)
-        if event is None:
-            return
-        yield event
+    return without_grad(_events(p))
 
 
 def _events(p: Plan) -> Iterator[Event]:

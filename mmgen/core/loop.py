@@ -34,6 +34,7 @@ class Frame(Protocol):
 
 
 F = TypeVar("F", bound=Frame)
+T = TypeVar("T")
 
 
 class Step(Protocol):
@@ -96,3 +97,14 @@ def decode(
             output = scatter_rows(step.step(frame.next_input[alive]), alive, rows)
         else:
             output = step.step(frame.next_input)
+
+
+def without_grad(events: Iterator[T]) -> Iterator[T]:
+    """Run a stream in inference mode around each resumption only, so the mode never leaks into
+    the consumer's code between steps (a ``with`` inside a generator would stay entered)."""
+    while True:
+        with torch.inference_mode():
+            event = next(events, None)
+        if event is None:
+            return
+        yield event

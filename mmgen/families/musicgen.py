@@ -24,6 +24,7 @@ from transformers import MusicgenForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
 from mmgen.core.decode import Processor, Selector, TokenBuffer
+from mmgen.core.loop import without_grad
 from mmgen.core.model_step import EncoderDecoderStep
 from mmgen.core.options import GenerationOptions, OptionError, resolve_options
 from mmgen.core.results import FinishReason, Generation, Timings
@@ -199,13 +200,7 @@ def generate(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Ge
 
 def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iterator[CodebookStep]:
     """Yield a `CodebookStep` per step (K delayed codes per row); ``generate`` decodes them to audio."""
-    events = plan(model, tokenizer, **kwargs).frames()
-    while True:
-        with torch.inference_mode():
-            event = next(events, None)
-        if event is None:
-            return
-        yield event
+    return without_grad(plan(model, tokenizer, **kwargs).frames())
 
 
 __all__ = ["OPTIONS", "MusicPlan", "MusicgenStep", "decode_audio", "generate", "matches", "plan", "stream"]

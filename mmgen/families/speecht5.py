@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, EncoderDecoderCache, SpeechT5ForTextToSpeech
 
+from mmgen.core.loop import without_grad
 from mmgen.core.options import OptionError, suggest
 from mmgen.core.results import FinishReason, Generation, Timings
 from mmgen.outputs.audio_stream import DEFAULT_CHUNK_FRAMES, AudioStreamer, stream_audio
@@ -262,19 +263,9 @@ def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iter
     """
     s = synthesis(model, tokenizer, **kwargs)
     if s.vocoder is None:
-        return _without_grad(s.frames())
+        return without_grad(s.frames())
     streamer = AudioStreamer(s.buffer, s.postnet, postnet_context(model), s.vocoder, s.options.chunk_frames)
-    return _without_grad(stream_audio(s.frames(), streamer))
-
-
-def _without_grad(events: Iterator[Any]) -> Iterator[Any]:
-    """Inference mode around each resumption only, so it never leaks into the consumer's code."""
-    while True:
-        with torch.inference_mode():
-            event = next(events, None)
-        if event is None:
-            return
-        yield event
+    return without_grad(stream_audio(s.frames(), streamer))
 
 
 __all__ = ["OPTIONS", "SpeechOptions", "SpeechT5Step", "Synthesis", "generate", "matches", "stream", "synthesis"]
