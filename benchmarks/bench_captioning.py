@@ -12,13 +12,11 @@ produced the same tokens.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-
 import torch
 from transformers import GPT2Config, ViTConfig, VisionEncoderDecoderConfig, VisionEncoderDecoderModel
 
 import mmgen
+from compare import compare, header, row
 
 EOS = 50256
 
@@ -34,16 +32,6 @@ def build(device: str) -> VisionEncoderDecoderModel:
     return VisionEncoderDecoderModel(config).eval().to(device)
 
 
-def timed(fn, device: str) -> tuple[float, torch.Tensor]:
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -51,28 +39,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     args = parser.parse_args()
-    print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} new_tokens={args.new_tokens}")
-    print(f"{'model':<16} {'batch':>5} {'transformers tok/s':>19} {'mmgen tok/s':>12} {'ratio':>6}  same")
+    header(args.device, args.new_tokens)
     model = build(args.device)
     for batch in args.batches:
         g = torch.Generator().manual_seed(batch)
         pixel_values = torch.randn(batch, 3, 224, 224, generator=g).to(args.device)
         options = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False)
-        reference = lambda: model.generate(pixel_values=pixel_values, **options)  # noqa: E731
-        ours = lambda: mmgen.generate(model, pixel_values=pixel_values, **options).sequences  # noqa: E731
-        with torch.inference_mode():
-            reference(), ours()  # warm-up
-            ref_times, our_times = [], []
-            for _ in range(args.repeats):  # interleaved, so drift hits both alike
-                t, expected = timed(reference, args.device)
-                ref_times.append(t)
-                t, actual = timed(ours, args.device)
-                our_times.append(t)
-        tokens = batch * args.new_tokens
-        ref_tps = tokens / statistics.median(ref_times)
-        our_tps = tokens / statistics.median(our_times)
-        same = torch.equal(expected, actual)
-        print(f"{'vit-b+gpt2-s':<16} {batch:>5} {ref_tps:>19.1f} {our_tps:>12.1f} {our_tps / ref_tps:>6.2f}  {same}")
+        result = compare(lambda: model.generate(pixel_values=pixel_values, **options),
+                         lambda: mmgen.generate(model, pixel_values=pixel_values, **options).sequences,
+                         args.repeats, args.device)
+        row("vit-b+gpt2-s", batch, batch * args.new_tokens, result)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,11 @@ Every run also checks that both produced the same tokens.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 import mmgen
+from compare import compare, header, row
 
 SHAPES = {
     "tiny": dict(n_embd=64, n_layer=2, n_head=2),
@@ -30,16 +28,6 @@ def build(shape: str, device: str) -> GPT2LMHeadModel:
     return GPT2LMHeadModel(config).eval().to(device)
 
 
-def timed(fn, device: str) -> tuple[float, torch.Tensor]:
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -48,8 +36,7 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES))
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     args = parser.parse_args()
-    print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} new_tokens={args.new_tokens}")
-    print(f"{'model':<11} {'batch':>5} {'transformers tok/s':>19} {'mmgen tok/s':>12} {'ratio':>6}  same")
+    header(args.device, args.new_tokens)
     for shape in args.shapes:
         model = build(shape, args.device)
         for batch in args.batches:
@@ -58,21 +45,10 @@ def main() -> None:
             mask = torch.ones_like(ids)
             options = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False,
                            pad_token_id=50256)
-            reference = lambda: model.generate(input_ids=ids, attention_mask=mask, **options)  # noqa: E731
-            ours = lambda: mmgen.generate(model, input_ids=ids, attention_mask=mask, **options).sequences  # noqa: E731
-            with torch.inference_mode():
-                reference(), ours()  # warm-up
-                ref_times, our_times = [], []
-                for _ in range(args.repeats):  # interleaved, so drift hits both alike
-                    t, expected = timed(reference, args.device)
-                    ref_times.append(t)
-                    t, actual = timed(ours, args.device)
-                    our_times.append(t)
-            tokens = batch * args.new_tokens
-            ref_tps = tokens / statistics.median(ref_times)
-            our_tps = tokens / statistics.median(our_times)
-            same = torch.equal(expected, actual)
-            print(f"{shape:<11} {batch:>5} {ref_tps:>19.1f} {our_tps:>12.1f} {our_tps / ref_tps:>6.2f}  {same}")
+            result = compare(lambda: model.generate(input_ids=ids, attention_mask=mask, **options),
+                             lambda: mmgen.generate(model, input_ids=ids, attention_mask=mask, **options).sequences,
+                             args.repeats, args.device)
+            row(shape, batch, batch * args.new_tokens, result)
 
 
 if __name__ == "__main__":
