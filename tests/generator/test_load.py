@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import huggingface_hub.constants
 import pytest
+import tiny_vision as tv
 import torch
 import transformers as T
+from tiny_tokenizers import byte_level_bpe, model_for
 
-import tiny_vision as tv
 from mmgen import registry
 from mmgen.adapters import AudioAdapter, ImageAdapter, TextAdapter
 from mmgen.generator import Generator, LoadError, auto_class_for, load
-from tiny_tokenizers import byte_level_bpe, model_for
 
 T.utils.logging.disable_progress_bar()
 
@@ -127,8 +129,18 @@ def test_missing_hub_model_offline_says_how_to_point_at_a_local_copy(monkeypatch
 
 
 def test_registry_short_names(tmp_path, monkeypatch):
-    assert registry.resolve_model_path("demo/tiny") == "demo/tiny"  # nothing registered: the name itself
+    assert registry.resolve_model_path("team/tiny") == "team/tiny"  # nothing registered: the name itself
     save_text_model(tmp_path)
-    monkeypatch.setitem(registry.MODELS, "demo/tiny", str(tmp_path))
-    assert registry.resolve_model_path("demo/tiny") == str(tmp_path)
-    assert type(load("demo/tiny", device="cpu").model) is T.GPT2LMHeadModel
+    monkeypatch.setitem(registry.MODELS, "team/tiny", str(tmp_path))
+    assert registry.resolve_model_path("team/tiny") == str(tmp_path)
+    assert type(load("team/tiny", device="cpu").model) is T.GPT2LMHeadModel
+
+
+def test_demo_names_resolve_to_the_shipped_models_and_samples():
+    path = registry.resolve_model_path("demo/translate")
+    assert path.endswith("translate") and (Path(path) / "config.json").is_file()
+    with pytest.raises(LookupError, match="demo/translate"):  # an unknown demo name lists the valid ones
+        registry.resolve_model_path("demo/nothing")
+    sample = registry.resolve_input_path("demo/samples/sentences_en.txt")
+    assert Path(sample).is_file()
+    assert registry.resolve_input_path("elsewhere/file.txt") == "elsewhere/file.txt"
