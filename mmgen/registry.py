@@ -23,9 +23,8 @@ def resolve_model_path(name: str | os.PathLike) -> str:
     """The hub name or local path ``from_pretrained`` should read for ``name``."""
     name = os.fspath(name)
     if name.startswith("demo/") and not os.path.exists(name):
-        from mmgen.demo import (
-            demo_path,  # the demo package is only read when a demo name is asked for
-        )
+        # The demo package is only imported when a demo name is asked for.
+        from mmgen.demo import demo_path
 
         return str(demo_path(name))
     return MODELS.get(name, name)
