@@ -19,7 +19,7 @@ import time
 import torch
 from transformers import SpeechT5Config, SpeechT5ForTextToSpeech
 
-from mmgen.generate import generate
+from mmgen.api import generate
 
 SHAPES = {
     "tiny": dict(hidden_size=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,

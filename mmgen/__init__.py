@@ -4,21 +4,45 @@
     result = mmgen.generate(model, input_ids=ids, attention_mask=mask, max_new_tokens=32)
     result.sequences       # same tokens as model.generate(...)
     for step in mmgen.stream(model, input_ids=ids, max_new_tokens=32): ...
+    generator = mmgen.load("demo/translate"); generator.generate(["she has six red apples"])
+
+The names below are imported on first use (PEP 562), so ``mmgen --help`` and light imports
+such as ``mmgen.core.options`` do not pay for torch and transformers.
 """
 
-from mmgen.core.options import DEFAULT_MAX_NEW_TOKENS, GenerationOptions, OptionError
-from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, Timings, TokenStep
-from mmgen.generate import generate, stream
-from mmgen.generator import Generator, LoadError, Result, load
-from mmgen.inputs.errors import InputError
-from mmgen.text.streaming import TextDelta, stream_text
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# public name -> module that defines it
+_EXPORTS = {
+    "DEFAULT_MAX_NEW_TOKENS": "mmgen.core.options",
+    "GenerationOptions": "mmgen.core.options",
+    "OptionError": "mmgen.core.options",
+    "BeamResult": "mmgen.core.results",
+    "BeamStep": "mmgen.core.results",
+    "FinishReason": "mmgen.core.results",
+    "Generation": "mmgen.core.results",
+    "Timings": "mmgen.core.results",
+    "TokenStep": "mmgen.core.results",
+    "generate": "mmgen.api",
+    "stream": "mmgen.api",
+    "Generator": "mmgen.generator",
+    "LoadError": "mmgen.generator",
+    "Result": "mmgen.generator",
+    "load": "mmgen.generator",
+    "InputError": "mmgen.inputs.errors",
+    "TextDelta": "mmgen.text.streaming",
+    "stream_text": "mmgen.text.streaming",
+}
+
 __all__ = [
-    "DEFAULT_MAX_NEW_TOKENS",
     "BeamResult",
     "BeamStep",
+    "DEFAULT_MAX_NEW_TOKENS",
     "FinishReason",
     "Generation",
     "GenerationOptions",
@@ -27,11 +51,33 @@ __all__ = [
     "LoadError",
     "OptionError",
     "Result",
-    "Timings",
     "TextDelta",
+    "Timings",
     "TokenStep",
     "generate",
     "load",
     "stream",
     "stream_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mmgen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from mmgen.core.options import DEFAULT_MAX_NEW_TOKENS, GenerationOptions, OptionError
+    from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, Timings, TokenStep
+    from mmgen.api import generate, stream
+    from mmgen.generator import Generator, LoadError, Result, load
+    from mmgen.inputs.errors import InputError
+    from mmgen.text.streaming import TextDelta, stream_text

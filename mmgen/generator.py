@@ -30,8 +30,8 @@ from mmgen.adapters import load_components
 from mmgen.core.options import OPTION_NAMES, OptionError
 from mmgen.core.results import FinishReason, Generation, TokenStep
 from mmgen.families import FAMILIES, family_for
-from mmgen.generate import generate as generate_tokens
-from mmgen.generate import stream as stream_tokens
+from mmgen.api import generate as generate_tokens
+from mmgen.api import stream as stream_tokens
 from mmgen.registry import resolve_model_path
 from mmgen.text.streaming import TextDelta, stream_text
 
@@ -238,7 +238,7 @@ class Generator:
                 for k, v in encoded.items()}
 
     def arguments(self, inputs: Any, **options: Any) -> tuple[dict[str, Any], int]:
-        """(keyword arguments for `mmgen.generate.generate` / ``stream``, number of inputs).
+        """(keyword arguments for `mmgen.api.generate` / ``stream``, number of inputs).
 
         The raw inputs become model inputs through the adapter; the family may resolve its
         options with the tokenizer (a family module's optional ``resolve_options(tokenizer,

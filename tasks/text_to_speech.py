@@ -31,7 +31,7 @@ import torch
 
 from mmgen.audio_out import write_audio
 from mmgen.core.options import OptionError
-from mmgen.generate import generate
+from mmgen.api import generate
 from mmgen.generator import as_generator
 
 DEFAULT_PAUSE_S = 0.25

@@ -22,3 +22,18 @@ def test_tasks_install_under_the_mmgen_namespace_only():
     import mmgen.tasks
 
     assert Path(mmgen.tasks.__file__).resolve().parent == ROOT / "tasks"
+
+
+def test_public_names_resolve_and_import_lazily():
+    import subprocess
+    import sys
+
+    import mmgen
+
+    assert set(mmgen.__all__) == set(mmgen._EXPORTS)
+    for name in mmgen.__all__:
+        assert getattr(mmgen, name) is not None
+    assert callable(mmgen.generate) and callable(mmgen.stream)
+    # `mmgen --help` and light imports do not pay for torch.
+    code = "import sys, mmgen, mmgen.cli.app; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

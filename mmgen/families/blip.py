@@ -90,7 +90,7 @@ def decoder_prompt(model: torch.nn.Module, inputs: int, input_ids: torch.Tensor 
 
 def option_defaults(model: torch.nn.Module) -> dict[str, Any]:
     """The special tokens BLIP's generate decodes with (eos = [SEP], the text pad id), whatever the
-    generation config says; `mmgen.generate.plan` applies them under the user's own options."""
+    generation config says; `mmgen.api.plan` applies them under the user's own options."""
     text = model.config.text_config
     return {"eos_token_id": text.sep_token_id, "pad_token_id": text.pad_token_id}
 

@@ -13,7 +13,7 @@ decisions of transformers' ``WhisperGenerationMixin.generate`` so the tokens are
   4. the tokens are cut into segments at each timestamp pair; the row then seeks to its last
      timestamp, or past the window when the text ends on a single timestamp (`split_segments`).
 
-Each pass is one call of the decode core (``mmgen.generate.plan`` + ``collect``) on the rows
+Each pass is one call of the decode core (``mmgen.api.plan`` + ``collect``) on the rows
 that need it; everything here runs between passes, on the host.
 """
 
@@ -37,7 +37,7 @@ from mmgen.families.whisper_windows import (
     split_segments,
     window_prompts,
 )
-from mmgen.generate import collect, plan, run
+from mmgen.api import collect, plan, run
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Text deltas over a token step stream: incremental detokenization, one row at a time.
 
-The consumer side of ``mmgen.generate.stream``: each `TokenStep` adds one token to every
+The consumer side of ``mmgen.api.stream``: each `TokenStep` adds one token to every
 active row, and `stream_text` turns that into the new text of each row. Decoding a token on
 its own is wrong (a byte-level token may hold part of a character; "▁" or "##" depend on the
 token before), so each row keeps a short window of ids and a read offset into it (the scheme
@@ -89,7 +89,7 @@ class IncrementalDetokenizer:
 def stream_text(
     steps: Iterable[Any], tokenizer: Any, rows: int, skip_special_tokens: bool = True
 ) -> Iterator[TextDelta]:
-    """Yield per-row `TextDelta`s as `TokenStep`s arrive (e.g. from ``mmgen.generate.stream``).
+    """Yield per-row `TextDelta`s as `TokenStep`s arrive (e.g. from ``mmgen.api.stream``).
 
     rows: the batch size of the steps. Only active rows are decoded; a running row yields only
     non-empty deltas, and every row yields exactly one ``finished=True`` delta (maybe empty)

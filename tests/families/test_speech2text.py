@@ -19,7 +19,7 @@ import torch
 import transformers as T
 
 from mmgen.families import family_for, translation
-from mmgen.generate import generate
+from mmgen.api import generate
 from mmgen.generator import load
 
 MUSTC = ["pt", "fr", "ru", "nl", "ro", "it", "es", "de"]

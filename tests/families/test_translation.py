@@ -18,7 +18,7 @@ import transformers as T
 from mmgen.generator import load
 from mmgen.core.options import OptionError
 from mmgen.families import family_for, translation
-from mmgen.generate import generate
+from mmgen.api import generate
 
 from tiny_models import prompts, tiny_model
 

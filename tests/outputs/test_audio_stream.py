@@ -2,7 +2,7 @@
 
 import torch
 
-from mmgen.generate import generate, stream
+from mmgen.api import generate, stream
 from mmgen.outputs.audio_stream import join_chunks
 from mmgen.outputs.frames import AudioChunk, SpectrogramStep
 from mmgen.outputs.vocoders import HifiGanVocoder

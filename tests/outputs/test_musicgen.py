@@ -5,7 +5,7 @@ import torch
 import transformers as T
 
 from mmgen.core.options import OptionError
-from mmgen.generate import generate, stream
+from mmgen.api import generate, stream
 from mmgen.outputs.codebooks import delay_pattern, make_guidance, undelay
 from mmgen.outputs.frames import CodebookStep
 

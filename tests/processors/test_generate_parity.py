@@ -18,7 +18,7 @@ import pytest
 import torch
 from transformers.generation import logits_process as hf
 
-from mmgen.generate import generate
+from mmgen.api import generate
 from tiny_models import DECODER_ONLY, ENCODER_DECODER, EOS, prompts, tiny_model
 
 MAX_NEW = 8
