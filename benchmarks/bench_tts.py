@@ -46,16 +46,6 @@ def texts(model: SpeechT5ForTextToSpeech, device: str):
     return ids.to(device), mask.to(device), speakers.to(device)
 
 
-def timed(fn, device: str):
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -30,8 +30,19 @@ _REASONS = list(FinishReason)
 _CODES = {reason: i for i, reason in enumerate(_REASONS)}
 
 
+class FrameStatus:
+    """What every frame dataclass shares: ``finish_codes`` (rows,) int8 `FinishReason` codes."""
+
+    finish_codes: torch.Tensor
+
+    @property
+    def finished(self) -> torch.Tensor:
+        """(rows,) True for rows that have finished (at this step or before)."""
+        return self.finish_codes != FinishReason.RUNNING.code
+
+
 @dataclass(frozen=True)
-class TokenStep:
+class TokenStep(FrameStatus):
     """One decode step of a token-per-row batch: every row's new frame.
 
     tokens: (rows,) the chosen token of each row (the pad id for rows already finished).
@@ -46,10 +57,6 @@ class TokenStep:
     logprobs: torch.Tensor
     active: torch.Tensor
     finish_codes: torch.Tensor
-
-    @property
-    def finished(self) -> torch.Tensor:
-        return self.finish_codes != FinishReason.RUNNING.code
 
     @property
     def next_input(self) -> torch.Tensor:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import torch
 
-from mmgen.core.results import FinishReason
+from mmgen.core.results import FrameStatus
 
 
 @dataclass(frozen=True)
-class SpectrogramStep:
+class SpectrogramStep(FrameStatus):
     """One step of spectrogram synthesis (SpeechT5): ``reduction_factor`` mel frames per row.
 
     frames: (rows, reduction_factor, num_mel_bins) log-mel frames before the postnet (zeros for
@@ -40,17 +40,13 @@ class SpectrogramStep:
         return self.stop_probs.sum(-1)
 
     @property
-    def finished(self) -> torch.Tensor:
-        return self.finish_codes != FinishReason.RUNNING.code
-
-    @property
     def next_input(self) -> torch.Tensor:
         """(rows, num_mel_bins) the last of this step's frames: the decoder prenet's next input."""
         return self.frames[:, -1]
 
 
 @dataclass(frozen=True)
-class CodebookStep:
+class CodebookStep(FrameStatus):
     """One step of multi-codebook token decoding (MusicGen): K codebook tokens per row.
 
     tokens: (rows, K) the token each codebook chose (the pad id for finished rows).
@@ -67,10 +63,6 @@ class CodebookStep:
     logprobs: torch.Tensor
     active: torch.Tensor
     finish_codes: torch.Tensor
-
-    @property
-    def finished(self) -> torch.Tensor:
-        return self.finish_codes != FinishReason.RUNNING.code
 
     @property
     def next_input(self) -> torch.Tensor:
