@@ -12,8 +12,8 @@ The path depends on the model:
   (`mmgen.families.whisper_longform.transcribe_long`): 30 s windows, each starting where the
   previous one's last complete segment ended; segments are cut at the model's timestamp tokens.
   The language is the one given, or detected once on the first 30 s.
-- Other speech-to-text models (Speech2Text), and Whisper with ``return_timestamps=False`` on audio
-  past 30 s: windowed decoding (`transcribe_windows`): windows of ``chunk_length_s`` (20 s) that
+- Other speech-to-text models (Speech2Text), and Whisper with ``return_timestamps=False`` (or
+  without timestamp tokens, as ``demo/asr``) on audio past its window: windowed decoding (`transcribe_windows`): windows of ``chunk_length_s`` (20 s) that
   overlap by ``stride_length_s`` (5 s), decoded ``batch_size`` at a time, merged where they
   overlap by the longest common run of tokens (transformers' ASR pipeline does the same). These
   models predict no timestamps, so a segment is the part of the audio its window owns: from the
@@ -314,7 +314,7 @@ def join_texts(texts: Sequence[str]) -> str:
 
 
 def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = None, task: str = "transcribe",
-               return_timestamps: bool = True, word_timestamps: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
+               return_timestamps: bool | None = None, word_timestamps: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
                sampling_rate: int | None = None, chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S,
                stride_length_s: float = DEFAULT_STRIDE_LENGTH_S, processor: Any = None, **options: Any) -> Transcript:
     """Transcribe (or translate, with Whisper) one recording of any length.
@@ -326,7 +326,8 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
     language: Whisper's source language (``"en"``, ``"english"``, ``"<|en|>"``); None detects it.
     task: ``"transcribe"``, or ``"translate"`` (into English; Whisper only).
     return_timestamps: Whisper predicts timestamps and segments follow them; False decodes
-      without them (windowed past 30 s; segments are then the windows).
+      without them (windowed past 30 s; segments are then the windows). None (the default):
+      True when the model has timestamp tokens (every released Whisper; not ``demo/asr``).
     word_timestamps: add each segment's words with their times (Whisper only).
     batch_size: windows per decoding call on the windowed path; segments per alignment pass
       for word timestamps.
@@ -354,6 +355,11 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
     windowed = dict(chunk_length_s=chunk_length_s, stride_length_s=stride_length_s, batch_size=batch_size)
 
     if is_whisper(generator):
+        if return_timestamps is None:
+            return_timestamps = whisper.has_timestamp_tokens(generator.model)
+        elif return_timestamps and not whisper.has_timestamp_tokens(generator.model):
+            raise OptionError("return_timestamps=True needs Whisper's timestamp tokens, and this model was trained "
+                              "without them (its vocabulary ends at <|notimestamps|>): pass return_timestamps=False.")
         if return_timestamps or duration <= window_seconds(generator):
             segments, language = transcribe_whisper(
                 generator, waveform, language=language, task=task, return_timestamps=return_timestamps,

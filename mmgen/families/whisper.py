@@ -54,6 +54,14 @@ def frames(model: torch.nn.Module) -> tuple[int, int]:
     return stride, stride * model.config.max_source_positions
 
 
+def has_timestamp_tokens(model: torch.nn.Module) -> bool:
+    """Whether the vocabulary has Whisper's timestamp tokens ``<|0.00|>`` ... after ``<|notimestamps|>``.
+
+    A Whisper trained without timestamps (e.g. ``demo/asr``) ends its vocabulary at ``<|notimestamps|>``."""
+    no_timestamps = getattr(model.generation_config, "no_timestamps_token_id", None)
+    return no_timestamps is not None and no_timestamps + 1 < model.config.vocab_size
+
+
 # -- the start tokens ------------------------------------------------------------------------------
 
 
@@ -336,6 +344,9 @@ def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: Gener
     if return_timestamps and getattr(config, "no_timestamps_token_id", None) is None:
         raise OptionError("return_timestamps=True needs generation_config.no_timestamps_token_id, which this model's "
                           "generation_config lacks.")
+    if return_timestamps and not has_timestamp_tokens(model):
+        raise OptionError("return_timestamps=True needs timestamp tokens after <|notimestamps|>, and this model's "
+                          f"vocabulary ({model.config.vocab_size} ids) ends there: pass return_timestamps=False.")
 
     batch = features.shape[0]
     decoder_input_ids = inputs.pop("decoder_input_ids", None)

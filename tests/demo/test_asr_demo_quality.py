@@ -1,0 +1,123 @@
+"""demo/asr meets its quality gate, measured with mmgen's decode core on fresh speech, and runs in every task.
+
+Held-out speech is synthesized here with espeak-ng from `mmgen.demo.speech`, with this file's
+own seed: utterances with numbers held out of training (or hashed out of it), spoken by
+held-out voices (unseen language/variant pairs, odd speeds and pitches) with fresh noise. The
+weights are the shipped ones; nothing is retrained. Gate: word error rate <= 10%.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from transformers import AutoProcessor, WhisperForConditionalGeneration, WhisperProcessor
+from typer.testing import CliRunner
+
+import mmgen
+from mmgen.cli.app import app
+from mmgen.core.options import OptionError
+from mmgen.demo import demo_path, speech
+from mmgen.demo.train_asr import features, held_out_set, transcribe, word_error_rate
+from mmgen.families import whisper
+from mmgen.tasks.speech_recognition import transcribe as transcribe_task
+
+SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"
+SEED = 7  # training used seeds 0-2 and evaluation 1000+; this one is the tests' own
+
+# CI sets MMGEN_REQUIRE_ESPEAK=1 (.ci/run installs espeak-ng): there a missing espeak-ng fails the
+# gate with `speech.EspeakMissing`'s install hint instead of skipping it.
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None and os.environ.get("MMGEN_REQUIRE_ESPEAK") != "1",
+    reason="espeak-ng is not installed (apt-get install espeak-ng): the ASR gate is measured on speech it synthesizes",
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def asr():
+    path = demo_path("demo/asr")
+    return WhisperForConditionalGeneration.from_pretrained(path).eval(), AutoProcessor.from_pretrained(path)
+
+
+def sample_transcripts() -> dict[str, str]:
+    lines = (SAMPLES / speech.SAMPLE_TRANSCRIPTS).read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t") for line in lines)
+
+
+def test_processor_loads_with_auto_processor(asr):
+    model, processor = asr
+    assert isinstance(processor, WhisperProcessor)
+    config = model.generation_config
+    assert config.lang_to_id == {"<|en|>": processor.tokenizer.convert_tokens_to_ids("<|en|>")}
+    assert config.no_timestamps_token_id == processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>")
+    assert not whisper.has_timestamp_tokens(model)  # trained without timestamps
+
+
+@pytest.mark.parametrize("language", [None, "en"])
+def test_mmgen_matches_transformers_generate(asr, language):
+    """Greedy tokens equal ``model.generate``'s on the shipped samples (it returns them after the prompt)."""
+    model, processor = asr
+    audio = [sf.read(SAMPLES / name, dtype="float32")[0] for name in sample_transcripts()]
+    inputs = features(processor, audio)
+    options = {} if language is None else {"language": language}
+    ours = mmgen.generate(model, input_features=inputs, max_new_tokens=30, **options)
+    with torch.inference_mode():
+        theirs = model.generate(inputs, max_new_tokens=30, **options)
+    generated = ours.sequences[:, ours.prompt_length:]
+    width = max(generated.shape[1], theirs.shape[1])
+    eos = model.generation_config.eos_token_id
+    pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=eos)  # noqa: E731
+    assert torch.equal(pad(generated), pad(theirs))
+
+
+def test_transcribes_the_shipped_samples(asr):
+    model, processor = asr
+    expected = sample_transcripts()
+    audio = [sf.read(SAMPLES / name, dtype="float32")[0] for name in expected]
+    assert transcribe(model, processor, audio) == list(expected.values())
+
+
+@needs_espeak
+def test_word_error_rate_on_held_out_speech(asr):
+    model, processor = asr
+    texts, audio = held_out_set(150, seed=SEED, window=processor.feature_extractor.n_samples)
+    wer = word_error_rate(transcribe(model, processor, audio), texts)
+    assert wer <= 0.10, f"demo/asr word error rate {wer:.1%} on held-out speech (gate 10%)"
+
+
+def test_the_task_decodes_without_timestamps_and_says_so_when_asked_for_them():
+    generator = mmgen.load("demo/asr")
+    expected = sample_transcripts()
+    # At 44.1 kHz and in stereo: the task resamples and downmixes.
+    audio, rate = sf.read(SAMPLES / "command.wav", dtype="float32")
+    import torchaudio
+
+    stereo = torchaudio.functional.resample(torch.from_numpy(audio), rate, 44100).numpy()
+    stereo = np.stack([stereo, stereo], axis=1)
+    transcript = transcribe_task(generator, stereo, sampling_rate=44100)
+    assert transcript.text.strip() == expected["command.wav"]
+    assert [(s.start, s.end) for s in transcript.segments] == [(0.0, pytest.approx(transcript.duration))]
+    with pytest.raises(OptionError, match="return_timestamps=False"):
+        transcribe_task(generator, SAMPLES / "command.wav", return_timestamps=True)
+
+
+def test_cli_transcribes_the_samples_by_demo_name(tmp_path):
+    result = CliRunner().invoke(app, ["transcribe", "--model", "demo/asr", "demo/samples/command.wav",
+                                      "demo/samples/numbers.flac", "-o", str(tmp_path), "--format", "txt"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for name, text in sample_transcripts().items():
+        assert (tmp_path / f"{Path(name).stem}.txt").read_text(encoding="utf-8").strip() == text
