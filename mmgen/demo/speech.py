@@ -226,5 +226,19 @@ def write_samples(folder: Path) -> None:
     (folder / SAMPLE_TRANSCRIPTS).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-__all__ = ["EspeakMissing", "SAMPLES", "SAMPLE_TRANSCRIPTS", "SAMPLING_RATE", "Voice", "add_noise", "espeak_path",
-           "random_voice", "synthesize", "synthesize_many", "trim_silence", "utterance", "utterances", "write_samples"]
+__all__ = [
+    "SAMPLES",
+    "SAMPLE_TRANSCRIPTS",
+    "SAMPLING_RATE",
+    "EspeakMissing",
+    "Voice",
+    "add_noise",
+    "espeak_path",
+    "random_voice",
+    "synthesize",
+    "synthesize_many",
+    "trim_silence",
+    "utterance",
+    "utterances",
+    "write_samples",
+]

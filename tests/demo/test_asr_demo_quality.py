@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import torchaudio
+from mmgen.tasks.speech_recognition import transcribe as transcribe_task
 from transformers import AutoProcessor, WhisperForConditionalGeneration, WhisperProcessor
 from typer.testing import CliRunner
 
@@ -25,7 +27,6 @@ from mmgen.core.options import OptionError
 from mmgen.demo import demo_path, speech
 from mmgen.demo.train_asr import features, held_out_set, transcribe, word_error_rate
 from mmgen.families import whisper
-from mmgen.tasks.speech_recognition import transcribe as transcribe_task
 
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"
 SEED = 7  # training used seeds 0-2 and evaluation 1000+; this one is the tests' own
@@ -79,7 +80,7 @@ def test_mmgen_matches_transformers_generate(asr, language):
     generated = ours.sequences[:, ours.prompt_length:]
     width = max(generated.shape[1], theirs.shape[1])
     eos = model.generation_config.eos_token_id
-    pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=eos)  # noqa: E731
+    pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=eos)
     assert torch.equal(pad(generated), pad(theirs))
 
 
@@ -103,8 +104,6 @@ def test_the_task_decodes_without_timestamps_and_says_so_when_asked_for_them():
     expected = sample_transcripts()
     # At 44.1 kHz and in stereo: the task resamples and downmixes.
     audio, rate = sf.read(SAMPLES / "command.wav", dtype="float32")
-    import torchaudio
-
     stereo = torchaudio.functional.resample(torch.from_numpy(audio), rate, 44100).numpy()
     stereo = np.stack([stereo, stereo], axis=1)
     transcript = transcribe_task(generator, stereo, sampling_rate=44100)
