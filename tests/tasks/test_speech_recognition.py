@@ -350,6 +350,22 @@ def test_whisper_without_timestamps_on_long_audio_decodes_windows():
     assert [(s.start, s.end) for s in transcript.segments] == [(0.0, 17.5), (17.5, 32.5), (32.5, 45.0)]
 
 
+def test_whisper_trained_without_timestamp_tokens_decodes_windows_by_default():
+    """A vocabulary that ends at <|notimestamps|> (as demo/asr's could): no long-form on timestamps; asking for
+    them names the fix."""
+    base = whisper_model()
+    config = base.config.to_dict() | {"vocab_size": TIMESTAMP_BEGIN}
+    torch.manual_seed(0)
+    model = T.WhisperForConditionalGeneration(T.WhisperConfig(**config)).eval()
+    model.generation_config = base.generation_config
+    generator = Generator(model, whisper().processor)
+    transcript = transcribe(generator, audio(45, 1), sampling_rate=RATE, language="es", max_new_tokens=8)
+    spans = [(s.start, s.end) for s in transcript.segments]
+    assert spans and set(spans) <= {(0.0, 17.5), (17.5, 32.5), (32.5, 45.0)}  # windows (empty ones left out)
+    with pytest.raises(OptionError, match="return_timestamps=False"):
+        transcribe(generator, audio(8, 1), sampling_rate=RATE, return_timestamps=True)
+
+
 def test_a_file_path_and_a_model_with_its_processor(tmp_path):
     import soundfile
 
