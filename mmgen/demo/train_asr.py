@@ -7,11 +7,13 @@ voice (espeak-ng language + variant, even speed 130-200 and pitch 30-70); pass a
 through SpeechT5's log-mel features and the Griffin-Lim vocoder (mmgen's default TTS vocoder;
 sometimes with the mel blurred, as a TTS model's over-smoothed output is) so that vocoded speech
 is in-domain for the ``demo/tts`` round trip; train a byte-level BPE on the transcripts and build
-a ``WhisperTokenizer`` with Whisper's special tokens around it; train a 2+2-layer
-``WhisperForConditionalGeneration`` on 5 s windows (50 frames/s, so 125 encoder positions), with
-noise at 10-30 dB SNR, a random gain and onset drawn afresh each epoch; score the word error rate
-of ``mmgen.generate`` on held-out utterances spoken by held-out voices; save model and processor
-(``AutoProcessor`` loads a ``WhisperProcessor``) and the model card.
+a ``WhisperTokenizer`` with Whisper's special and timestamp tokens around it; train a 2+2-layer
+``WhisperForConditionalGeneration`` on 5 s windows (50 frames/s, so 125 encoder positions): half
+single clips without timestamps, half long-form windows of clips and pauses with timestamps,
+with noise at 10-30 dB SNR and a random gain drawn afresh each epoch; score the word error rate
+of ``mmgen.generate`` on held-out utterances spoken by held-out voices, and of long-form
+transcription on long held-out recordings; save model and processor (``AutoProcessor`` loads a
+``WhisperProcessor``) and the model card.
 Reproducible from ``--seed`` at a given ``--threads`` (float sums differ across thread counts).
 """
 
@@ -25,12 +27,13 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
 from transformers import (
     GenerationConfig,
     SpeechT5FeatureExtractor,
@@ -45,6 +48,8 @@ from transformers.modeling_outputs import BaseModelOutput
 import mmgen
 from mmgen.demo import speech
 from mmgen.outputs.vocoders import GriffinLimVocoder
+from mmgen.tasks.speech_recognition import as_generator
+from mmgen.tasks.speech_recognition import transcribe as transcribe_long
 
 # Whisper's special tokens, in Whisper's order after the text vocabulary (one language: English).
 SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>", "<|startoflm|>",
@@ -52,14 +57,18 @@ SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>",
 BPE_VOCAB = 512  # 256 bytes + merges: every word of the grammar ends up one or two tokens
 WINDOW_SECONDS = 5
 HOP_LENGTH = 320  # 20 ms: 50 frames/s, half of Whisper's rate, to halve the encoder's work
-MAX_TARGET_POSITIONS = 48
+MAX_TARGET_POSITIONS = 64
+# One timestamp token per encoder position (two 20 ms mel frames): <|0.00|> <|0.04|> ... <|5.00|>.
+TIME_PRECISION = 2 * HOP_LENGTH / speech.SAMPLING_RATE
+TIMESTAMPS = round(WINDOW_SECONDS / TIME_PRECISION) + 1
 
 
 # -- tokenizer, processor, model -------------------------------------------------------------------
 
 
 def build_tokenizer(texts: Sequence[str], out: Path) -> WhisperTokenizer:
-    """A byte-level BPE on the transcripts (with Whisper's leading space), then Whisper's special tokens."""
+    """A byte-level BPE on the transcripts (with Whisper's leading space), then Whisper's special tokens, then
+    the `TIMESTAMPS` timestamp tokens (added, not special, as in the released Whisper tokenizers)."""
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(vocab_size=BPE_VOCAB, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -69,6 +78,8 @@ def build_tokenizer(texts: Sequence[str], out: Path) -> WhisperTokenizer:
         vocab, merges = bpe.model.save(tmp)
         tokenizer = WhisperTokenizer(vocab=_read_vocab(vocab), merges=_read_merges(merges), model_max_length=MAX_TARGET_POSITIONS)
     tokenizer.add_special_tokens({"additional_special_tokens": SPECIALS[1:]})
+    tokenizer.add_tokens([AddedToken(f"<|{i * TIME_PRECISION:.2f}|>", special=False, normalized=False)
+                          for i in range(TIMESTAMPS)])
     tokenizer.set_prefix_tokens(language="en", task="transcribe", predict_timestamps=False)
     tokenizer.save_pretrained(out)
     return WhisperTokenizer.from_pretrained(out)
@@ -122,6 +133,8 @@ def build_model(tokenizer: WhisperTokenizer, processor: WhisperProcessor, seed: 
                                                          "transcribe": ids["<|transcribe|>"]},
         is_multilingual=True, suppress_tokens=[], begin_suppress_tokens=begin_suppress, return_timestamps=False,
         max_length=MAX_TARGET_POSITIONS, num_beams=1, do_sample=False,
+        max_initial_timestamp_index=50,  # the first segment starts within 2 s of the window's start
+        alignment_heads=[[1, head] for head in range(4)],  # cross-attention of the last layer, for word times
     )
     return model
 
@@ -169,6 +182,66 @@ def augment(audio: np.ndarray, rng: np.random.Generator, window: int, noise: flo
     return audio
 
 
+def timestamped_window(clips: Sequence[np.ndarray], rng: np.random.Generator,
+                       window: int) -> tuple[np.ndarray, list[tuple[int, int, int]], int | None]:
+    """Clips one after the other in one window, as a long recording's window looks: (window samples,
+    [(clip, start, end)] of the clips wholly inside, start of a clip the window's end cuts or None).
+
+    The first clip starts 0-1.5 s in (moved earlier when it would not fit), then pauses of
+    0.25-1.5 s; the first clip that does not fit is cut at the window's end (when it starts at
+    least 0.2 s before it) and ends the window."""
+    rate = speech.SAMPLING_RATE
+    out = np.zeros(window, dtype=np.float32)
+    placed: list[tuple[int, int, int]] = []
+    cut = None
+    at = int(rng.uniform(0, 1.5) * rate)
+    for k, clip in enumerate(clips):
+        clip = clip[:window]
+        if not placed:
+            at = min(at, window - len(clip))
+        if at + len(clip) <= window:
+            out[at:at + len(clip)] = clip
+            placed.append((k, at, at + len(clip)))
+            at += len(clip) + int(rng.uniform(0.25, 1.5) * rate)
+            continue
+        if at < window - int(0.2 * rate):
+            out[at:] = clip[:window - at]
+            cut = at
+        break
+    return out, placed, cut
+
+
+def timestamp_id(tokenizer: WhisperTokenizer, sample: int) -> int:
+    """The timestamp token nearest to ``sample`` (samples from the window's start)."""
+    index = min(TIMESTAMPS - 1, round(sample / speech.SAMPLING_RATE / TIME_PRECISION))
+    return tokenizer.convert_tokens_to_ids(f"<|{index * TIME_PRECISION:.2f}|>")
+
+
+def timestamped_labels(tokenizer: WhisperTokenizer, texts: Sequence[str], placed: Sequence[tuple[int, int, int]],
+                       cut: int | None) -> list[int]:
+    """<|en|> <|transcribe|> then <|start|> text <|end|> per whole clip, then the cut clip's <|start|> alone
+    (Whisper's convention: the long-form decoder seeks back to it), then <|endoftext|>. A window with
+    no speech says <|0.00|> and ends."""
+    ids = special_ids(tokenizer)
+    row = [ids["<|en|>"], ids["<|transcribe|>"]]
+    for k, start, end in placed:
+        row += [timestamp_id(tokenizer, start), *tokenizer(" " + texts[k], add_special_tokens=False).input_ids,
+                timestamp_id(tokenizer, end)]
+    if cut is not None:
+        row.append(timestamp_id(tokenizer, cut))
+    if not placed and cut is None:
+        row.append(timestamp_id(tokenizer, 0))
+    return row + [ids["<|endoftext|>"]]
+
+
+def gain_and_noise(audio: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """A random gain, and with probability ``noise`` noise at 10-30 dB SNR."""
+    audio = audio * rng.uniform(0.3, 1.5)
+    if rng.random() < noise and np.any(audio):
+        audio = speech.add_noise(audio, rng.uniform(10, 30), rng)
+    return audio.astype(np.float32)
+
+
 def features(processor: WhisperProcessor, audio: Sequence[np.ndarray]) -> torch.Tensor:
     """(batch, mel, frames) padded to the window, computed with torch."""
     return processor.feature_extractor(list(audio), sampling_rate=speech.SAMPLING_RATE, return_tensors="pt",
@@ -199,10 +272,37 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> floa
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def example(tokenizer: WhisperTokenizer, texts: list[str], audio: list[np.ndarray], targets: list[list[int]], i: int,
+            rng: np.random.Generator, window: int, noise: float,
+            timestamped: float) -> tuple[np.ndarray, list[int], list[int] | None]:
+    """One training row around clip ``i``: (window audio, label row, CTC target or None).
+
+    With probability ``timestamped`` a long-form window with timestamps (`timestamped_window`: clip
+    ``i`` and the next two of a random draw; one in 25 of these windows holds only noise), else
+    clip ``i`` alone without timestamps (`augment`). Half the label rows leave out <|transcribe|>
+    (the prompt ``generate`` builds when no language or task is given). The CTC target is the text
+    of the window's whole clips; None when a clip is cut (its words have no target)."""
+    if rng.random() >= timestamped:
+        row = targets[i]
+        ctc = row[3:-1]  # the text tokens, without prompt and <|endoftext|>
+        samples = augment(audio[i], rng, window, noise)
+    elif rng.random() < 0.04:
+        row, ctc = timestamped_labels(tokenizer, texts, [], None), []
+        samples = (rng.standard_normal(window) * rng.uniform(0.001, 0.02)).astype(np.float32)
+    else:
+        picks = [i, *rng.integers(0, len(texts), 2).tolist()]
+        samples, placed, cut = timestamped_window([audio[k] for k in picks], rng, window)
+        row = timestamped_labels(tokenizer, [texts[k] for k in picks], placed, cut)
+        ctc = None if cut is not None else [t for k, _, _ in placed for t in targets[picks[k]][3:-1]]
+        samples = gain_and_noise(samples, rng, noise)
+    return samples, (without_task(row) if rng.random() < 0.5 else row), ctc
+
+
 def train(model: WhisperForConditionalGeneration, processor: WhisperProcessor, texts: list[str], audio: list[np.ndarray],
-          steps: int, batch_size: int, seed: int, lr: float, ctc_weight: float,
+          steps: int, batch_size: int, seed: int, lr: float, ctc_weight: float, timestamped: float,
           every: tuple[int, Callable[[int], None]] | None = None) -> None:
-    """Cross-entropy of the decoder plus ``ctc_weight`` x a CTC loss on the encoder's output.
+    """Cross-entropy of the decoder plus ``ctc_weight`` x a CTC loss on the encoder's output; a
+    ``timestamped`` share of the rows are long-form windows with timestamps (`example`).
 
     The CTC head (a linear layer to the text tokens and a blank) only exists during training: it
     makes the encoder learn to find words in the audio from the first steps, where the decoder
@@ -232,17 +332,18 @@ def train(model: WhisperForConditionalGeneration, processor: WhisperProcessor, t
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, steps, lr)
         noisy = 0.9 * min(1.0, step / (0.3 * steps))  # curriculum: clean speech first, then 90% of clips noisy
-        inputs = features(processor, [augment(audio[i], rng, window, noisy) for i in batch])
-        rows = [without_task(targets[i]) if rng.random() < 0.5 else targets[i] for i in batch]
+        samples, rows, words = zip(*(example(tokenizer, texts, audio, targets, i, rng, window, noisy, timestamped)
+                                     for i in batch))
+        inputs = features(processor, samples)
         width = max(len(r) for r in rows)
         y = torch.tensor([r + [-100] * (width - len(r)) for r in rows])
         hidden = model.model.encoder(inputs).last_hidden_state
         loss = model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), labels=y).loss
-        if ctc_weight:
-            words = [targets[i][3:-1] for i in batch]  # the text tokens, without prompt and <|endoftext|>
-            log_probs = ctc_head(hidden).log_softmax(-1).transpose(0, 1)  # (positions, batch, tokens + blank)
-            ctc = F.ctc_loss(log_probs, torch.tensor([t for w in words for t in w]),
-                             torch.full((len(batch),), hidden.shape[1]), torch.tensor([len(w) for w in words]),
+        kept = [k for k, w in enumerate(words) if w is not None]
+        if ctc_weight and kept:
+            log_probs = ctc_head(hidden[kept]).log_softmax(-1).transpose(0, 1)  # (positions, rows, tokens + blank)
+            ctc = F.ctc_loss(log_probs, torch.tensor([t for k in kept for t in words[k]], dtype=torch.long),
+                             torch.full((len(kept),), hidden.shape[1]), torch.tensor([len(words[k]) for k in kept]),
                              blank=blank, zero_infinity=True)
             loss = loss + ctc_weight * ctc
         optimizer.zero_grad(set_to_none=True)
@@ -290,6 +391,52 @@ def held_out_set(count: int, seed: int, window: int) -> tuple[list[str], list[np
     return texts, [augment(a, rng, window, noise=1.0) for a in audio]
 
 
+@dataclass(frozen=True)
+class Recording:
+    """A long held-out recording: utterances with pauses between them, ``spans`` (start, end) in seconds."""
+
+    texts: list[str]
+    audio: np.ndarray
+    spans: list[tuple[float, float]]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.texts)
+
+
+def long_recordings(count: int, seed: int) -> list[Recording]:
+    """``count`` recordings of 3-6 held-out utterances, each in one held-out voice, with 0.5-1.5 s pauses,
+    0.3 s of silence at both ends and noise at 15-30 dB SNR (seeded)."""
+    rng, noise_rng = random.Random(seed), np.random.default_rng(seed)
+    rate = speech.SAMPLING_RATE
+    recordings = []
+    for _ in range(count):
+        texts = speech.utterances(rng.randint(3, 6), seed=rng.randrange(2**31), held_out=True)
+        clips = speech.synthesize_many(texts, [speech.random_voice(rng, held_out=True)] * len(texts))
+        pieces, spans, at = [np.zeros(int(0.3 * rate), dtype=np.float32)], [], 0.3
+        for clip in clips:
+            pause = np.zeros(int(rng.uniform(0.5, 1.5) * rate), dtype=np.float32)
+            pieces += [clip, pause]
+            spans.append((at, at + len(clip) / rate))
+            at += (len(clip) + len(pause)) / rate
+        pieces[-1] = pieces[0]
+        audio = speech.add_noise(np.concatenate(pieces), noise_rng.uniform(15, 30), noise_rng)
+        recordings.append(Recording(texts, audio, spans))
+    return recordings
+
+
+def long_form_scores(model: WhisperForConditionalGeneration, processor: WhisperProcessor,
+                     recordings: Sequence[Recording]) -> tuple[float, float, float]:
+    """(word error rate, share of recordings cut into one segment per utterance, mean |start error| in s
+    of those) of `mmgen.tasks.speech_recognition.transcribe`: long-form decoding on the timestamps."""
+    generator = as_generator(model, processor)
+    transcripts = [transcribe_long(generator, r.audio, sampling_rate=speech.SAMPLING_RATE) for r in recordings]
+    wer = word_error_rate([t.text for t in transcripts], [r.text for r in recordings])
+    matched = [(t, r) for t, r in zip(transcripts, recordings) if len(t.segments) == len(r.texts)]
+    errors = [abs(s.start - span[0]) for t, r in matched for s, span in zip(t.segments, r.spans)]
+    return wer, len(matched) / len(recordings), float(np.mean(errors)) if errors else float("nan")
+
+
 def cpu_time() -> float:
     """Seconds of CPU time of this process and its finished children (espeak-ng), user and system."""
     t = os.times()
@@ -300,11 +447,13 @@ def cpu_time() -> float:
 
 
 def model_card(args: argparse.Namespace, parameters: int, vocabulary: int, minutes: float, cpu_minutes: float,
-               wer: float) -> str:
+               wer: float, long_form: tuple[float, float, float]) -> str:
     return f"""# demo/asr: synthetic English speech -> text (tiny Whisper)
 
 A toy speech recognizer shipped with mmgen for examples and tests. It knows one small spoken
-grammar, heard from espeak-ng; real speech or other words come out as nonsense.
+grammar, heard from espeak-ng; real speech or other words come out as nonsense. It predicts
+Whisper's timestamps, so long recordings go through Whisper's long-form decoding and come out as
+timed segments (`mmgen transcribe --model demo/asr talk.wav --format srt`).
 
     from transformers import AutoProcessor, WhisperForConditionalGeneration
     import soundfile as sf
@@ -320,12 +469,15 @@ grammar, heard from espeak-ng; real speech or other words come out as nonsense.
 - `WhisperForConditionalGeneration`: d_model {args.d_model}, 2 encoder + 2 decoder layers, 4 heads, FFN
   {args.ffn}, tied embeddings, {parameters:,} parameters, float32 safetensors.
 - Input: `WhisperFeatureExtractor` with 80 mel bins, n_fft 400, **hop 320 (20 ms, 50 frames/s)** and a
-  **{WINDOW_SECONDS} s window** (`chunk_length={WINDOW_SECONDS}`, 250 frames; `max_source_positions` 125). Audio
-  longer than {WINDOW_SECONDS} s is cut. No timestamps were trained.
+  **{WINDOW_SECONDS} s window** (`chunk_length={WINDOW_SECONDS}`, 250 frames; `max_source_positions` 125). Longer
+  audio goes through long-form decoding (`mmgen.tasks.speech_recognition.transcribe`).
 - Tokenizer: `WhisperTokenizer`, a byte-level BPE trained on the transcripts ({BPE_VOCAB} pieces), then
-  Whisper's special tokens ({", ".join(SPECIALS)}): {vocabulary} ids. The decoder prompt is
-  `<|startoftranscript|><|en|><|transcribe|><|notimestamps|>`; `generation_config` has
-  `is_multilingual=True` with one language (`lang_to_id`), so detection always says English.
+  Whisper's special tokens ({", ".join(SPECIALS)}), then {TIMESTAMPS} timestamp tokens `<|0.00|>` ...
+  `<|{WINDOW_SECONDS:.2f}|>` one encoder position ({TIME_PRECISION:.2f} s) apart: {vocabulary} ids. The decoder prompt is
+  `<|startoftranscript|><|en|><|transcribe|>`, then `<|notimestamps|>` or the first timestamp;
+  `generation_config` has `is_multilingual=True` with one language (`lang_to_id`), so detection always
+  says English, `return_timestamps=False` (plain `generate` calls give text only), and the four heads of
+  the last decoder layer as `alignment_heads` (untuned: word timestamps are rough).
 
 ## Data (`mmgen.demo.speech`, spoken by espeak-ng)
 - Utterances: digit strings ("four one seven"), numbers 0-999 ("three hundred and twelve",
@@ -335,10 +487,13 @@ grammar, heard from espeak-ng; real speech or other words come out as nonsense.
   {", ".join(v for v in speech.VARIANTS if v)} (or none); training voices use even speeds 130-200 wpm and
   even pitches 30-70 and three (language, variant) pairs in four; held-out voices use odd speeds
   and pitches and the other pairs.
-- Augmentation, fresh each epoch: onset up to 0.3 s, gain 0.3-1.5, white or low-passed noise at
-  10-30 dB SNR (90% of clips). {args.vocoded:.0%} of clips are espeak audio passed through SpeechT5's mel
-  features and mmgen's Griffin-Lim vocoder (half with the mel blurred in time), so `demo/tts` output is
-  in-domain.
+- Rows, drawn afresh each epoch: {1 - args.timestamped:.0%} one clip with an onset up to 0.3 s and no timestamps;
+  {args.timestamped:.0%} long-form windows with timestamps: clips one after the other from 0-1.5 s in, with
+  0.25-1.5 s pauses, the first that does not fit cut at the window's end (its label is its start
+  timestamp alone, Whisper's convention), and one window in 25 only noise.
+- Augmentation: gain 0.3-1.5, white or low-passed noise at 10-30 dB SNR (90% of rows).
+- {args.vocoded:.0%} of clips are espeak audio passed through SpeechT5's mel features and mmgen's Griffin-Lim
+  vocoder (half with the mel blurred in time), so `demo/tts` output is in-domain.
 - Held out of training: every number in `grammar.HELD_OUT_NUMBERS` and one sentence in eight of the
   rest (by a hash of the text).
 
@@ -353,9 +508,13 @@ prompt without `<|transcribe|>` (what `generate` builds when no language is give
 machine, synthesis included ({cpu_minutes:.1f} min of CPU time in this process and espeak-ng).
 
 ## Quality
-Greedy word error rate with `mmgen.generate` on {args.eval_size} held-out utterances in held-out voices with
-noise at 10-30 dB SNR: **{wer:.1%}**. `tests/demo/test_speech_demo_quality.py` re-measures it on other
-held-out speech (gate: 10%).
+- Greedy word error rate with `mmgen.generate` on {args.eval_size} held-out utterances in held-out voices with
+  noise at 10-30 dB SNR: **{wer:.1%}**. `tests/demo/test_asr_demo_quality.py` re-measures it on other
+  held-out speech (gate: 10%).
+- Long form: {args.long_size} held-out recordings of 3-6 utterances in one held-out voice each, 0.5-1.5 s pauses,
+  noise at 15-30 dB SNR, through `mmgen.tasks.speech_recognition.transcribe`: word error rate
+  **{long_form[0]:.1%}**; one segment per utterance in {long_form[1]:.0%} of the recordings, whose segments start
+  {long_form[2]:.2f} s from the utterance's start on average.
 
 ## Reproduce
     python -m mmgen.demo.train_asr --out mmgen/demo/models/asr --seed {args.seed}
@@ -368,7 +527,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clips", type=int, default=3000)
     parser.add_argument("--vocoded", type=float, default=0.25)
-    parser.add_argument("--steps", type=int, default=2400)
+    parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--ctc-weight", type=float, default=0.5)
@@ -377,7 +536,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dropout", type=float, default=0.0)
     # One thread: on a shared 2-core machine two threads spin at every barrier (10x slower when loaded).
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--timestamped", type=float, default=0.5, help="share of long-form rows with timestamps")
     parser.add_argument("--eval-size", type=int, default=300)
+    parser.add_argument("--long-size", type=int, default=40, help="long recordings for the long-form evaluation")
     parser.add_argument("--samples", type=Path, default=None,
                         help="also (re)write the espeak-ng sample clips here (mmgen/demo/samples)")
     args = parser.parse_args(argv)
@@ -391,19 +552,24 @@ def main(argv: list[str] | None = None) -> None:
     processor = build_processor(tokenizer)
     model = build_model(tokenizer, processor, args.seed, args.d_model, args.ffn, args.dropout)
     print(f"parameters: {sum(p.numel() for p in model.parameters()):,}  vocabulary: {len(tokenizer)}")
-    train(model, processor, texts, audio, args.steps, args.batch_size, args.seed, args.lr, args.ctc_weight)
+    train(model, processor, texts, audio, args.steps, args.batch_size, args.seed, args.lr, args.ctc_weight,
+          args.timestamped)
     minutes = (time.perf_counter() - started) / 60
     cpu_minutes = cpu_time() / 60
     model.save_pretrained(args.out)
     processor.save_pretrained(args.out)
     held_texts, held_audio = held_out_set(args.eval_size, args.seed + 1000, processor.feature_extractor.n_samples)
     wer = word_error_rate(transcribe(model, processor, held_audio), held_texts)
+    long_form = long_form_scores(model, processor, long_recordings(args.long_size, args.seed + 2000))
     parameters = sum(p.numel() for p in model.parameters())
-    (args.out / "README.md").write_text(model_card(args, parameters, len(tokenizer), minutes, cpu_minutes, wer), encoding="utf-8")
+    (args.out / "README.md").write_text(model_card(args, parameters, len(tokenizer), minutes, cpu_minutes, wer,
+                                                           long_form), encoding="utf-8")
     if args.samples is not None:
         speech.write_samples(args.samples)
     print(f"training time: {minutes:.1f} min wall-clock, {cpu_minutes:.1f} min CPU")
     print(f"held-out word error rate: {wer:.4f} ({args.eval_size} utterances, held-out voices, 10-30 dB SNR)")
+    print("long-form: word error rate {:.4f}, one segment per utterance in {:.0%} of recordings, start error "
+          "{:.3f} s ({} recordings)".format(*long_form, args.long_size))
 
 
 if __name__ == "__main__":

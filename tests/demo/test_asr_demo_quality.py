@@ -23,7 +23,6 @@ from typer.testing import CliRunner
 
 import mmgen
 from mmgen.cli.app import app
-from mmgen.core.options import OptionError
 from mmgen.demo import demo_path, speech
 from mmgen.demo.train_asr import features, held_out_set, transcribe, word_error_rate
 from mmgen.families import whisper
@@ -64,7 +63,9 @@ def test_processor_loads_with_auto_processor(asr):
     config = model.generation_config
     assert config.lang_to_id == {"<|en|>": processor.tokenizer.convert_tokens_to_ids("<|en|>")}
     assert config.no_timestamps_token_id == processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>")
-    assert not whisper.has_timestamp_tokens(model)  # trained without timestamps
+    assert whisper.has_timestamp_tokens(model)
+    first = processor.tokenizer.convert_tokens_to_ids("<|0.00|>")
+    assert first == config.no_timestamps_token_id + 1 and processor.tokenizer.convert_ids_to_tokens(first + 25) == "<|1.00|>"
 
 
 @pytest.mark.parametrize("language", [None, "en"])
@@ -99,18 +100,32 @@ def test_word_error_rate_on_held_out_speech(asr):
     assert wer <= 0.10, f"demo/asr word error rate {wer:.1%} on held-out speech (gate 10%)"
 
 
-def test_the_task_decodes_without_timestamps_and_says_so_when_asked_for_them():
-    generator = mmgen.load("demo/asr")
+def test_long_form_transcription_cuts_a_segment_per_utterance():
+    """The shipped samples twice with 1 s pauses, as one 44.1 kHz stereo recording longer than two 5 s
+    windows: the task resamples and down-mixes it, decodes it window by window on the predicted
+    timestamps, and each utterance comes out as one segment over it."""
     expected = sample_transcripts()
-    # At 44.1 kHz and in stereo: the task resamples and downmixes.
-    audio, rate = sf.read(SAMPLES / "command.wav", dtype="float32")
-    stereo = torchaudio.functional.resample(torch.from_numpy(audio), rate, 44100).numpy()
-    stereo = np.stack([stereo, stereo], axis=1)
-    transcript = transcribe_task(generator, stereo, sampling_rate=44100)
-    assert transcript.text.strip() == expected["command.wav"]
+    rate, pause = speech.SAMPLING_RATE, np.zeros(speech.SAMPLING_RATE, dtype=np.float32)
+    clips = [sf.read(SAMPLES / name, dtype="float32")[0] for name in expected] * 2
+    starts = np.cumsum([0] + [len(c) + len(pause) for c in clips[:-1]]) / rate
+    mono = np.concatenate([piece for clip in clips for piece in (clip, pause)])
+    resampled = torchaudio.functional.resample(torch.from_numpy(mono), rate, 44100).numpy()
+    transcript = transcribe_task(mmgen.load("demo/asr"), np.stack([resampled, resampled], axis=1), sampling_rate=44100)
+    assert transcript.duration > 2 * 5
+    assert [s.text.strip() for s in transcript.segments] == list(expected.values()) * 2
+    # Each segment lies over its utterance: it starts in the pause before it (or up to 0.3 s in) and ends
+    # within 0.3 s of the utterance's end (or in the pause after it).
+    ends = starts + np.array([len(c) for c in clips]) / rate
+    segment_starts = np.array([s.start for s in transcript.segments])
+    segment_ends = np.array([s.end for s in transcript.segments])
+    assert np.all(segment_starts >= starts - 1.0) and np.all(segment_starts <= starts + 0.3)
+    assert np.all(segment_ends >= ends - 0.3) and np.all(segment_ends <= ends + 1.0)
+
+
+def test_without_timestamps_the_task_decodes_windows():
+    transcript = transcribe_task(mmgen.load("demo/asr"), SAMPLES / "command.wav", return_timestamps=False)
+    assert transcript.text.strip() == sample_transcripts()["command.wav"]
     assert [(s.start, s.end) for s in transcript.segments] == [(0.0, pytest.approx(transcript.duration))]
-    with pytest.raises(OptionError, match="return_timestamps=False"):
-        transcribe_task(generator, SAMPLES / "command.wav", return_timestamps=True)
 
 
 def test_cli_transcribes_the_samples_by_demo_name(tmp_path):
