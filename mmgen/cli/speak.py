@@ -13,6 +13,7 @@ from mmgen.cli.common import Device, Dtype, Item, Model, fail, finish, load_gene
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 EXAMPLES = (
+    "mmgen speak 'Set a timer for five minutes.' -m demo/tts -o timer.wav",
     "mmgen speak 'Hello there. How are you?' -m /models/speecht5_tts -o hello.wav",
     "mmgen speak chapter1.txt chapter2.txt -m /models/speecht5_tts --speaker voice.npy --vocoder /models/hifigan "
     "-o audio/",

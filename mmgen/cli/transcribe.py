@@ -15,6 +15,7 @@ TASKS = ("transcribe", "translate")
 # Suffixes kept when walking folders and globs (files named one by one are read whatever their suffix).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".oga", ".aiff", ".aif", ".au", ".caf", ".w64")
 EXAMPLES = (
+    "mmgen transcribe demo/samples/command.wav -m demo/asr --format txt",
     "mmgen transcribe talk.flac -m /models/whisper-small -o subtitles/",
     "mmgen transcribe 'recordings/*.wav' -m /models/whisper-small --format srt --language en --word-timestamps",
     "mmgen transcribe interview.mp3 -m /models/whisper-small --task translate --format vtt",
