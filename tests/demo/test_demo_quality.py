@@ -40,15 +40,6 @@ ZOO_SIZE_LIMIT = 30 * 2**20  # all six models together
 MODEL_FILES = ("model.safetensors", "config.json", "generation_config.json", "README.md")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Decode on one thread: these models are tiny, and on a loaded 2-core machine two threads wait on
-    each other at every op (10x slower measured); the previous count is restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def exact_match(texts, references) -> float:
     return sum(t == r for t, r in zip(texts, references)) / len(references)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from mmgen.tasks.text_to_speech import default_speaker, speak
 from transformers import AutoProcessor, SpeechT5ForTextToSpeech, SpeechT5Processor, WhisperForConditionalGeneration
 from typer.testing import CliRunner
@@ -24,13 +23,6 @@ from mmgen.demo.train_tts import SPEAKER_EMBEDDING, synthesize
 
 SEED = 7  # training used seeds 0-2 and evaluation 1000+; this one is the tests' own
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

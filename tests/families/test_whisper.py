@@ -48,14 +48,6 @@ RATE = 16_000
 PROMPT = torch.tensor([START_OF_PREV, 60, 61])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these tiny tensors gain nothing from two, and lose much when cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def generation_config() -> GenerationConfig:
     """The fields transformers' Whisper generate reads, laid out like a multilingual checkpoint's."""

@@ -42,14 +42,6 @@ NEW_TOKENS = 24
 SECONDS = ((45, 4), (62, 5), (40, 6))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these tiny tensors gain nothing from two, and lose much when cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @functools.cache
 def long_inputs() -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,14 +27,6 @@ ALL = DECODER_ONLY + ENCODER_DECODER
 BASE = {"bart": dict(min_new_tokens=6), "mbart": dict(min_new_tokens=6)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and lose much when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @functools.lru_cache(maxsize=None)
 def model(name: str) -> torch.nn.Module:
