@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import tempfile
@@ -47,6 +46,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 import mmgen
 from mmgen.demo import speech
+from mmgen.demo.schedule import warmup_cosine
 from mmgen.outputs.vocoders import GriffinLimVocoder
 from mmgen.tasks.speech_recognition import as_generator
 from mmgen.tasks.speech_recognition import transcribe as transcribe_long
@@ -264,14 +264,6 @@ def without_task(target: list[int]) -> list[int]:
 # -- training and scoring --------------------------------------------------------------------------
 
 
-def learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> float:
-    """Linear warm-up, then cosine decay to 5% of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def example(tokenizer: WhisperTokenizer, texts: list[str], audio: list[np.ndarray], targets: list[list[int]], i: int,
             rng: np.random.Generator, window: int, noise: float,
             timestamped: float) -> tuple[np.ndarray, list[int], list[int] | None]:
@@ -330,7 +322,7 @@ def train(model: WhisperForConditionalGeneration, processor: WhisperProcessor, t
             order += rng.permutation(len(texts)).tolist()
         batch, order = order[:batch_size], order[batch_size:]
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, lr)
+            group["lr"] = warmup_cosine(step, steps, lr, warmup=100)
         noisy = 0.9 * min(1.0, step / (0.3 * steps))  # curriculum: clean speech first, then 90% of clips noisy
         samples, rows, words = zip(*(example(tokenizer, texts, audio, targets, i, rng, window, noisy, timestamped)
                                      for i in batch))

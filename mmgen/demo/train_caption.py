@@ -13,7 +13,6 @@ script prints greedy exact match (``mmgen.generate``) on scenes from an unseen s
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from transformers import (
 
 import mmgen
 from mmgen.demo import scenes
+from mmgen.demo.schedule import warmup_cosine
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 
@@ -80,13 +80,6 @@ def rendered(count: int, seed: int) -> tuple[np.ndarray, list[str]]:
     return np.stack([np.asarray(scenes.render(s)) for s in drawn]), [s.caption for s in drawn]
 
 
-def learning_rate(step: int, steps: int, peak: float, warmup: int = 200) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def train(model: VisionEncoderDecoderModel, tokenizer: PreTrainedTokenizerFast, images: np.ndarray, captions: list[str],
           steps: int, batch_size: int, lr: float, seed: int) -> None:
     labels = tokenizer(captions, padding=True, return_tensors="pt")["input_ids"]
@@ -97,7 +90,7 @@ def train(model: VisionEncoderDecoderModel, tokenizer: PreTrainedTokenizerFast, 
     started = time.perf_counter()
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, lr)
+            group["lr"] = warmup_cosine(step, steps, lr, warmup=200)
         start = (step * batch_size) % len(captions)
         rows = order[start:start + batch_size]
         loss = model(pixel_values=pixel_values(images[rows.numpy()]), labels=labels[rows]).loss

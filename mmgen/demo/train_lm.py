@@ -13,7 +13,6 @@ The script prints the target's held-out continuation accuracy and the draft's ac
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from transformers import (
 
 import mmgen
 from mmgen.demo import grammar
+from mmgen.demo.schedule import warmup_cosine
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 PROMPT_NUMBERS = 2  # a prompt is a line's head and its first two numbers
@@ -80,13 +80,6 @@ def encode(tokenizer: PreTrainedTokenizerFast, texts: list[str]) -> dict[str, to
     return {"input_ids": input_ids, "attention_mask": mask, "labels": input_ids.masked_fill(mask == 0, -100)}
 
 
-def learning_rate(step: int, steps: int, peak: float, warmup: int = 200) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def length_batches(texts: list[str], batch_size: int, seed: int) -> list[list[str]]:
     """Batches of lines of about the same length (sorted within blocks of 16 batches), in seeded
     random order: padding then costs little ("forty" is one token, "nine hundred and ninety-nine" four)."""
@@ -107,7 +100,7 @@ def train(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, texts: li
     started = time.perf_counter()
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, lr)
+            group["lr"] = warmup_cosine(step, steps, lr, warmup=200)
         loss = model(**encode(tokenizer, batches[step % len(batches)])).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from transformers import GenerationConfig, MarianConfig, MarianMTModel, MarianTo
 
 import mmgen
 from mmgen.demo import grammar
+from mmgen.demo.schedule import warmup_cosine
 
 SPECIALS = ["</s>", "<unk>", "<pad>"]  # ids 0, 1, 2: eos, unk, pad (pad is also the decoder start)
 SPM_VOCAB = {"en": 200, "fr": 250}
@@ -87,14 +87,6 @@ def encode(tokenizer: MarianTokenizer, pairs: list[tuple[str, str]]) -> dict[str
     return batch
 
 
-def learning_rate(step: int, steps: int, peak: float, warmup: int = 200) -> float:
-    """Linear warm-up, then cosine decay to 5% of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def train(model: MarianMTModel, tokenizer: MarianTokenizer, steps: int, batch_size: int, seed: int, lr: float) -> None:
     pool = grammar.sentence_pairs(steps * batch_size, seed=seed + 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -102,7 +94,7 @@ def train(model: MarianMTModel, tokenizer: MarianTokenizer, steps: int, batch_si
     started = time.perf_counter()
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, lr)
+            group["lr"] = warmup_cosine(step, steps, lr, warmup=200)
         batch = encode(tokenizer, pool[step * batch_size:(step + 1) * batch_size])
         loss = model(**batch).loss
         optimizer.zero_grad(set_to_none=True)

@@ -16,7 +16,6 @@ Reproducible from ``--seed`` at a given ``--threads``.
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import tempfile
 import time
@@ -39,6 +38,7 @@ from transformers import (
 
 import mmgen
 from mmgen.demo import speech
+from mmgen.demo.schedule import warmup_cosine
 from mmgen.demo.train_asr import cpu_time, transcribe, word_error_rate
 
 VOICE = speech.Voice("en-us", None, speed=170, pitch=50)  # a training voice of demo/asr
@@ -143,14 +143,6 @@ def batch(processor: SpeechT5Processor, texts: Sequence[str], mels: Sequence[tor
     return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "labels": labels}
 
 
-def learning_rate(step: int, steps: int, peak: float, warmup: int = 200) -> float:
-    """Linear warm-up, then cosine decay to 5% of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def decoder_inputs(labels: torch.Tensor, reduction: int, drop: float, generator: torch.Generator) -> torch.Tensor:
     """(batch, steps, mel) the teacher-forced decoder input (as transformers' ``shift_spectrograms_right``: the last
     frame of each previous step, zeros first), with each step's frame zeroed with probability ``drop``."""
@@ -192,7 +184,7 @@ def train(model: SpeechT5ForTextToSpeech, processor: SpeechT5Processor, texts: l
             queue = [buckets[i] for i in rng.permutation(len(buckets))]
         rows = queue.pop()
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, lr)
+            group["lr"] = warmup_cosine(step, steps, lr, warmup=200)
         inputs = batch(processor, [texts[i] for i in rows], [mels[i] for i in rows], reduction)
         drop = frame_dropout
         inputs["decoder_input_values"] = decoder_inputs(inputs["labels"], reduction, drop, generator)
