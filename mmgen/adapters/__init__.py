@@ -52,6 +52,21 @@ def input_modality(model: torch.nn.Module, components: Components) -> str:
     return "text"
 
 
+def encoder_token_limit(model: torch.nn.Module) -> int | None:
+    """The most input tokens an encoder-decoder model's encoder can index, or None where it has no bound.
+
+    An encoder whose positions come from a fixed table (``embed_positions``, an ``nn.Embedding``:
+    BART's learned and Marian's sinusoidal ones) has ``max_position_embeddings`` positions;
+    relative (T5) or self-extending sinusoidal (M2M100, NLLB) positions set no bound. Decoder-only
+    models are not bounded here: their limit covers prompt and new tokens together.
+    """
+    if not model.config.is_encoder_decoder or not hasattr(model, "get_encoder"):
+        return None
+    positions = getattr(model.get_encoder(), "embed_positions", None)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    return int(limit) if isinstance(positions, torch.nn.Embedding) and limit else None
+
+
 def adapter_for(model: torch.nn.Module, components: Components) -> InputAdapter:
     """The input adapter for the model's input modality."""
     modality = input_modality(model, components)
@@ -59,7 +74,8 @@ def adapter_for(model: torch.nn.Module, components: Components) -> InputAdapter:
         return AudioAdapter(components.feature_extractor)
     if modality == "image":
         return ImageAdapter(components)
-    return TextAdapter(components.tokenizer, padding_side="right" if model.config.is_encoder_decoder else "left")
+    return TextAdapter(components.tokenizer, padding_side="right" if model.config.is_encoder_decoder else "left",
+                       max_tokens=encoder_token_limit(model))
 
 
 def as_batch(inputs: Any) -> list[Any]:
@@ -84,6 +100,7 @@ __all__ = [
     "TextAdapter",
     "adapter_for",
     "as_batch",
+    "encoder_token_limit",
     "input_modality",
     "load_components",
     "main_input_name",

@@ -2,7 +2,8 @@
 
 An item is a string, or a conversation (a list of ``{"role", "content"}`` dicts) rendered with
 the tokenizer's chat template and the generation prompt; one batch may mix both. Padding: left
-for decoder-only models, right for encoder-decoder ones.
+for decoder-only models, right for encoder-decoder ones. An input longer than the encoder's
+position table (`max_tokens`) is an `InputError` naming it, not an ``IndexError`` deep in the model.
 """
 
 from __future__ import annotations
@@ -52,11 +53,13 @@ class TextAdapter:
     modality = "text"
     OPTIONS: frozenset[str] = frozenset()
 
-    def __init__(self, tokenizer: Any, padding_side: str = "left"):
+    def __init__(self, tokenizer: Any, padding_side: str = "left", max_tokens: int | None = None):
+        """max_tokens: the most tokens one input may have (None: no limit)."""
         if tokenizer is None:
             raise ValueError("A text model needs its tokenizer: none was found next to the model.")
         self.tokenizer = tokenizer
         self.padding_side = padding_side
+        self.max_tokens = max_tokens
 
     def _chat_ids(self, conversation: list[dict], name: str) -> list[int]:
         if getattr(self.tokenizer, "chat_template", None) is None:
@@ -82,4 +85,8 @@ class TextAdapter:
                                  'pass a string, or a list of {"role": ..., "content": ...} dicts')
             if not rows[i]:
                 raise InputError(name, "the prompt tokenized to no tokens", "give it some text")
+            if self.max_tokens is not None and len(rows[i]) > self.max_tokens:
+                raise InputError(name, f"the text is {len(rows[i])} tokens long and this model reads at most "
+                                 f"{self.max_tokens} (its config's max_position_embeddings)",
+                                 "split it into shorter texts, one per input")
         return pad_rows(rows, pad_token_id(self.tokenizer), left=self.padding_side == "left")

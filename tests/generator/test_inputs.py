@@ -244,6 +244,27 @@ def test_what_is_one_input_and_what_is_a_batch():
         as_batch([])
 
 
+@pytest.mark.parametrize("name", ["bart", "marian", "mbart"])
+def test_a_text_longer_than_the_encoder_positions_is_named(name):
+    """BART / Marian / mBART index a fixed position table (128 here): a longer input is an InputError naming
+    it, not an IndexError from inside the model; one that fits runs as before."""
+    tokenizer = byte_level_bpe()
+    generator = Generator(model_for(tokenizer, name), tokenizer)
+    words = "the cat sat on the mat and " * 40
+    fits = tokenizer.decode(tokenizer(words, add_special_tokens=False).input_ids[:100])
+    assert len(generator.generate([fits, "hello"], max_new_tokens=2)) == 2
+    with pytest.raises(InputError, match=r"input #1: the text is \d+ tokens long and this model reads at most 128"):
+        generator.generate([fits, words], max_new_tokens=2)
+
+
+def test_relative_positions_set_no_input_limit():
+    tokenizer = byte_level_bpe()
+    generator = Generator(model_for(tokenizer, "t5"), tokenizer)
+    long = "the cat sat on the mat and " * 40
+    assert len(tokenizer(long).input_ids) > 128
+    assert len(generator.generate([long], max_new_tokens=2)) == 1
+
+
 def test_errors_name_the_input(chat_lm, captioner, transcriber, tmp_path):
     text, _, _ = chat_lm
     with pytest.raises(InputError, match=r"input #1 .*a text model takes a string or chat messages"):
