@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +42,10 @@ from transformers import (
 )
 from transformers.modeling_outputs import BaseModelOutput
 
-import mmgen
 from mmgen.demo import speech
-from mmgen.demo.schedule import warmup_cosine
+from mmgen.demo.speech_scoring import features, long_form_scores, long_recordings, transcribe, word_error_rate
+from mmgen.demo.training import cpu_time, fit
 from mmgen.outputs.vocoders import GriffinLimVocoder
-from mmgen.tasks.speech_recognition import as_generator
-from mmgen.tasks.speech_recognition import transcribe as transcribe_long
 
 # Whisper's special tokens, in Whisper's order after the text vocabulary (one language: English).
 SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>", "<|startoflm|>",
@@ -242,12 +238,6 @@ def gain_and_noise(audio: np.ndarray, rng: np.random.Generator, noise: float) ->
     return audio.astype(np.float32)
 
 
-def features(processor: WhisperProcessor, audio: Sequence[np.ndarray]) -> torch.Tensor:
-    """(batch, mel, frames) padded to the window, computed with torch."""
-    return processor.feature_extractor(list(audio), sampling_rate=speech.SAMPLING_RATE, return_tensors="pt",
-                                       device="cpu").input_features
-
-
 def labels(tokenizer: WhisperTokenizer, texts: Sequence[str]) -> torch.Tensor:
     """<|en|> <|transcribe|> <|notimestamps|> text <|endoftext|>, -100 after; the model prepends <|startoftranscript|>."""
     rows = [tokenizer(" " + t).input_ids[1:] for t in texts]
@@ -291,8 +281,7 @@ def example(tokenizer: WhisperTokenizer, texts: list[str], audio: list[np.ndarra
 
 
 def train(model: WhisperForConditionalGeneration, processor: WhisperProcessor, texts: list[str], audio: list[np.ndarray],
-          steps: int, batch_size: int, seed: int, lr: float, ctc_weight: float, timestamped: float,
-          every: tuple[int, Callable[[int], None]] | None = None) -> None:
+          steps: int, batch_size: int, seed: int, lr: float, ctc_weight: float, timestamped: float) -> None:
     """Cross-entropy of the decoder plus ``ctc_weight`` x a CTC loss on the encoder's output; a
     ``timestamped`` share of the rows are long-form windows with timestamps (`example`).
 
@@ -308,21 +297,13 @@ def train(model: WhisperForConditionalGeneration, processor: WhisperProcessor, t
     blank = len(tokenizer)
     ctc_head = torch.nn.Linear(model.config.d_model, blank + 1)
     rng = np.random.default_rng(seed + 3)
-    parameters = list(model.parameters()) + list(ctc_head.parameters())
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.01)
-    model.train()
-    started, cpu = time.perf_counter(), time.process_time()
     order: list[int] = []
-    for step in range(steps):
-        if every is not None and step and step % every[0] == 0:
-            model.eval()
-            every[1](step)
-            model.train()
+
+    def loss_at(step: int) -> torch.Tensor:
+        nonlocal order
         if len(order) < batch_size:
             order += rng.permutation(len(texts)).tolist()
         batch, order = order[:batch_size], order[batch_size:]
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine(step, steps, lr, warmup=100)
         noisy = 0.9 * min(1.0, step / (0.3 * steps))  # curriculum: clean speech first, then 90% of clips noisy
         samples, rows, words = zip(*(example(tokenizer, texts, audio, targets, i, rng, window, noisy, timestamped)
                                      for i in batch))
@@ -338,42 +319,10 @@ def train(model: WhisperForConditionalGeneration, processor: WhisperProcessor, t
                              torch.full((len(kept),), hidden.shape[1]), torch.tensor([len(words[k]) for k in kept]),
                              blank=blank, zero_infinity=True)
             loss = loss + ctc_weight * ctc
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        if step % 50 == 0 or step == steps - 1:
-            print(f"step {step:5d}  loss {loss.item():.4f}  {time.perf_counter() - started:6.0f}s "
-                  f"({time.process_time() - cpu:.0f} CPU s)", flush=True)
-    model.eval()
+        return loss
 
-
-def word_errors(hypothesis: str, reference: str) -> int:
-    """Levenshtein distance between the word sequences (substitutions, insertions, deletions)."""
-    hyp, ref = hypothesis.split(), reference.split()
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1]
-
-
-def word_error_rate(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """Word errors over reference words, on lower-case words with the edges' spaces stripped."""
-    errors = sum(word_errors(h.strip().lower(), r.strip().lower()) for h, r in zip(hypotheses, references))
-    return errors / sum(len(r.split()) for r in references)
-
-
-def transcribe(model: WhisperForConditionalGeneration, processor: WhisperProcessor, audio: Sequence[np.ndarray],
-               batch_size: int = 50) -> list[str]:
-    """Greedy transcripts from ``mmgen.generate``."""
-    texts: list[str] = []
-    for start in range(0, len(audio), batch_size):
-        inputs = features(processor, audio[start:start + batch_size])
-        result = mmgen.generate(model, tokenizer=processor.tokenizer, input_features=inputs, max_new_tokens=40)
-        texts += [t.strip() for t in result.texts]
-    return texts
+    fit(model, loss_at, steps=steps, lr=lr, warmup=100, log_every=50,
+        parameters=[*model.parameters(), *ctc_head.parameters()])
 
 
 def held_out_set(count: int, seed: int, window: int) -> tuple[list[str], list[np.ndarray]]:
@@ -381,58 +330,6 @@ def held_out_set(count: int, seed: int, window: int) -> tuple[list[str], list[np
     texts, audio, _ = spoken(count, seed, held_out=True)
     rng = np.random.default_rng(seed + 4)
     return texts, [augment(a, rng, window, noise=1.0) for a in audio]
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A long held-out recording: utterances with pauses between them, ``spans`` (start, end) in seconds."""
-
-    texts: list[str]
-    audio: np.ndarray
-    spans: list[tuple[float, float]]
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.texts)
-
-
-def long_recordings(count: int, seed: int) -> list[Recording]:
-    """``count`` recordings of 3-6 held-out utterances, each in one held-out voice, with 0.5-1.5 s pauses,
-    0.3 s of silence at both ends and noise at 15-30 dB SNR (seeded)."""
-    rng, noise_rng = random.Random(seed), np.random.default_rng(seed)
-    rate = speech.SAMPLING_RATE
-    recordings = []
-    for _ in range(count):
-        texts = speech.utterances(rng.randint(3, 6), seed=rng.randrange(2**31), held_out=True)
-        clips = speech.synthesize_many(texts, [speech.random_voice(rng, held_out=True)] * len(texts))
-        pieces, spans, at = [np.zeros(int(0.3 * rate), dtype=np.float32)], [], 0.3
-        for clip in clips:
-            pause = np.zeros(int(rng.uniform(0.5, 1.5) * rate), dtype=np.float32)
-            pieces += [clip, pause]
-            spans.append((at, at + len(clip) / rate))
-            at += (len(clip) + len(pause)) / rate
-        pieces[-1] = pieces[0]
-        audio = speech.add_noise(np.concatenate(pieces), noise_rng.uniform(15, 30), noise_rng)
-        recordings.append(Recording(texts, audio, spans))
-    return recordings
-
-
-def long_form_scores(model: WhisperForConditionalGeneration, processor: WhisperProcessor,
-                     recordings: Sequence[Recording]) -> tuple[float, float, float]:
-    """(word error rate, share of recordings cut into one segment per utterance, mean |start error| in s
-    of those) of `mmgen.tasks.speech_recognition.transcribe`: long-form decoding on the timestamps."""
-    generator = as_generator(model, processor)
-    transcripts = [transcribe_long(generator, r.audio, sampling_rate=speech.SAMPLING_RATE) for r in recordings]
-    wer = word_error_rate([t.text for t in transcripts], [r.text for r in recordings])
-    matched = [(t, r) for t, r in zip(transcripts, recordings) if len(t.segments) == len(r.texts)]
-    errors = [abs(s.start - span[0]) for t, r in matched for s, span in zip(t.segments, r.spans)]
-    return wer, len(matched) / len(recordings), float(np.mean(errors)) if errors else float("nan")
-
-
-def cpu_time() -> float:
-    """Seconds of CPU time of this process and its finished children (espeak-ng), user and system."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 # -- model card ------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from transformers import (
 
 import mmgen
 from mmgen.demo import scenes
-from mmgen.demo.schedule import warmup_cosine
+from mmgen.demo.training import fit
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 
@@ -85,22 +85,13 @@ def train(model: VisionEncoderDecoderModel, tokenizer: PreTrainedTokenizerFast, 
     labels = tokenizer(captions, padding=True, return_tensors="pt")["input_ids"]
     labels[labels == tokenizer.pad_token_id] = -100
     order = torch.randperm(len(captions), generator=torch.Generator().manual_seed(seed))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    model.train()
-    started = time.perf_counter()
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine(step, steps, lr, warmup=200)
+
+    def loss_at(step: int) -> torch.Tensor:
         start = (step * batch_size) % len(captions)
         rows = order[start:start + batch_size]
-        loss = model(pixel_values=pixel_values(images[rows.numpy()]), labels=labels[rows]).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        if step % 250 == 0 or step == steps - 1:
-            print(f"step {step:5d}  loss {loss.item():.4f}  {time.perf_counter() - started:6.0f}s", flush=True)
-    model.eval()
+        return model(pixel_values=pixel_values(images[rows.numpy()]), labels=labels[rows]).loss
+
+    fit(model, loss_at, steps=steps, lr=lr, warmup=200, log_every=250)
 
 
 def exact_match(model: VisionEncoderDecoderModel, tokenizer: PreTrainedTokenizerFast, processor: ViTImageProcessor,

@@ -28,7 +28,7 @@ from transformers import (
 
 import mmgen
 from mmgen.demo import grammar
-from mmgen.demo.schedule import warmup_cosine
+from mmgen.demo.training import fit
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 PROMPT_NUMBERS = 2  # a prompt is a line's head and its first two numbers
@@ -95,20 +95,11 @@ def length_batches(texts: list[str], batch_size: int, seed: int) -> list[list[st
 def train(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, texts: list[str], steps: int, batch_size: int,
           lr: float, name: str, seed: int) -> None:
     batches = length_batches(texts, batch_size, seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    model.train()
-    started = time.perf_counter()
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine(step, steps, lr, warmup=200)
-        loss = model(**encode(tokenizer, batches[step % len(batches)])).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        if step % 250 == 0 or step == steps - 1:
-            print(f"{name} step {step:5d}  loss {loss.item():.4f}  {time.perf_counter() - started:6.0f}s", flush=True)
-    model.eval()
+
+    def loss_at(step: int) -> torch.Tensor:
+        return model(**encode(tokenizer, batches[step % len(batches)])).loss
+
+    fit(model, loss_at, steps=steps, lr=lr, warmup=200, log_every=250, label=f"{name} ")
 
 
 def greedy_continuations(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, prompts: list[str],

@@ -24,7 +24,7 @@ from transformers import GenerationConfig, MarianConfig, MarianMTModel, MarianTo
 
 import mmgen
 from mmgen.demo import grammar
-from mmgen.demo.schedule import warmup_cosine
+from mmgen.demo.training import fit
 
 SPECIALS = ["</s>", "<unk>", "<pad>"]  # ids 0, 1, 2: eos, unk, pad (pad is also the decoder start)
 SPM_VOCAB = {"en": 200, "fr": 250}
@@ -89,21 +89,11 @@ def encode(tokenizer: MarianTokenizer, pairs: list[tuple[str, str]]) -> dict[str
 
 def train(model: MarianMTModel, tokenizer: MarianTokenizer, steps: int, batch_size: int, seed: int, lr: float) -> None:
     pool = grammar.sentence_pairs(steps * batch_size, seed=seed + 1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    model.train()
-    started = time.perf_counter()
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine(step, steps, lr, warmup=200)
-        batch = encode(tokenizer, pool[step * batch_size:(step + 1) * batch_size])
-        loss = model(**batch).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        if step % 200 == 0 or step == steps - 1:
-            print(f"step {step:5d}  loss {loss.item():.4f}  {time.perf_counter() - started:6.0f}s", flush=True)
-    model.eval()
+
+    def loss_at(step: int) -> torch.Tensor:
+        return model(**encode(tokenizer, pool[step * batch_size:(step + 1) * batch_size])).loss
+
+    fit(model, loss_at, steps=steps, lr=lr, warmup=200, log_every=200)
 
 
 def exact_match(model: MarianMTModel, tokenizer: MarianTokenizer, pairs: list[tuple[str, str]], batch_size: int = 100) -> float:

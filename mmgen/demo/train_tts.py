@@ -19,7 +19,7 @@ import argparse
 import random
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +38,8 @@ from transformers import (
 
 import mmgen
 from mmgen.demo import speech
-from mmgen.demo.schedule import warmup_cosine
-from mmgen.demo.train_asr import cpu_time, transcribe, word_error_rate
+from mmgen.demo.speech_scoring import transcribe, word_error_rate
+from mmgen.demo.training import cpu_time, fit
 
 VOICE = speech.Voice("en-us", None, speed=170, pitch=50)  # a training voice of demo/asr
 SPEAKER_EMBEDDING = "speaker_embedding.npy"
@@ -154,9 +154,8 @@ def decoder_inputs(labels: torch.Tensor, reduction: int, drop: float, generator:
 
 
 def train(model: SpeechT5ForTextToSpeech, processor: SpeechT5Processor, texts: list[str], mels: list[torch.Tensor],
-          speaker: np.ndarray, steps: int, batch_size: int, seed: int, lr: float, frame_dropout: float = 0.5,
-          every: tuple[int, Callable[[int], None]] | None = None) -> None:
-    """AdamW on transformers' SpeechT5 loss; ``every=(n, f)`` calls ``f(step)`` every n steps (in eval mode).
+          speaker: np.ndarray, steps: int, batch_size: int, seed: int, lr: float, frame_dropout: float = 0.5) -> None:
+    """AdamW on transformers' SpeechT5 loss.
 
     Frame dropout: each teacher-forced input frame of the decoder is zeroed with probability
     ``frame_dropout``. Fully teacher-forced, a small decoder learns to extrapolate its previous frame
@@ -168,35 +167,21 @@ def train(model: SpeechT5ForTextToSpeech, processor: SpeechT5Processor, texts: l
     generator = torch.Generator().manual_seed(seed + 4)
     embedding = torch.from_numpy(speaker)[None]
     reduction = model.config.reduction_factor
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    model.train()
-    started, cpu = time.perf_counter(), time.process_time()
     # Length-bucketed batches: clips sorted by frames, cut into batches, batches shuffled each epoch.
     by_length = np.argsort([m.shape[0] for m in mels], kind="stable")
     buckets = [by_length[i:i + batch_size] for i in range(0, len(by_length), batch_size)]
     queue: list[np.ndarray] = []
-    for step in range(steps):
-        if every is not None and step and step % every[0] == 0:
-            model.eval()
-            every[1](step)
-            model.train()
+
+    def loss_at(step: int) -> torch.Tensor:
+        nonlocal queue
         if not queue:
             queue = [buckets[i] for i in rng.permutation(len(buckets))]
         rows = queue.pop()
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine(step, steps, lr, warmup=200)
         inputs = batch(processor, [texts[i] for i in rows], [mels[i] for i in rows], reduction)
-        drop = frame_dropout
-        inputs["decoder_input_values"] = decoder_inputs(inputs["labels"], reduction, drop, generator)
-        loss = model(**inputs, speaker_embeddings=embedding.expand(len(rows), -1)).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        if step % 50 == 0 or step == steps - 1:
-            print(f"step {step:5d}  loss {loss.item():.4f}  {time.perf_counter() - started:6.0f}s "
-                  f"({time.process_time() - cpu:.0f} CPU s)", flush=True)
-    model.eval()
+        inputs["decoder_input_values"] = decoder_inputs(inputs["labels"], reduction, frame_dropout, generator)
+        return model(**inputs, speaker_embeddings=embedding.expand(len(rows), -1)).loss
+
+    fit(model, loss_at, steps=steps, lr=lr, warmup=200, log_every=50)
 
 
 def synthesize(model: SpeechT5ForTextToSpeech, processor: SpeechT5Processor, speaker: np.ndarray,

@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 import mmgen
 from mmgen.cli.app import app
 from mmgen.demo import demo_path, speech
-from mmgen.demo.train_asr import features, held_out_set, transcribe, word_error_rate
+from mmgen.demo.speech_scoring import features, transcribe, word_error_rate
+from mmgen.demo.train_asr import held_out_set
 from mmgen.families import whisper
 
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"

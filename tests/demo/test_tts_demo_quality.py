@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import mmgen
 from mmgen.cli.app import app
 from mmgen.demo import demo_path, speech
-from mmgen.demo.train_asr import transcribe, word_error_rate
+from mmgen.demo.speech_scoring import transcribe, word_error_rate
 from mmgen.demo.train_tts import SPEAKER_EMBEDDING, synthesize
 
 SEED = 7  # training used seeds 0-2 and evaluation 1000+; this one is the tests' own
