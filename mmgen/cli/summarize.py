@@ -12,6 +12,7 @@ from mmgen.cli.common import (STDIN, BatchSize, Device, Dtype, Format, Inputs, I
 
 FORMATS = ("jsonl", "txt", "csv", "json", "parquet")
 EXAMPLES = (
+    "mmgen summarize demo/samples/reports.txt --per-line -m demo/summarize",
     "mmgen summarize articles/ -m /models/bart-large-cnn -o summaries.jsonl",
     "mmgen summarize docs.txt --per-line -m /models/t5-small --num-beams 4 --max-new-tokens 60 -f txt",
 )

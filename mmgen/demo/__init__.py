@@ -6,7 +6,8 @@
 Each model folder under ``models/`` holds safetensors weights, config, generation config,
 tokenizer or processor files and a model card (README.md) saying what it was trained on, how
 well it does and how to retrain it (``python -m mmgen.demo.train_<name>``). The grammars and
-scene renderer that made the training data (`grammar`, `scenes`) also make held-out data.
+scene renderer that made the training data (`grammar`, `speech`, `reports`, `scenes`) also make
+held-out data.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ DEMO_MODELS: dict[str, str] = {
     "demo/caption": "caption",  # ViT + GPT-2, captions of rendered shapes
     "demo/asr": "asr",  # Whisper, synthetic English speech (espeak-ng digits, numbers, commands) -> text
     "demo/tts": "tts",  # SpeechT5, the same grammar -> mel spectrogram (Griffin-Lim audio), one espeak-ng voice
+    "demo/summarize": "summarize",  # BART, home reports -> their facts in one line
 }
 
 

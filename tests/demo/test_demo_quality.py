@@ -36,7 +36,7 @@ from mmgen.demo.train_lm import acceptance_rate, split_prompt
 
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"
 SEED = 7  # training used seeds 0-2 and evaluation 1000+; this one is the tests' own
-ZOO_SIZE_LIMIT = 30 * 2**20  # all six models together
+ZOO_SIZE_LIMIT = 30 * 2**20  # all the demo models together
 MODEL_FILES = ("model.safetensors", "config.json", "generation_config.json", "README.md")
 
 
@@ -69,7 +69,8 @@ def caption():
 
 
 def test_demo_names_resolve_to_complete_folders():
-    assert set(DEMO_MODELS) == {"demo/asr", "demo/caption", "demo/lm", "demo/lm-draft", "demo/translate", "demo/tts"}
+    assert set(DEMO_MODELS) == {"demo/asr", "demo/caption", "demo/lm", "demo/lm-draft", "demo/summarize", "demo/translate",
+                                "demo/tts"}
     for name in DEMO_MODELS:
         folder = demo_path(name)
         assert folder.parent == MODELS_DIR
