@@ -7,7 +7,8 @@ byte-level BPE on them with BART's special tokens (``<s>`` 0, ``<pad>`` 1, ``</s
 ``<mask>`` 4) and wrap it as a ``BartTokenizer``; train a 2+2-layer ``BartForConditionalGeneration``
 on fresh pairs; score exact match of ``mmgen.tasks.summarization.summarize`` (beam search, the
 settings in ``task_specific_params``) on held-out reports; save weights, tokenizer and model card.
-Reproducible from ``--seed`` at a given ``--threads`` (float sums differ across thread counts).
+Reproducible bit for bit from ``--seed`` at a given ``--threads`` on one kind of processor (float
+sums differ across thread counts and CPU kernels).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ reports: **{score:.1%}**. `tests/demo/test_summarize_demo_quality.py` re-measure
 (gate: 90%).
 
 ## Reproduce
-    python -m mmgen.demo.train_summarize --out mmgen/demo/models/summarize --seed {args.seed}
+    python -m mmgen.demo.train_summarize --out mmgen/demo/models/summarize --seed {args.seed} --threads {args.threads}
 """
 
 

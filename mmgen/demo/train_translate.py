@@ -7,7 +7,8 @@ SentencePiece BPE model per language on them and join their pieces into one voca
 Marian layout: ``source.spm``, ``target.spm``, ``vocab.json``); train a 2+2-layer
 ``MarianMTModel`` on fresh pairs; score greedy exact match with ``mmgen.generate`` on
 sentences whose numbers were held out of training; save weights, tokenizer and model card.
-Reproducible from ``--seed`` at a given ``--threads`` (float sums differ across thread counts).
+Reproducible bit for bit from ``--seed`` at a given ``--threads`` on one kind of processor (float
+sums differ across thread counts and CPU kernels).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ never seen in training: **{score:.1%}**. `tests/demo/test_demo_quality.py` re-me
 held-out sentences (gate: 90%).
 
 ## Reproduce
-    python -m mmgen.demo.train_translate --out mmgen/demo/models/translate --seed {args.seed}
+    python -m mmgen.demo.train_translate --out mmgen/demo/models/translate --seed {args.seed} --threads {args.threads}
 """
 
 
