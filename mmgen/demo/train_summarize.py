@@ -113,7 +113,7 @@ def exact_match(model: BartForConditionalGeneration, tokenizer: BartTokenizer, p
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
         summaries = summarize(generator, [r for r, _ in chunk])
-        right += sum(s.text.strip() == reference for s, (_, reference) in zip(summaries, chunk))
+        right += sum(s.text == reference for s, (_, reference) in zip(summaries, chunk))  # texts come stripped
     return right / len(pairs)
 
 
@@ -181,12 +181,12 @@ def main(argv: list[str] | None = None) -> None:
     corpus = [text for pair in reports.reports(5000, seed=args.seed + 10) for text in pair]
     tokenizer = build_tokenizer(corpus, args.out)
     model = build_model(tokenizer, args.seed, args.d_model, args.ffn)
-    print(f"parameters: {sum(p.numel() for p in model.parameters()):,}  vocabulary: {len(tokenizer)}")
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"parameters: {parameters:,}  vocabulary: {len(tokenizer)}")
     train(model, tokenizer, args.steps, args.batch_size, args.seed, args.lr)
     minutes = (time.perf_counter() - started) / 60
     model.save_pretrained(args.out)
     score = exact_match(model, tokenizer, reports.reports(args.eval_size, seed=args.seed + 1000, held_out=True))
-    parameters = sum(p.numel() for p in model.parameters())
     (args.out / "README.md").write_text(model_card(args, parameters, len(tokenizer), minutes, score), encoding="utf-8")
     if args.samples is not None:
         lines = [r for r, _ in reports.reports(6, seed=args.seed + 2000, held_out=True)]
