@@ -1,0 +1,29 @@
+"""Jobs: tasks over many inputs that run unattended, lose nothing, and scale out on Ray.
+
+    from mmgen.jobs import CaptionJob, run
+    report = run(CaptionJob("demo/caption"), "photos/", "captions.parquet", resume=True)
+    print(report.summary())
+
+- `run` (`mmgen.jobs.runner`): inputs -> one record per input -> one JSONL or Parquet file,
+  committed as results complete and merged atomically (`mmgen.jobs.journal` has the protocol);
+  ``resume=True`` skips what was committed; ``engine="ray"`` runs on Ray Data.
+- Job tasks (`JobTask`): `CaptionJob`, `TranscribeJob`, `TranslateJob`, or your own subclass
+  (``read`` a file in a background worker, ``length`` for bucketing, ``compute`` a batch).
+- `JobSettings` (batch size, readers, commits, progress), `JobReport` (what a run did), and the
+  errors `JobError`, `OutputError`, `JobInterrupted`.
+"""
+
+from __future__ import annotations
+
+from mmgen.jobs.caption_job import CaptionJob
+from mmgen.jobs.errors import JobError, JobInterrupted, OutputError
+from mmgen.jobs.model_job import ModelJob
+from mmgen.jobs.report import JobReport
+from mmgen.jobs.runner import run
+from mmgen.jobs.settings import JobSettings
+from mmgen.jobs.task import JobTask
+from mmgen.jobs.transcribe_job import TranscribeJob
+from mmgen.jobs.translate_job import TranslateJob
+
+__all__ = ["CaptionJob", "JobError", "JobInterrupted", "JobReport", "JobSettings", "JobTask", "ModelJob",
+           "OutputError", "TranscribeJob", "TranslateJob", "run"]

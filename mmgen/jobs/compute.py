@@ -1,0 +1,112 @@
+"""One batch of read inputs -> one record per input, whatever goes wrong inside.
+
+`BatchComputer` calls `JobTask.compute` and turns failures into records, so one bad input never
+costs the others their results:
+
+- out of memory (``torch.OutOfMemoryError``, ``MemoryError``): the batch is halved and retried,
+  and later batches are cut to the size that worked (`BatchComputer.limit`); a single input
+  that runs out of memory alone is an error record;
+- any other exception: the batch is retried one input at a time, so only the inputs that fail
+  alone get error records;
+- ``mmgen.OptionError`` is no input's fault (a bad option, a wrong model): it stops the job.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from mmgen.jobs.prefetch import Loaded
+from mmgen.jobs.records import Record, error_record, ok_record
+
+logger = logging.getLogger("mmgen.jobs")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # never imported here for a task that does not use it
+    return torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ()))
+
+
+def _is_option_error(exc: BaseException) -> bool:
+    options = sys.modules.get("mmgen.core.options")
+    return options is not None and isinstance(exc, options.OptionError)
+
+
+def _release_memory() -> None:
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class BatchComputer:
+    """Records for batches of `Loaded` inputs with ``task`` (module docstring).
+
+    limit: the largest batch sent to ``compute``; halved on each out-of-memory (None: no limit yet).
+    """
+
+    def __init__(self, task: Any, limit: int | None = None):
+        self.task = task
+        self.fields = list(task.fields)
+        self.limit = limit
+
+    def __call__(self, batch: Sequence[Loaded]) -> list[Record]:
+        """One record per item of ``batch``, in order; items with an ``error`` are recorded without compute."""
+        records: dict[int, Record] = {}
+        todo = []
+        for position, item in enumerate(batch):
+            if item.error is not None:
+                records[position] = error_record(item.id, item.error, self.fields)
+            else:
+                todo.append(position)
+        size = self.limit or len(todo) or 1
+        for start in range(0, len(todo), size):
+            chunk = todo[start:start + size]
+            for position, record in zip(chunk, self._compute([batch[p] for p in chunk])):
+                records[position] = record
+        return [records[p] for p in range(len(batch))]
+
+    def _compute(self, items: list[Loaded]) -> list[Record]:
+        try:
+            results = self.task.compute([item.value for item in items])
+            if len(results) != len(items):
+                raise RuntimeError(f"{type(self.task).__name__}.compute returned {len(results)} results for "
+                                   f"{len(items)} inputs")
+        except Exception as exc:
+            if _is_option_error(exc):
+                raise
+            if is_out_of_memory(exc):
+                _release_memory()
+                if len(items) > 1:
+                    self.limit = max(1, len(items) // 2)
+                    logger.warning("Out of memory on a batch of %d: retrying in batches of %d.", len(items), self.limit)
+                    return self._split(items, self.limit)
+                return [error_record(items[0].id, "out of memory even alone (" + _short(exc) + "); use a smaller "
+                                     "input or a device with more memory", self.fields)]
+            if len(items) > 1:
+                return self._split(items, 1)
+            return [error_record(items[0].id, exc, self.fields)]
+        return [self._record(item, result) for item, result in zip(items, results)]
+
+    def _record(self, item: Loaded, result: Any) -> Record:
+        """A value's record: its fields, or the exception `compute` returned for it alone."""
+        if isinstance(result, BaseException):
+            if _is_option_error(result):
+                raise result
+            return error_record(item.id, result, self.fields)
+        return ok_record(item.id, result, self.fields)
+
+    def _split(self, items: list[Loaded], size: int) -> list[Record]:
+        return [record for start in range(0, len(items), size) for record in self._compute(items[start:start + size])]
+
+
+def _short(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+__all__ = ["BatchComputer", "is_out_of_memory"]

@@ -1,0 +1,49 @@
+"""`ModelJob`: the part every model-backed job task shares: which model, loaded once per process."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from mmgen.jobs.task import JobTask
+
+
+class ModelJob(JobTask):
+    """A job task over a `mmgen.load(...)` Generator.
+
+    model: a model directory, hub name or short name (``"demo/caption"``), loaded by `setup`; or
+      a loaded Generator (a local job uses it as it is).
+    device, dtype: passed to `mmgen.load`.
+    options: generation options for every call (``max_new_tokens=32``, ``num_beams=4``, ...).
+
+    Pickled (for Ray's actors) without the loaded model when it was given by name: each actor
+    loads its own in `setup`.
+    """
+
+    def __init__(self, model: str | os.PathLike | Any, *, device: str | None = None, dtype: str | None = None,
+                 **options: Any):
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        self.options = options
+        self.generator: Any = None if isinstance(model, (str, os.PathLike)) else model
+
+    def setup(self) -> None:
+        if self.generator is None:
+            import mmgen
+
+            self.generator = mmgen.load(self.model, device=self.device, dtype=self.dtype)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if isinstance(self.model, (str, os.PathLike)):
+            state["generator"] = None
+        return state
+
+    def __repr__(self) -> str:
+        name = os.fspath(self.model) if isinstance(self.model, (str, os.PathLike)) else type(self.model).__name__
+        options = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({name!r}{options})"
+
+
+__all__ = ["ModelJob"]

@@ -1,0 +1,68 @@
+"""The job task protocol: what a job runs, one input at a time and one batch at a time.
+
+A job task is a small, picklable description of the work (a model name and its options). The
+runner drives it in three steps (local engine: `mmgen.jobs.local`; Ray: `mmgen.jobs.ray_engine`):
+
+1. ``read(source) -> value``, in a background worker thread, one input at a time: decode a file,
+   or take a dataset's value. Raise (an `mmgen.InputError` names the input and the fix) for a bad
+   input: it becomes that input's error record and the job goes on.
+2. ``length(value) -> float``: inputs of similar length share a batch (`mmgen.jobs.buckets`),
+   so a batch pads little (audio seconds, characters, pixels).
+3. ``compute(values) -> [fields, ...]``, on the main thread (or a Ray actor), one dict of
+   `fields` per value, in order; or, for a value that failed on its own, the exception (a task
+   that computes value by value keeps the others' results so). A batch that raises is retried
+   one value at a time to find the bad input; out of memory halves the batch (`mmgen.jobs.compute`).
+
+`setup` loads the model once per process (each Ray actor calls it once), before any read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+SOURCES = ("path", "text")
+
+
+class JobTask:
+    """The base class of job tasks: override `compute` and `fields`, and `read` / `length` where the defaults do not fit.
+
+    Class attributes (documented defaults):
+
+    name: how progress bars and messages name the task.
+    source: ``"path"``: an input is a file (a path, or a dataset's media value such as an Image
+      or Audio dict) that `read` decodes; ``"text"``: an input is a string (a manifest's ``text``
+      column; each line of a ``.txt`` file).
+    extensions: lower-case suffixes kept when walking folders and globs (None: every file).
+    dataset_columns: the columns of a ``datasets`` dataset that hold the inputs, the first
+      present wins (``run(..., column=...)`` chooses another).
+    fields: record field -> its Arrow type (``pyarrow.string()``, ...), in output order. Every
+      record also has ``id`` first and ``error`` last (`mmgen.jobs.records`).
+    """
+
+    name: ClassVar[str] = "job"
+    source: ClassVar[str] = "path"
+    extensions: ClassVar[tuple[str, ...] | None] = None
+    dataset_columns: ClassVar[tuple[str, ...]] = ("path",)
+    fields: ClassVar[Mapping[str, Any]] = {}
+
+    def setup(self) -> None:
+        """Load what `read` and `compute` need (the model); called once per process before any read. Default: nothing."""
+
+    def read(self, source: Any) -> Any:
+        """One input -> the value `compute` takes; runs in a background thread. Default: the source as it is."""
+        return source
+
+    def length(self, value: Any) -> float:
+        """The value's length for bucketing (seconds, characters, pixels). Default: 0, every value alike."""
+        return 0.0
+
+    def compute(self, values: Sequence[Any]) -> list[dict[str, Any] | BaseException]:
+        """A batch of values -> one dict of `fields` per value (or the exception of a value that failed alone), in order."""
+        raise NotImplementedError(f"{type(self).__name__} must define compute(values).")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+__all__ = ["JobTask", "SOURCES"]
