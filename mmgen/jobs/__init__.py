@@ -18,6 +18,7 @@ from __future__ import annotations
 from mmgen.jobs.caption_job import CaptionJob
 from mmgen.jobs.errors import JobError, JobInterrupted, OutputError
 from mmgen.jobs.model_job import ModelJob
+from mmgen.jobs.ray_engine import RaySettings
 from mmgen.jobs.report import JobReport
 from mmgen.jobs.runner import run
 from mmgen.jobs.settings import JobSettings
@@ -26,4 +27,4 @@ from mmgen.jobs.transcribe_job import TranscribeJob
 from mmgen.jobs.translate_job import TranslateJob
 
 __all__ = ["CaptionJob", "JobError", "JobInterrupted", "JobReport", "JobSettings", "JobTask", "ModelJob",
-           "OutputError", "TranscribeJob", "TranslateJob", "run"]
+           "OutputError", "RaySettings", "TranscribeJob", "TranslateJob", "run"]

@@ -71,7 +71,7 @@ def run(task: JobTask, inputs: Any, output: str | os.PathLike, *, resume: bool =
     else:
         from mmgen.jobs.ray_engine import run_ray
 
-        tally = run_ray(task, inputs, sources, journal, committed, settings, ray, column)
+        tally = run_ray(task, sources, journal, committed, settings, ray)
     records = journal.finish()
     return JobReport(output=journal.output, format=fmt, total=total, skipped=skipped, processed=tally.processed,
                      failed=tally.failed, records=records, seconds=time.perf_counter() - started,
