@@ -1,0 +1,43 @@
+"""A job in its own process, for the kill and SIGINT tests: ``python job_script.py INPUT OUTPUT [--resume] ...``.
+
+Runs `UpperText` (seconds_per_batch sleeps per batch, so a kill lands mid-job) and exits 0 when the
+job finished, 130 when SIGINT stopped it (JobInterrupted), 1 on a job error.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from job_fakes import UpperText  # noqa: E402
+
+from mmgen.jobs import JobError, JobInterrupted, run  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("inputs")
+    parser.add_argument("output")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--seconds-per-batch", type=float, default=0.002)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--commit-seconds", type=float, default=0.0)
+    args = parser.parse_args()
+    print("started", flush=True)
+    try:
+        report = run(UpperText(args.seconds_per_batch), args.inputs, args.output, resume=args.resume,
+                     overwrite=args.overwrite, batch_size=args.batch_size, commit_seconds=args.commit_seconds,
+                     progress=False)
+    except JobInterrupted:
+        return 130
+    except JobError as exc:
+        print(f"job error: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
