@@ -24,12 +24,12 @@ def length_batches(items: Iterable[T], length: Callable[[T], float], batch_size:
                    window: int | None = None) -> Iterator[list[T]]:
     """Batches of at most ``batch_size`` items of similar ``length``, every item once.
 
-    window: items sorted together (default ``DEFAULT_WINDOW_BATCHES * batch_size``); at most this
-    many are held at once. 1 (or ``batch_size``) keeps the input order.
+    window: items sorted together (default ``DEFAULT_WINDOW_BATCHES * batch_size``, at least
+    ``batch_size``); at most this many are held at once. ``batch_size`` or less keeps the input order.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be at least 1.")
-    window = max(window or DEFAULT_WINDOW_BATCHES * batch_size, 1)
+    window = max(window or DEFAULT_WINDOW_BATCHES * batch_size, batch_size)
     stream = iter(items)
     while True:
         held = list(islice(stream, window))

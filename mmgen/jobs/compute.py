@@ -102,7 +102,13 @@ class BatchComputer:
         return ok_record(item.id, result, self.fields)
 
     def _split(self, items: list[Loaded], size: int) -> list[Record]:
-        return [record for start in range(0, len(items), size) for record in self._compute(items[start:start + size])]
+        """``items`` computed in chunks of ``size``, or of the limit once an out-of-memory lowered it."""
+        records: list[Record] = []
+        while items:
+            size = min(size, self.limit or size)
+            records += self._compute(items[:size])
+            items = items[size:]
+        return records
 
 
 def _short(exc: BaseException) -> str:
