@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mmgen.jobs.errors import JobError
-from mmgen.jobs.inputs import Input, InputSet, check_id
+from mmgen.jobs.inputs import Input, InputSet, cell_input, check_id
 
 ID_COLUMN = "id"
 
@@ -66,6 +66,7 @@ class DatasetInputs(InputSet):
         self.dataset = self._undecoded(dataset.select_columns([ID_COLUMN, self.column] if self.has_ids and
                                                               self.column != ID_COLUMN else [self.column]))
         self.countable = type(dataset).__name__ == "Dataset"
+        self.text = task.source == "text"
         self.description = description or f"a {type(dataset).__name__} of column {self.column!r}"
 
     def _undecoded(self, dataset: Any) -> Any:
@@ -86,12 +87,7 @@ class DatasetInputs(InputSet):
     def __iter__(self) -> Iterator[Input]:
         for number, row in enumerate(self.dataset):
             record_id = check_id(row[ID_COLUMN], f"dataset row {number}") if self.has_ids else number
-            value = row[self.column]
-            if value is None:
-                yield Input(record_id, None, f"dataset row {number}: the {self.column!r} value is empty. "
-                                             "Fix: fill it, or filter the row out")
-            else:
-                yield Input(record_id, value)
+            yield cell_input(record_id, row[self.column], self.column, self.text)
 
 
-__all__ = ["DatasetInputs", "ID_COLUMN", "input_column", "is_dataset", "is_saved_dataset", "load_saved"]
+__all__ = ["ID_COLUMN", "DatasetInputs", "input_column", "is_dataset", "is_saved_dataset", "load_saved"]

@@ -136,4 +136,4 @@ class FileInputs(InputSet):
         return (item.id for item in self)
 
 
-__all__ = ["FileInputs", "TEXT_EXTENSIONS", "expand", "is_glob", "text_lines"]
+__all__ = ["TEXT_EXTENSIONS", "FileInputs", "expand", "is_glob", "text_lines"]

@@ -57,6 +57,18 @@ class InputSet:
         return (item.id for item in self)
 
 
+def cell_input(record_id: RecordId, value: Any, column: str, text: bool) -> Input:
+    """The input of a table's cell (a manifest's, a dataset's, a Ray block's: the same message everywhere).
+
+    text: the task reads texts (a non-string cell is turned into one), else paths or media values.
+    """
+    if value is None or (value == "" and not text):
+        return Input(record_id, None, f"the {column!r} value is empty. Fix: give every row its {column}")
+    if text and not isinstance(value, str):
+        return Input(record_id, str(value))
+    return Input(record_id, value)
+
+
 def check_id(value: Any, where: str) -> RecordId:
     """A valid id (a str or an int; a whole float from a CSV cell is accepted as an int)."""
     if isinstance(value, bool) or value is None or not isinstance(value, (str, int, float)):
@@ -142,4 +154,4 @@ def open_inputs(inputs: Any, task: Any, column: str | None = None) -> list[Input
     return sources
 
 
-__all__ = ["Input", "InputSet", "check_id", "duplicate_error", "open_inputs", "scan", "unique"]
+__all__ = ["Input", "InputSet", "cell_input", "check_id", "duplicate_error", "open_inputs", "scan", "unique"]

@@ -22,7 +22,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from mmgen.jobs.errors import JobError
-from mmgen.jobs.inputs import Input, InputSet, check_id
+from mmgen.jobs.inputs import Input, InputSet, cell_input, check_id
 
 ID_COLUMN = "id"
 BLOCK_ROWS = 4096
@@ -132,14 +132,18 @@ class ManifestInputs(InputSet):
         m = self.manifest
         for number, row in self._rows([ID_COLUMN, m.column]):
             record_id = check_id(row[ID_COLUMN], f"{m.path}:{number}")
-            value = row[m.column]
-            if value is None or (not m.text and not isinstance(value, str)):
-                yield Input(record_id, None, f"{m.path}:{number}: the {m.column!r} cell is empty or not a string. "
-                                             f"Fix: give every row its {m.column}")
-            elif m.text:
-                yield Input(record_id, value if isinstance(value, str) else str(value))
-            else:
-                yield Input(record_id, resolve(value, m.root))
+            yield row_input(record_id, row[m.column], m.column, m.text, m.root)
+
+
+def row_input(record_id: Any, value: Any, column: str, text: bool, root: Path | None) -> Input:
+    """A manifest row's input (`cell_input`); a path relative to ``root``, the manifest's folder (None: as it is)."""
+    item = cell_input(record_id, value, column, text)
+    if item.problem is not None or text or root is None:
+        return item
+    if not isinstance(item.source, str):
+        return Input(record_id, None, f"the {column!r} value {item.source!r} is not a path. Fix: give every row its "
+                                      f"{column}")
+    return Input(record_id, resolve(item.source, root))
 
 
 def resolve(path: str, root: Path) -> str:
@@ -151,4 +155,4 @@ def manifest_inputs(path: Path, task: Any, column: str | None = None) -> Manifes
     return ManifestInputs(describe(path, task, column))
 
 
-__all__ = ["ID_COLUMN", "Manifest", "ManifestInputs", "columns_of", "describe", "manifest_inputs", "resolve"]
+__all__ = ["ID_COLUMN", "Manifest", "ManifestInputs", "columns_of", "describe", "manifest_inputs", "resolve", "row_input"]

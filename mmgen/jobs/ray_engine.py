@@ -70,7 +70,7 @@ class RaySettings:
 def _import_ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as exc:
         raise JobError("engine='ray' needs Ray Data: pip install 'mmgen[ray]' (or 'ray[data]').") from exc
     return ray
@@ -105,13 +105,13 @@ class JobActor:
             record_id = row["id"]
             if record_id in self.committed:
                 continue
-            value = row.get(layout.input_column)
             problem = row.get(layout.problem_column) if layout.problem_column else None
-            if problem is None and value is None:
-                problem = f"the {layout.input_column!r} value is empty. Fix: give every row its {layout.input_column}"
-            if problem is None and not layout.text and layout.root is not None and isinstance(value, str):
-                value = manifests.resolve(value, Path(layout.root))
-            inputs.append(Input(record_id, value, problem))
+            if problem is not None:
+                inputs.append(Input(record_id, None, problem))
+                continue
+            root = Path(layout.root) if layout.root is not None else None
+            inputs.append(manifests.row_input(record_id, row.get(layout.input_column), layout.input_column,
+                                              layout.text, root))
         return inputs
 
     def __call__(self, block: pa.Table) -> pa.Table:

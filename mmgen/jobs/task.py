@@ -65,4 +65,4 @@ class JobTask:
         return f"{type(self).__name__}()"
 
 
-__all__ = ["JobTask", "SOURCES"]
+__all__ = ["SOURCES", "JobTask"]

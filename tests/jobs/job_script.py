@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from job_fakes import UpperText  # noqa: E402
+from job_fakes import UpperText
 
-from mmgen.jobs import JobError, JobInterrupted, run  # noqa: E402
+from mmgen.jobs import JobError, JobInterrupted, run
 
 
 def main() -> int:

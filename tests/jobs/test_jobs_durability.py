@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from job_fakes import UpperText, write_lines
 from job_files import committed_records, ids_of, read_records
-from mmgen.jobs import JobError, OutputError, run
-from mmgen.jobs import atomic
+
+from mmgen.jobs import JobError, OutputError, atomic, run
 from mmgen.jobs.journal import JOB_FILE, parts_folder
 
 SCRIPT = Path(__file__).parent / "job_script.py"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from job_fakes import UpperText, write_lines
 from job_files import read_records
+
 import mmgen
 from mmgen.jobs import JobError, JobSettings, JobTask, run
 from mmgen.jobs.compute import BatchComputer

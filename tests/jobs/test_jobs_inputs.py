@@ -13,9 +13,9 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from job_fakes import ReadFile, UpperText, write_lines
 from job_files import read_records
+
 from mmgen.jobs import JobError, run
 from mmgen.jobs.inputs import open_inputs, scan
 
@@ -134,7 +134,7 @@ def test_empty_manifest_cells_are_error_records(tmp_path):
     write_manifest(manifest, [{"id": "a", "text": "fine"}, {"id": "b", "text": None}])
     run(UpperText(), manifest, tmp_path / "o.jsonl", progress=False)
     records = by_id(tmp_path / "o.jsonl")
-    assert records["a"]["upper"] == "FINE" and "'text' cell is empty" in records["b"]["error"]
+    assert records["a"]["upper"] == "FINE" and "'text' value is empty" in records["b"]["error"]
 
 
 def test_datasets_objects_saved_datasets_and_streams(tmp_path):

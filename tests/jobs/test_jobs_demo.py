@@ -1,0 +1,88 @@
+"""End to end on the shipped demo models: the job's records are what the task functions return, bad files are error records."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import pytest
+import torch
+from job_files import read_records
+from mmgen.tasks import caption, transcribe, translate
+
+import mmgen
+from mmgen.demo import scenes
+from mmgen.jobs import CaptionJob, TranscribeJob, TranslateJob, run
+from mmgen.registry import SAMPLES_DIR
+
+
+@pytest.fixture(scope="module")
+def captioner():
+    return mmgen.load("demo/caption")
+
+
+def test_caption_job_matches_the_caption_task_and_records_a_corrupt_image(tmp_path, captioner):
+    rng = random.Random(3)
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    for n, scene in enumerate(scenes.scenes(10, seed=11)):
+        side = rng.choice([48, 64, 200, 517])
+        scenes.render(scene).resize((side, int(side * rng.uniform(0.6, 1.4)))).save(folder / ("more" if n % 3 else "")
+                                                                                   / f"scene{n}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    report = run(CaptionJob(captioner), folder, tmp_path / "captions.parquet", batch_size=4, progress=False)
+    records = {r["id"]: r for r in read_records(tmp_path / "captions.parquet")}
+    assert report.records == 11 and report.failed == 1
+    assert "broken.png" in records["broken.png"]["error"]
+    for record_id, record in records.items():
+        if record_id == "broken.png":
+            continue
+        expected = caption(captioner, [folder / record_id])[0]
+        assert (record["text"], record["finish_reason"]) == (expected.text, expected.finish_reason.value)
+
+
+def test_the_background_resize_gives_the_processors_pixel_values_bit_for_bit(captioner):
+    job = CaptionJob(captioner)
+    job.setup()
+    image = scenes.render(scenes.scenes(1, seed=5)[0]).resize((333, 250))
+    fitted = job.read(image)
+    assert fitted.size == (64, 64)
+    assert torch.equal(captioner.encode([image])["pixel_values"], captioner.encode([fitted])["pixel_values"])
+
+
+def test_transcribe_job_matches_the_transcribe_task(tmp_path):
+    recognizer = mmgen.load("demo/asr")
+    for name in ("command.wav", "numbers.flac"):
+        shutil.copy(SAMPLES_DIR / name, tmp_path / name)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    run(TranscribeJob(recognizer), tmp_path, tmp_path / "out.jsonl", progress=False)
+    records = {r["id"]: r for r in read_records(tmp_path / "out.jsonl")}
+    assert "empty.wav" in records["empty.wav"]["error"] and records["empty.wav"]["text"] is None
+    for name in ("command.wav", "numbers.flac"):
+        expected = transcribe(recognizer, SAMPLES_DIR / name)
+        record = records[name]
+        assert record["text"] == expected.text and record["error"] is None
+        assert record["duration"] == pytest.approx(expected.duration)
+        assert [s["text"] for s in record["segments"]] == [s.text for s in expected.segments]
+    assert "set a timer for five minutes" in records["command.wav"]["text"]
+
+
+def test_translate_job_over_a_text_file_matches_the_translate_task(tmp_path):
+    translator = mmgen.load("demo/translate")
+    source = SAMPLES_DIR / "sentences_en.txt"
+    lines = source.read_text(encoding="utf-8").splitlines()
+    run(TranslateJob(translator), source, tmp_path / "fr.jsonl", batch_size=4, progress=False)
+    records = {r["id"]: r for r in read_records(tmp_path / "fr.jsonl")}
+    expected = translate(translator, lines)
+    assert [records[f"sentences_en.txt:{n}"]["text"] for n in range(1, len(lines) + 1)] == [t.text for t in expected]
+    assert records["sentences_en.txt:1"]["source"] == lines[0]
+
+
+def test_model_jobs_pickle_without_their_model_when_named():
+    import pickle
+
+    job = TranslateJob("demo/translate", num_beams=2)
+    job.setup()
+    again = pickle.loads(pickle.dumps(job))
+    assert again.generator is None and again.options == {"num_beams": 2}
+    assert repr(job) == "TranslateJob('demo/translate', num_beams=2)"
