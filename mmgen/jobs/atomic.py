@@ -65,7 +65,7 @@ def fsync_folder(folder: Path) -> None:
 
 
 def remove_temporaries(folder: Path, name: str = "*") -> None:
-    """Delete the temporary files a killed writer of ``folder/name`` left (any name by default): none was ever trusted."""
+    """Delete the temporary files a killed writer of ``folder/name`` left (any name by default); none was trusted."""
     for leftover in folder.glob(f".{name}.*{TEMPORARY_SUFFIX}"):
         leftover.unlink(missing_ok=True)
 

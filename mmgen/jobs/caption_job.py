@@ -22,7 +22,7 @@ from mmgen.jobs.model_job import ModelJob
 
 
 def fixed_pil_resize(image_processor: Any) -> tuple[tuple[int, int], int] | None:
-    """((width, height), Pillow resample) when ``image_processor`` resizes every image to one size with Pillow, else None."""
+    """((width, height), Pillow resample) when ``image_processor`` resizes every image to one size with Pillow."""
     try:
         from transformers.image_processing_backends import PilBackend
     except ImportError:
@@ -44,6 +44,7 @@ class CaptionJob(ModelJob):
 
     name = "caption"
     source = "path"
+    # mmgen.tasks.captioning.IMAGE_EXTENSIONS, spelled out so that importing mmgen.jobs does not import torch.
     extensions = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
     dataset_columns = ("image", "path", "file_name")
     fields = {"text": pa.string(), "finish_reason": pa.string()}

@@ -33,8 +33,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def _is_option_error(exc: BaseException) -> bool:
-    options = sys.modules.get("mmgen.core.options")
-    return options is not None and isinstance(exc, options.OptionError)
+    import mmgen  # OptionError is a light import (no torch)
+
+    return isinstance(exc, mmgen.OptionError)
 
 
 def _release_memory() -> None:

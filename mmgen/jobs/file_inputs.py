@@ -95,8 +95,8 @@ def text_lines(path: Path) -> Iterator[tuple[str | None, str | None]]:
             try:
                 yield data.decode("utf-8").rstrip("\r\n"), None
             except UnicodeDecodeError as exc:
-                yield None, (f"{path}:{number}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {exc.start + 1}). "
-                             "Fix: save the file as UTF-8")
+                where = f"byte 0x{data[exc.start]:02x} at column {exc.start + 1}"
+                yield None, f"{path}:{number}: not valid UTF-8 ({where}). Fix: save the file as UTF-8"
 
 
 class FileInputs(InputSet):

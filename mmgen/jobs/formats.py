@@ -32,8 +32,8 @@ def format_of(path: Path, fmt: str | None = None) -> str:
     chosen = (fmt or path.suffix).lower().lstrip(".")
     if chosen not in FORMATS:
         given = f"format={fmt!r}" if fmt else f"{str(path)!r} (extension {path.suffix or 'none'})"
-        raise ValueError(f"Cannot write job output {given}: a job writes "
-                         f"{' or '.join('.' + f for f in FORMATS)}; name the output so, or pass format='jsonl' or 'parquet'.")
+        raise ValueError(f"Cannot write job output {given}: a job writes {' or '.join('.' + f for f in FORMATS)}; "
+                         "name the output so, or pass format='jsonl' or 'parquet'.")
     return chosen
 
 

@@ -79,8 +79,8 @@ class Journal:
         """
         output = Path(output).absolute()
         if output.is_dir():
-            raise JobError(f"The output {str(output)!r} is a folder: name a file in it (e.g. {str(output / 'results')!r}"
-                           f".{fmt}).")
+            example = str(output / f"results.{fmt}")
+            raise JobError(f"The output {str(output)!r} is a folder: name a file in it (e.g. {example!r}).")
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -107,8 +107,8 @@ class Journal:
                                   "choose an output in a folder you can write, with free space.") from exc
         if state["format"] != fmt or list(state["fields"]) != list(fields):
             raise JobError(f"The unfinished job in {str(folder)!r} wrote {state['format']} records with fields "
-                           f"{state['fields']}, not {fmt} with {list(fields)}: resume it with the same task and output, "
-                           "or pass overwrite=True to start over.")
+                           f"{state['fields']}, not {fmt} with {list(fields)}: resume it with the same task and "
+                           "output, or pass overwrite=True to start over.")
         remove_temporaries(folder)
         remove_temporaries(output.parent, output.name)
         journal = cls(output, fmt, fields, folder, bool(state["includes_output"]), cls._part_files(folder))
@@ -196,6 +196,12 @@ class Journal:
         (self.folder / JOB_FILE).unlink()
         shutil.rmtree(self.folder)
         return count
+
+    def discard_if_empty(self) -> None:
+        """Remove the parts folder when nothing was committed to it: a job that failed at once leaves nothing behind."""
+        if not self.folder.exists() or self.parts or any(_PART.match(p.name) for p in self.folder.iterdir()):
+            return
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def _write_failed(self, exc: OSError, doing: str) -> OutputError:
         kept = f"the {len(self.parts)} part(s) committed before are kept in {str(self.folder)!r}"

@@ -155,4 +155,5 @@ def manifest_inputs(path: Path, task: Any, column: str | None = None) -> Manifes
     return ManifestInputs(describe(path, task, column))
 
 
-__all__ = ["ID_COLUMN", "Manifest", "ManifestInputs", "columns_of", "describe", "manifest_inputs", "resolve", "row_input"]
+__all__ = ["ID_COLUMN", "Manifest", "ManifestInputs", "columns_of", "describe", "manifest_inputs", "resolve",
+           "row_input"]

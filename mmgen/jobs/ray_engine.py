@@ -3,8 +3,8 @@
     inputs -> Ray Data dataset (Ray's readers for a manifest) -> map_batches(JobActor pool) -> driver -> Journal
 
 - A manifest is read with Ray's own readers (``read_parquet``, ``read_csv``, ``read_json``), a
-  ``datasets.Dataset`` with ``from_huggingface``; files, folders and globs are listed here and
-  handed over with ``from_items`` (their paths, not their bytes).
+  ``datasets.Dataset`` with ``from_huggingface``; files, folders and globs (and an
+  ``IterableDataset``, read once) are listed on the driver and handed over with ``from_items``.
 - `JobActor` is the callable class of ``map_batches``: each actor of the pool loads the model
   once (`JobTask.setup`), then for each block of rows reads the inputs in threads, buckets them
   by length and computes them with the local engine's `BatchComputer`, so a failure becomes that
@@ -78,8 +78,8 @@ def _import_ray() -> Any:
 
 @dataclass(frozen=True)
 class RowLayout:
-    """How a block's rows hold an input: the id column, the input column, the problem column (if any),
-    whether the input is a text, and the folder relative paths start from (a manifest's)."""
+    """How a block's rows hold an input (next to the ``id`` column): the input column, the column of problems
+    found while listing (files), whether the input is a text, and the folder relative paths start from."""
 
     input_column: str
     text: bool
@@ -165,7 +165,7 @@ def _actor_pool(ray: Any, actors: int | tuple[int, int]) -> Any:
 
 def run_ray(task: Any, sources: Sequence[InputSet], journal: Journal, committed: set[RecordId],
             settings: JobSettings, ray_settings: RaySettings | None) -> Tally:
-    """Run the job on Ray Data (module docstring), committing to ``journal`` on the driver; returns what this run did."""
+    """Run the job on Ray Data (module docstring), committing to ``journal`` on the driver; returns the run's tally."""
     ray = _import_ray()
     ray_settings = ray_settings or RaySettings()
     started_here = False

@@ -47,7 +47,8 @@ def run(task: JobTask, inputs: Any, output: str | os.PathLike, *, resume: bool =
     if engine not in ENGINES:
         raise ValueError(f"engine={engine!r}: pass one of {', '.join(ENGINES)}.")
     if not isinstance(task, JobTask):
-        raise TypeError(f"task must be a mmgen.jobs.JobTask (e.g. CaptionJob('demo/caption')), got {type(task).__name__}.")
+        raise TypeError(f"task must be a mmgen.jobs.JobTask (e.g. CaptionJob('demo/caption')), "
+                        f"got {type(task).__name__}.")
     if task.source not in SOURCES or not task.fields:
         raise TypeError(f"{type(task).__name__} must set source (one of {SOURCES}) and fields (name -> Arrow type).")
     if settings is None:
@@ -63,15 +64,19 @@ def run(task: JobTask, inputs: Any, output: str | os.PathLike, *, resume: bool =
     committed = journal.committed_ids()
     skipped = _committed_among(sources, committed) if committed else 0
 
-    if engine == "local":
-        from mmgen.jobs.local import run_local
+    try:
+        if engine == "local":
+            from mmgen.jobs.local import run_local
 
-        task.setup()
-        tally = run_local(task, sources, journal, committed, None if total is None else total - skipped, settings)
-    else:
-        from mmgen.jobs.ray_engine import run_ray
+            task.setup()
+            tally = run_local(task, sources, journal, committed, None if total is None else total - skipped, settings)
+        else:
+            from mmgen.jobs.ray_engine import run_ray
 
-        tally = run_ray(task, sources, journal, committed, settings, ray)
+            tally = run_ray(task, sources, journal, committed, settings, ray)
+    except BaseException:
+        journal.discard_if_empty()  # failed before its first commit (a model that does not load): nothing to resume
+        raise
     records = journal.finish()
     return JobReport(output=journal.output, format=fmt, total=total, skipped=skipped, processed=tally.processed,
                      failed=tally.failed, records=records, seconds=time.perf_counter() - started,

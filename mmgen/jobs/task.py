@@ -25,7 +25,7 @@ SOURCES = ("path", "text")
 
 
 class JobTask:
-    """The base class of job tasks: override `compute` and `fields`, and `read` / `length` where the defaults do not fit.
+    """The base class of job tasks: override `compute` and `fields`, and `read` / `length` where the defaults don't fit.
 
     Class attributes (documented defaults):
 
@@ -47,7 +47,7 @@ class JobTask:
     fields: ClassVar[Mapping[str, Any]] = {}
 
     def setup(self) -> None:
-        """Load what `read` and `compute` need (the model); called once per process before any read. Default: nothing."""
+        """Load what `read` and `compute` need (the model), once per process before any read. Default: nothing."""
 
     def read(self, source: Any) -> Any:
         """One input -> the value `compute` takes; runs in a background thread. Default: the source as it is."""
@@ -58,7 +58,7 @@ class JobTask:
         return 0.0
 
     def compute(self, values: Sequence[Any]) -> list[dict[str, Any] | BaseException]:
-        """A batch of values -> one dict of `fields` per value (or the exception of a value that failed alone), in order."""
+        """Values -> one dict of `fields` per value (or the exception of a value that failed alone), in order."""
         raise NotImplementedError(f"{type(self).__name__} must define compute(values).")
 
     def __repr__(self) -> str:

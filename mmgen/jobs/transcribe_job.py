@@ -68,9 +68,9 @@ class TranscribeJob(ModelJob):
             except Exception as exc:
                 results.append(exc)  # this recording's error record; the others keep their results
                 continue
+            segments = [{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments]
             results.append({"text": transcript.text, "language": transcript.language,
-                            "duration": transcript.duration,
-                            "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments]})
+                            "duration": transcript.duration, "segments": segments})
         return results
 
 

@@ -35,9 +35,9 @@ class TranslateJob(ModelJob):
 
     def read(self, source: Any) -> str:
         if not isinstance(source, str):
-            from mmgen.inputs.errors import InputError
+            import mmgen
 
-            raise InputError(f"a {type(source).__name__}", "a translation input must be a text",
+            raise mmgen.InputError(f"a {type(source).__name__}", "a translation input must be a text",
                              "give the manifest or dataset column of strings as column=")
         return source
 

@@ -74,7 +74,8 @@ class ReadFile(JobTask):
 
 def write_lines(path: os.PathLike, count: int, bad_every: int = 0) -> list[str]:
     """A text file of ``count`` lines of varied lengths; every ``bad_every``-th line fails the task."""
-    lines = [("bad " if bad_every and i % bad_every == 0 else "") + "w" * (i * 7 % 23) + f" line {i}" for i in range(count)]
+    lines = [("bad " if bad_every and i % bad_every == 0 else "") + "w" * (i * 7 % 23) + f" line {i}"
+             for i in range(count)]
     with open(path, "w", encoding="utf-8") as handle:
         handle.writelines(line + "\n" for line in lines)
     return lines

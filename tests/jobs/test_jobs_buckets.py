@@ -1,4 +1,4 @@
-"""Length bucketing: every item once, batches of similar length, memory bounded by one window; background reading in order."""
+"""Length bucketing (every item once, similar lengths, one window of memory) and background reading (in order)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""End to end on the shipped demo models: the job's records are what the task functions return, bad files are error records."""
+"""End to end on the demo models: the job's records are what the task functions return; bad files are error records."""
 
 from __future__ import annotations
 

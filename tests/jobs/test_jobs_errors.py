@@ -112,3 +112,23 @@ def test_the_base_task_needs_compute():
 
     with pytest.raises(NotImplementedError, match="must define compute"):
         Nothing().compute([1])
+
+
+def test_a_task_failing_to_set_up_leaves_nothing_to_resume(tmp_path):
+    class NoModel(UpperText):
+        def setup(self):
+            raise OSError("demo/nope: no such model")
+
+    write_lines(tmp_path / "in.txt", 3)
+    with pytest.raises(OSError, match="no such model"):
+        run(NoModel(), tmp_path / "in.txt", tmp_path / "o.jsonl", progress=False)
+    assert not (tmp_path / "o.jsonl.parts").exists()
+    run(UpperText(), tmp_path / "in.txt", tmp_path / "o.jsonl", progress=False)  # no "unfinished job" error
+
+
+def test_caption_job_walks_the_caption_tasks_image_extensions():
+    from mmgen.tasks.captioning import IMAGE_EXTENSIONS
+
+    from mmgen.jobs import CaptionJob
+
+    assert CaptionJob.extensions == IMAGE_EXTENSIONS

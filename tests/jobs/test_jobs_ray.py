@@ -50,7 +50,8 @@ def test_ray_gives_the_local_records_for_files_with_missing_ones(tmp_path, ray_i
     run(ReadFile(), inputs, tmp_path / "ray.jsonl", engine="ray", ray=ON_A_SMALL_MACHINE, progress=False)
     strip = lambda records: [{**r, "reader": None} for r in records]
     assert strip(sorted_records(tmp_path / "ray.jsonl")) == strip(sorted_records(tmp_path / "local.jsonl"))
-    assert "no such file" in {r["id"]: r for r in read_records(tmp_path / "ray.jsonl")}[str(tmp_path / "gone.txt")]["error"]
+    records = {r["id"]: r for r in read_records(tmp_path / "ray.jsonl")}
+    assert "no such file" in records[str(tmp_path / "gone.txt")]["error"]
 
 
 def test_ray_runs_a_demo_model_once_per_actor_with_the_local_records(tmp_path, ray_instance):
@@ -62,4 +63,5 @@ def test_ray_runs_a_demo_model_once_per_actor_with_the_local_records(tmp_path, r
         ray=ON_A_SMALL_MACHINE, progress=False)
     ray_records = sorted_records(tmp_path / "ray.jsonl")
     assert ray_records == sorted_records(tmp_path / "local.jsonl")
-    assert {r["id"]: r for r in ray_records}["empty"]["error"] == "the 'text' value is empty. Fix: give every row its text"
+    empty = {r["id"]: r for r in ray_records}["empty"]
+    assert empty["error"] == "the 'text' value is empty. Fix: give every row its text"
