@@ -14,7 +14,8 @@ For each modality, the same inputs and batch size:
 - job runner: ``run(CaptionJob(generator) / TranscribeJob(generator), folder, out.parquet)``:
   background decoding, length buckets, committed Parquet output;
 - job variants that show where the time goes: ``workers=0`` (no background reading) and, for
-  speech, ``mmgen.tasks.transcribe`` in a plain loop (the job's per-recording compute alone).
+  speech, ``return_timestamps=False`` (one window per clip instead of Whisper's long-form
+  seeking) and ``mmgen.tasks.transcribe`` in a plain loop (the job's per-recording compute alone).
 
 Runs are interleaved after a warm-up; the best of ``--repeats`` is reported. torch runs on
 ``--threads`` threads in every variant (the job's reader threads are extra). Prints items/s and
@@ -283,6 +284,8 @@ def main() -> None:
                 PLAIN: lambda: plain_transcripts(generator, paths, args.batch_size, unused, CpuClock()),
                 "job runner": lambda: job(TranscribeJob(generator), folder, paths, args.workers),
                 "job runner, no background readers": lambda: job(TranscribeJob(generator), folder, paths, 0),
+                "job runner, return_timestamps=False": lambda: job(TranscribeJob(generator, return_timestamps=False),
+                                                                   folder, paths, args.workers),
                 "plain loop of mmgen.tasks.transcribe": transcribe_loop,
             }, args.repeats)
             report("transcription (demo/asr)", len(paths), results, reference=said)
