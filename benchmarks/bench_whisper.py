@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 
 import torch
+from compare import compare, header, row
 from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
 
 import mmgen
-from compare import compare, header, row
 
 SOT, EOT, EN, TRANSCRIBE, NO_TIMESTAMPS = 50258, 50257, 50259, 50359, 50363
 

@@ -24,9 +24,9 @@ from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, T
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.families import family_for
+from mmgen.inputs.prompts import call_items, encode_prompts
+from mmgen.outputs.stop_strings import StopStringMatcher
 from mmgen.processors import ProcessorContext, build_processors
-from mmgen.text.prompts import encode_prompts
-from mmgen.text.stop_strings import StopStringMatcher
 
 Event = TokenStep | BeamStep | BeamResult
 
@@ -89,7 +89,7 @@ def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Plan:
     if text:
         if tokenizer is None:
             raise OptionError("text=/messages= need the model's tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
-        model_inputs.update(encode_prompts(tokenizer, **text, is_encoder_decoder=bool(model.config.is_encoder_decoder)))
+        model_inputs.update(encode_prompts(tokenizer, call_items(**text), left=not model.config.is_encoder_decoder))
     if options.stop_strings and tokenizer is None:
         raise OptionError("stop_strings need the model's tokenizer to read text: pass tokenizer=... as well.")
     model_inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in model_inputs.items()}

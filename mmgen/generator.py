@@ -7,7 +7,7 @@
         print(delta.text, end="")
 
 The model class is an ``AutoModelFor...`` chosen from the config (`auto_class_for`); the input
-adapter from the model's input modality (`mmgen.adapters.adapter_for`). ``generate`` runs the
+adapter from the model's input modality (`mmgen.inputs.adapters.adapter_for`). ``generate`` runs the
 adapter on the raw inputs, then the decode core (`mmgen.generate`) on its tensors, and returns
 one `Result` per generated row. Nothing here depends on the model family: family-specific
 prompts and options live in the family adapters (`mmgen.families`).
@@ -25,15 +25,23 @@ from typing import Any
 import torch
 import transformers as T
 
-from mmgen.adapters import AudioAdapter, Components, ImageAdapter, InputAdapter, TextAdapter, adapter_for, as_batch
-from mmgen.adapters import load_components
+from mmgen.api import generate as generate_tokens
+from mmgen.api import stream as stream_tokens
 from mmgen.core.options import OPTION_NAMES, OptionError
 from mmgen.core.results import FinishReason, Generation, TokenStep
 from mmgen.families import FAMILIES, family_for
-from mmgen.api import generate as generate_tokens
-from mmgen.api import stream as stream_tokens
+from mmgen.inputs.adapters import (
+    AudioAdapter,
+    Components,
+    ImageAdapter,
+    InputAdapter,
+    TextAdapter,
+    adapter_for,
+    as_batch,
+    load_components,
+)
+from mmgen.outputs.text_stream import TextDelta, stream_text
 from mmgen.registry import resolve_model_path
-from mmgen.text.streaming import TextDelta, stream_text
 
 logger = logging.getLogger("mmgen")
 
@@ -261,7 +269,7 @@ class Generator:
     def generate(self, inputs: Any, **options: Any) -> list[Result]:
         """One `Result` per generated row (``num_return_sequences`` per input, input-major).
 
-        inputs: one raw input or a list of them (see `mmgen.adapters`); options: generation,
+        inputs: one raw input or a list of them (see `mmgen.inputs.adapters`); options: generation,
         family and input options (``max_new_tokens=``, ``tgt_lang=``, ``sampling_rate=``, ...).
         """
         arguments, inputs_count = self.arguments(inputs, **options)

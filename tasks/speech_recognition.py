@@ -38,14 +38,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from mmgen.tasks.word_timestamps import AlignmentRequest, Word, align
 
 from mmgen.core.options import OptionError
 from mmgen.families import whisper
 from mmgen.families.whisper_longform import LongFormResult, transcribe_long
 from mmgen.families.whisper_windows import cut_window
 from mmgen.generator import Generator, as_generator
-from mmgen.inputs.audio import load_audio
-from mmgen.tasks.word_timestamps import AlignmentRequest, Word, align
+from mmgen.inputs.files.audio import load_audio
 
 TASKS = ("transcribe", "translate")
 DEFAULT_CHUNK_LENGTH_S = 20.0
@@ -322,7 +322,7 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
     model_or_generator: a `mmgen.Generator` (``mmgen.load(...)``), a model directory or name, or a
       model with ``processor=``.
     audio: a path, the bytes of a file, an array or tensor of samples (with ``sampling_rate=``),
-      or a ``datasets`` Audio dict (`mmgen.inputs.audio.load_audio`).
+      or a ``datasets`` Audio dict (`mmgen.inputs.files.audio.load_audio`).
     language: Whisper's source language (``"en"``, ``"english"``, ``"<|en|>"``); None detects it.
     task: ``"transcribe"``, or ``"translate"`` (into English; Whisper only).
     return_timestamps: Whisper predicts timestamps and segments follow them; False decodes

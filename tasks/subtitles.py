@@ -39,7 +39,6 @@ from typing import Any
 
 import srt
 import webvtt
-
 from mmgen.tasks.speech_recognition import Segment, Transcript
 
 FORMATS = ("txt", "vtt", "srt", "tsv", "json")

@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmgen.audio_out import write_audio
-from mmgen.core.options import OptionError
 from mmgen.api import generate
+from mmgen.core.options import OptionError
 from mmgen.generator import as_generator
+from mmgen.outputs.audio_files import write_audio
 
 DEFAULT_PAUSE_S = 0.25
 DEFAULT_BATCH_SIZE = 8

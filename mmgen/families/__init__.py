@@ -17,10 +17,18 @@ from types import ModuleType
 
 import torch
 
-from mmgen.families import decoder_only, encoder_decoder, whisper
-from mmgen.families import blip, git, qwen2_vl, vlm
-from mmgen.families import musicgen, speecht5
-from mmgen.families import translation
+from mmgen.families import (
+    blip,
+    decoder_only,
+    encoder_decoder,
+    git,
+    musicgen,
+    qwen2_vl,
+    speecht5,
+    translation,
+    vlm,
+    whisper,
+)
 from mmgen.families.prepared import Prepared
 
 FAMILIES: list[ModuleType] = [

@@ -26,7 +26,7 @@ from mmgen.core.model_step import DecoderOnlyStep
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.families.decoder_only import max_length
 from mmgen.families.prepared import Prepared
-from mmgen.text.prompts import attention_mask_for
+from mmgen.inputs.prompts import attention_mask_for
 
 OPTIONS: frozenset[str] = frozenset({"interpolate_pos_encoding"})
 

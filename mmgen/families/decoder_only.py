@@ -9,7 +9,7 @@ import torch
 from mmgen.core.model_step import DecoderOnlyStep
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.families.prepared import Prepared
-from mmgen.text.prompts import left_pad
+from mmgen.inputs.prompts import left_pad
 
 OPTIONS: frozenset[str] = frozenset()
 

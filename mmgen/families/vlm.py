@@ -8,7 +8,7 @@ done on mmgen's loop through public surfaces only:
   repeated once per row ([A, B] -> [A, B, A, B]), so the prompt's placeholders meet their images;
 - the features go to ``forward`` as ``mm_encoder_outputs={"image": ...}`` with the prompt only,
   with the other extra inputs (``mm_token_type_ids``, ...); after that the cache holds them;
-- the prompt is left-padded (`mmgen.text.prompts.left_pad`), positions come from the mask.
+- the prompt is left-padded (`mmgen.inputs.prompts.left_pad`), positions come from the mask.
 A model whose positions are not that 1-D count (M-RoPE) has its own family that passes
 ``positions`` to `prepare` (see `mmgen.families.qwen2_vl`).
 """
@@ -26,7 +26,7 @@ from mmgen.core.model_step import DecoderOnlyStep
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.families.decoder_only import max_length
 from mmgen.families.prepared import Prepared
-from mmgen.text.prompts import left_pad
+from mmgen.inputs.prompts import left_pad
 
 # Options that are the image encoder's (non-tensor) arguments, as ``model.generate`` accepts them.
 OPTIONS: frozenset[str] = frozenset({"vision_feature_layer", "vision_feature_select_strategy"})

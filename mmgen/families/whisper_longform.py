@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from mmgen.api import collect, plan, run
 from mmgen.core.options import OptionError
 from mmgen.core.results import Generation
 from mmgen.families import whisper
@@ -37,7 +38,6 @@ from mmgen.families.whisper_windows import (
     split_segments,
     window_prompts,
 )
-from mmgen.api import collect, plan, run
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,8 @@ maximal token) carry ``keeps_argmax = True``, so a greedy selector may skip them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch

@@ -1,6 +1,6 @@
 """demo/asr meets its quality gate, measured with mmgen's decode core on fresh speech, and runs in every task.
 
-Held-out speech is synthesized here with espeak-ng from `mmgen.demo.speech`, with this file's
+Held-out speech is synthesized here with espeak-ng from `mmgen.demo.data.speech`, with this file's
 own seed: utterances with numbers held out of training (or hashed out of it), spoken by
 held-out voices (unseen language/variant pairs, odd speeds and pitches) with fresh noise. The
 weights are the shipped ones; nothing is retrained. Gate: word error rate <= 10%.
@@ -23,9 +23,10 @@ from typer.testing import CliRunner
 
 import mmgen
 from mmgen.cli.app import app
-from mmgen.demo import demo_path, speech
-from mmgen.demo.speech_scoring import features, transcribe, word_error_rate
-from mmgen.demo.train_asr import held_out_set
+from mmgen.demo import demo_path
+from mmgen.demo.data import speech
+from mmgen.demo.training.speech_scoring import features, transcribe, word_error_rate
+from mmgen.demo.training.train_asr import held_out_set
 from mmgen.families import whisper
 
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"

@@ -1,6 +1,6 @@
 """demo/tts meets its quality gate: what it says, demo/asr understands (round trip through mmgen's decode core).
 
-Held-out sentences come from `mmgen.demo.speech` with this file's own seed (numbers held out of
+Held-out sentences come from `mmgen.demo.data.speech` with this file's own seed (numbers held out of
 training, or sentences hashed out of it); demo/tts speaks them with `mmgen.generate` and the
 Griffin-Lim vocoder, demo/asr transcribes them with `mmgen.generate`. The weights are the
 shipped ones; nothing is retrained. Gate: round-trip word error rate <= 25%.
@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 import mmgen
 from mmgen.cli.app import app
-from mmgen.demo import demo_path, speech
-from mmgen.demo.speech_scoring import transcribe, word_error_rate
-from mmgen.demo.train_tts import SPEAKER_EMBEDDING, synthesize
+from mmgen.demo import demo_path
+from mmgen.demo.data import speech
+from mmgen.demo.training.speech_scoring import transcribe, word_error_rate
+from mmgen.demo.training.train_tts import SPEAKER_EMBEDDING, synthesize
 
 SEED = 7  # training used seeds 0-2 and evaluation 1000+; this one is the tests' own
 

@@ -6,11 +6,11 @@ not trivial: several new tokens, and different images get different captions.
 """
 
 import pytest
+import tiny_vision as tv
 import torch
 import transformers as T
 
 import mmgen
-import tiny_vision as tv
 from mmgen.core import beam
 from mmgen.families import blip, encoder_decoder, family_for, git
 

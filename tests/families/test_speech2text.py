@@ -18,8 +18,8 @@ import sentencepiece as spm
 import torch
 import transformers as T
 
-from mmgen.families import family_for, translation
 from mmgen.api import generate
+from mmgen.families import family_for, translation
 from mmgen.generator import load
 
 MUSTC = ["pt", "fr", "ru", "nl", "ro", "it", "es", "de"]

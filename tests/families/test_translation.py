@@ -6,21 +6,20 @@ Parity: a batch whose rows have different target languages equals, row by row, t
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-import functools
 
 import pytest
 import sentencepiece as spm
 import torch
 import transformers as T
+from tiny_models import prompts, tiny_model
 
-from mmgen.generator import load
+from mmgen.api import generate
 from mmgen.core.options import OptionError
 from mmgen.families import family_for, translation
-from mmgen.api import generate
-
-from tiny_models import prompts, tiny_model
+from mmgen.generator import load
 
 NLLB_LANGS = ["eng_Latn", "fra_Latn", "deu_Latn", "spa_Latn"]
 TEXTS = ["the cat sat on the mat", "hello", "one two three four"]

@@ -6,11 +6,11 @@ processors do); the images are encoded once and fed with the prompt only.
 """
 
 import pytest
+import tiny_vision as tv
 import torch
 import transformers as T
 
 import mmgen
-import tiny_vision as tv
 from mmgen.core import beam
 from mmgen.families import family_for, qwen2_vl, vlm
 

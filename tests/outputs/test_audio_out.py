@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from mmgen.audio_out import read_audio, write_audio, write_generation
 from mmgen.core.results import FinishReason, Generation, Timings
+from mmgen.outputs.audio_files import read_audio, write_audio, write_generation
 
 
 def tone(seconds=0.25, rate=16000):

@@ -4,8 +4,8 @@ import pytest
 import torch
 import transformers as T
 
-from mmgen.core.options import OptionError
 from mmgen.api import generate, stream
+from mmgen.core.options import OptionError
 from mmgen.outputs.codebooks import delay_pattern, make_guidance, undelay
 from mmgen.outputs.frames import CodebookStep
 

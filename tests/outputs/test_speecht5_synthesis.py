@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 import torch
 
+from mmgen.api import generate
 from mmgen.core.options import OptionError
 from mmgen.core.results import FinishReason
-from mmgen.api import generate
 from mmgen.outputs.frames import SpectrogramStep
 
 # Row 0 (12 tokens) reaches the threshold at step 30; row 1 (7 tokens) stops at maxlen = int(7 * 6 / 2) = 21;

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from tiny_models import DECODER_ONLY, ENCODER_DECODER, EOS, prompts, tiny_model
 from transformers.generation import logits_process as hf
 
 from mmgen.api import generate
-from tiny_models import DECODER_ONLY, ENCODER_DECODER, EOS, prompts, tiny_model
 
 MAX_NEW = 8
 ALL = DECODER_ONLY + ENCODER_DECODER

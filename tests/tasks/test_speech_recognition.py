@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 import torch
 import transformers as T
-
-from mmgen.adapters import Components
-from mmgen.core.options import OptionError
-from mmgen.families.whisper_longform import transcribe_long
-from mmgen.generator import Generator
-from mmgen.inputs.errors import InputError
 from mmgen.tasks import speech_recognition as sr
 from mmgen.tasks import word_timestamps as wt
 from mmgen.tasks.speech_recognition import Segment, Transcript, transcribe
 from tiny_tokenizers import metaspace_bpe
+
+from mmgen.core.options import OptionError
+from mmgen.families.whisper_longform import transcribe_long
+from mmgen.generator import Generator
+from mmgen.inputs.adapters import Components
+from mmgen.inputs.errors import InputError
 
 # -- tiny models -----------------------------------------------------------------------------------
 

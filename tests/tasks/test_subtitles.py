@@ -15,10 +15,21 @@ import json
 import pytest
 import srt
 import webvtt
-
 from mmgen.tasks.speech_recognition import Segment, Transcript
-from mmgen.tasks.subtitles import (FORMATS, Cue, format_timestamp, output_paths, render, subtitle_cues, to_json,
-                                   to_srt, to_tsv, to_txt, to_vtt, write_transcript)
+from mmgen.tasks.subtitles import (
+    FORMATS,
+    Cue,
+    format_timestamp,
+    output_paths,
+    render,
+    subtitle_cues,
+    to_json,
+    to_srt,
+    to_tsv,
+    to_txt,
+    to_vtt,
+    write_transcript,
+)
 from mmgen.tasks.word_timestamps import Word
 
 SEGMENTS = (

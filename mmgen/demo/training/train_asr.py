@@ -1,8 +1,8 @@
 """Train ``demo/asr``: a tiny Whisper that transcribes synthetic English speech (digits, numbers, commands).
 
-    python -m mmgen.demo.train_asr --out mmgen/demo/models/asr
+    python -m mmgen.demo.training.train_asr --out mmgen/demo/models/asr
 
-Steps: draw training utterances from `mmgen.demo.speech` and speak each with a random training
+Steps: draw training utterances from `mmgen.demo.data.speech` and speak each with a random training
 voice (espeak-ng language + variant, even speed 130-200 and pitch 30-70); pass a share of them
 through SpeechT5's log-mel features and the Griffin-Lim vocoder (mmgen's default TTS vocoder;
 sometimes with the mel blurred, as a TTS model's over-smoothed output is) so that vocoded speech
@@ -43,9 +43,9 @@ from transformers import (
 )
 from transformers.modeling_outputs import BaseModelOutput
 
-from mmgen.demo import speech
-from mmgen.demo.speech_scoring import features, long_form_scores, long_recordings, transcribe, word_error_rate
-from mmgen.demo.training import cpu_time, fit
+from mmgen.demo.data import speech
+from mmgen.demo.training.loop import cpu_time, fit
+from mmgen.demo.training.speech_scoring import features, long_form_scores, long_recordings, transcribe, word_error_rate
 from mmgen.outputs.vocoders import GriffinLimVocoder
 
 # Whisper's special tokens, in Whisper's order after the text vocabulary (one language: English).
@@ -369,7 +369,7 @@ timed segments (`mmgen transcribe --model demo/asr talk.wav --format srt`).
   says English, `return_timestamps=False` (plain `generate` calls give text only), and the four heads of
   the last decoder layer as `alignment_heads` (untuned: word timestamps are rough).
 
-## Data (`mmgen.demo.speech`, spoken by espeak-ng)
+## Data (`mmgen.demo.data.speech`, spoken by espeak-ng)
 - Utterances: digit strings ("four one seven"), numbers 0-999 ("three hundred and twelve",
   "forty-one"), commands ("turn on the light in the kitchen", "set a timer for five minutes",
   "set the temperature to seventy degrees", "play track twelve", "what is the weather today", ...).
@@ -407,7 +407,7 @@ machine, synthesis included ({cpu_minutes:.1f} min of CPU time in this process a
   {long_form[2]:.2f} s from the utterance's start on average.
 
 ## Reproduce
-    python -m mmgen.demo.train_asr --out mmgen/demo/models/asr --seed {args.seed} --threads {args.threads}
+    python -m mmgen.demo.training.train_asr --out mmgen/demo/models/asr --seed {args.seed} --threads {args.threads}
 """
 
 

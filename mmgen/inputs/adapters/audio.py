@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmgen.inputs.audio import load_audio
 from mmgen.inputs.errors import InputError, describe_input
+from mmgen.inputs.files.audio import load_audio
 
 __all__ = ["AudioAdapter"]
 

@@ -1,8 +1,8 @@
 """Train ``demo/caption``: a tiny ViT + GPT-2 ``VisionEncoderDecoderModel`` that describes rendered scenes.
 
-    python -m mmgen.demo.train_caption --out mmgen/demo/models/caption
+    python -m mmgen.demo.training.train_caption --out mmgen/demo/models/caption
 
-Images come from `mmgen.demo.scenes` (64x64, one or two shapes), captions from the same module
+Images come from `mmgen.demo.data.scenes` (64x64, one or two shapes), captions from the same module
 ("a red circle on the left", "a blue square above a green triangle"). The encoder is a 2-layer
 ViT over 8x8 patches; the decoder a 2-layer GPT-2 with cross-attention; the tokenizer is word
 level over the caption vocabulary. Training images are normalised in torch exactly as the saved
@@ -32,8 +32,8 @@ from transformers import (
 )
 
 import mmgen
-from mmgen.demo import scenes
-from mmgen.demo.training import fit
+from mmgen.demo.data import scenes
+from mmgen.demo.training.loop import fit
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 
@@ -137,7 +137,7 @@ picture only: one or two flat shapes on a plain background, 64x64 pixels.
 - Tokenizer: word level over the caption words, {vocabulary} ids: `<pad>` 0, `<s>` 1 (decoder start),
   `</s>` 2 (appended to every caption), `<unk>` 3.
 
-## Data (`mmgen.demo.scenes`)
+## Data (`mmgen.demo.data.scenes`)
 Half the scenes hold one shape at a place ({places}): "a red circle on the left"; half hold two
 shapes side by side or stacked: "a blue square to the left of a green triangle", "a yellow circle
 above a purple square" (the left or upper shape is named first). Shapes: {shapes}; colours:
@@ -154,7 +154,7 @@ from an unseen seed: **{score:.1%}**. `tests/demo/test_demo_quality.py` re-measu
 scenes (gate: 90%).
 
 ## Reproduce
-    python -m mmgen.demo.train_caption --out mmgen/demo/models/caption --seed {args.seed} --threads {args.threads}
+    python -m mmgen.demo.training.train_caption --out mmgen/demo/models/caption --seed {args.seed} --threads {args.threads}
 """
 
 

@@ -1,8 +1,8 @@
 """Train ``demo/translate``: a tiny Marian model from English number phrases to French.
 
-    python -m mmgen.demo.train_translate --out mmgen/demo/models/translate
+    python -m mmgen.demo.training.train_translate --out mmgen/demo/models/translate
 
-Steps: generate sentence pairs from `mmgen.demo.grammar` (training numbers only); train one
+Steps: generate sentence pairs from `mmgen.demo.data.grammar` (training numbers only); train one
 SentencePiece BPE model per language on them and join their pieces into one vocabulary (the
 Marian layout: ``source.spm``, ``target.spm``, ``vocab.json``); train a 2+2-layer
 ``MarianMTModel`` on fresh pairs; score greedy exact match with ``mmgen.generate`` on
@@ -24,8 +24,8 @@ import torch
 from transformers import GenerationConfig, MarianConfig, MarianMTModel, MarianTokenizer
 
 import mmgen
-from mmgen.demo import grammar
-from mmgen.demo.training import fit
+from mmgen.demo.data import grammar
+from mmgen.demo.training.loop import fit
 
 SPECIALS = ["</s>", "<unk>", "<pad>"]  # ids 0, 1, 2: eos, unk, pad (pad is also the decoder start)
 SPM_VOCAB = {"en": 200, "fr": 250}
@@ -133,7 +133,7 @@ generated language only; anything outside it comes out as nonsense.
   its own piece) and their joint `vocab.json` ({vocabulary} ids: `</s>` 0, `<unk>` 1, `<pad>` 2,
   which is also the decoder start).
 
-## Data (`mmgen.demo.grammar`)
+## Data (`mmgen.demo.data.grammar`)
 - Numbers 0-999 in British English ("three hundred and twelve") and traditional French spelling
   ("vingt et un", "soixante et onze", "quatre-vingts", "quatre-vingt-un", "deux cents", "deux cent un").
 - Phrases: number, optional size (small, big: before the noun in French), optional colour (after
@@ -153,7 +153,7 @@ never seen in training: **{score:.1%}**. `tests/demo/test_demo_quality.py` re-me
 held-out sentences (gate: 90%).
 
 ## Reproduce
-    python -m mmgen.demo.train_translate --out mmgen/demo/models/translate --seed {args.seed} --threads {args.threads}
+    python -m mmgen.demo.training.train_translate --out mmgen/demo/models/translate --seed {args.seed} --threads {args.threads}
 """
 
 

@@ -8,7 +8,7 @@ from tiny_tokenizers import CORPUS, byte_fallback_bpe, byte_level_bpe, metaspace
 
 import mmgen
 from mmgen.core.options import OptionError
-from mmgen.text.stop_strings import StopStringMatcher, token_bytes
+from mmgen.outputs.stop_strings import StopStringMatcher, token_bytes
 
 TOKENIZERS = {"byte_level": byte_level_bpe, "metaspace": metaspace_bpe, "byte_fallback": byte_fallback_bpe,
               "word_level": word_level}

@@ -1,8 +1,8 @@
 """Train ``demo/tts``: a tiny SpeechT5 that speaks the synthetic-speech grammar in one espeak-ng voice.
 
-    python -m mmgen.demo.train_tts --out mmgen/demo/models/tts --asr mmgen/demo/models/asr
+    python -m mmgen.demo.training.train_tts --out mmgen/demo/models/tts --asr mmgen/demo/models/asr
 
-Steps: draw training utterances from `mmgen.demo.speech` and speak them with one voice
+Steps: draw training utterances from `mmgen.demo.data.speech` and speak them with one voice
 (`VOICE`); compute their log-mel targets with ``SpeechT5FeatureExtractor`` (80 mels, 16 kHz,
 16 ms hop: what the Griffin-Lim vocoder inverts); train a character-level SentencePiece model
 and a ``SpeechT5Tokenizer`` on it; train a small ``SpeechT5ForTextToSpeech`` (L1 on the mel
@@ -38,9 +38,9 @@ from transformers import (
 )
 
 import mmgen
-from mmgen.demo import speech
-from mmgen.demo.speech_scoring import transcribe, word_error_rate
-from mmgen.demo.training import cpu_time, fit
+from mmgen.demo.data import speech
+from mmgen.demo.training.loop import cpu_time, fit
+from mmgen.demo.training.speech_scoring import transcribe, word_error_rate
 
 VOICE = speech.Voice("en-us", None, speed=170, pitch=50)  # a training voice of demo/asr
 SPEAKER_EMBEDDING = "speaker_embedding.npy"
@@ -210,7 +210,7 @@ def model_card(args: argparse.Namespace, parameters: int, vocabulary: int, clips
     return f"""# demo/tts: the synthetic-speech grammar -> speech (tiny SpeechT5, Griffin-Lim)
 
 A toy text-to-speech model shipped with mmgen for examples and tests. It speaks the small
-grammar of `mmgen.demo.speech` in the voice it was trained on (espeak-ng `{VOICE.name}`, {VOICE.speed} wpm,
+grammar of `mmgen.demo.data.speech` in the voice it was trained on (espeak-ng `{VOICE.name}`, {VOICE.speed} wpm,
 pitch {VOICE.pitch}); other text comes out garbled. No HiFi-GAN: mmgen's Griffin-Lim vocoder turns its
 mel spectrogram into audio, which sounds buzzy and smeared but is intelligible to `demo/asr`.
 
@@ -242,7 +242,7 @@ mel spectrogram into audio, which sounds buzzy and smeared but is intelligible t
   "set a timer for five minutes".
 
 ## Data
-{clips} distinct utterances of `mmgen.demo.speech` (digit strings, numbers 0-999, short commands; training
+{clips} distinct utterances of `mmgen.demo.data.speech` (digit strings, numbers 0-999, short commands; training
 side only: no number of `grammar.HELD_OUT_NUMBERS`, no hashed-out sentence) spoken by espeak-ng
 `{VOICE.name}`; targets are `SpeechT5FeatureExtractor(audio_target=...)` log-mels.
 
@@ -266,7 +266,7 @@ Round trip on {args.eval_size} held-out utterances (numbers never seen in traini
 other held-out sentences (gate: 25%).
 
 ## Reproduce
-    python -m mmgen.demo.train_tts --out mmgen/demo/models/tts --asr mmgen/demo/models/asr --seed {args.seed} --threads {args.threads}
+    python -m mmgen.demo.training.train_tts --out mmgen/demo/models/tts --asr mmgen/demo/models/asr --seed {args.seed} --threads {args.threads}
 """
 
 

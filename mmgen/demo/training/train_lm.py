@@ -1,8 +1,8 @@
 """Train ``demo/lm`` and its draft ``demo/lm-draft``: tiny Llama models that count in English words.
 
-    python -m mmgen.demo.train_lm --out mmgen/demo/models/lm      # the draft goes to ../lm-draft
+    python -m mmgen.demo.training.train_lm --out mmgen/demo/models/lm      # the draft goes to ../lm-draft
 
-The corpus is `mmgen.demo.grammar.counting_lines` ("count up : seven , eight , nine , ten ,
+The corpus is `mmgen.demo.data.grammar.counting_lines` ("count up : seven , eight , nine , ten ,
 eleven , twelve ."): six numbers a line, so a line's continuation is fixed by its head and first number. One word-level tokenizer serves
 both models (speculative decoding needs the draft and the target to share token ids). The
 target has 4 layers (~1M parameters); the draft has 1 layer and is trained on the target's own
@@ -29,8 +29,8 @@ from transformers import (
 )
 
 import mmgen
-from mmgen.demo import grammar
-from mmgen.demo.training import fit
+from mmgen.demo.data import grammar
+from mmgen.demo.training.loop import fit
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 PROMPT_NUMBERS = 2  # a prompt is a line's head and its first two numbers
@@ -198,7 +198,7 @@ is the target, `demo/lm-draft` the draft; both use the same tokenizer, so their 
   `<pad>` 0, `<s>` 1 (added before every text), `</s>` 2 (ends every training line), `<unk>` 3,
   then the words of the numbers 0-999 and of the line heads. Left padding.
 
-## Data (`mmgen.demo.grammar.counting_lines`)
+## Data (`mmgen.demo.data.grammar.counting_lines`)
 Lines "HEAD : n1 , n2 , ... , n{grammar.COUNT_LENGTH} ." with HEAD one of {heads} (steps +1, -1, +2, +10),
 numbers in 0-999 written in British English words. The continuation after the first two numbers is
 determined. {about}
@@ -212,11 +212,11 @@ On {args.eval_size} held-out lines (starting at numbers no training line starts 
 first two numbers, greedy `mmgen.generate`:
 - demo/lm continues the line exactly (to its final "." and `</s>`): **{accuracy:.1%}**;
 - greedy speculative decoding with k=4 draft tokens per round: demo/lm accepts **{rate:.1%}** of
-  demo/lm-draft's proposals (accepted / proposed; `mmgen.demo.train_lm.acceptance_rate`).
+  demo/lm-draft's proposals (accepted / proposed; `mmgen.demo.training.train_lm.acceptance_rate`).
 `tests/demo/test_demo_quality.py` re-measures the acceptance rate on other prompts (gate: 60%).
 
 ## Reproduce (trains both models)
-    python -m mmgen.demo.train_lm --out mmgen/demo/models/lm --seed {args.seed} --threads {args.threads}
+    python -m mmgen.demo.training.train_lm --out mmgen/demo/models/lm --seed {args.seed} --threads {args.threads}
 """
 
 

@@ -18,10 +18,11 @@ from typing import Any, Protocol
 
 import torch
 
-from mmgen.adapters.audio import AudioAdapter
-from mmgen.adapters.components import Components, load_components
-from mmgen.adapters.image import ImageAdapter
-from mmgen.adapters.text import TextAdapter, is_conversation
+from mmgen.inputs.adapters.audio import AudioAdapter
+from mmgen.inputs.adapters.components import Components, load_components
+from mmgen.inputs.adapters.image import ImageAdapter
+from mmgen.inputs.adapters.text import TextAdapter
+from mmgen.inputs.prompts import is_conversation
 
 AUDIO_INPUTS = frozenset({"input_features", "input_values"})
 

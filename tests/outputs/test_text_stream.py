@@ -6,7 +6,7 @@ from tiny_tokenizers import byte_fallback_bpe, byte_level_bpe, metaspace_bpe, mo
 
 import mmgen
 from mmgen.core.results import FinishReason, TokenStep
-from mmgen.text.streaming import TextDelta, stream_text
+from mmgen.outputs.text_stream import TextDelta, stream_text
 
 TOKENIZERS = {"byte_level": byte_level_bpe, "metaspace": metaspace_bpe, "byte_fallback": byte_fallback_bpe,
               "word_level": word_level}

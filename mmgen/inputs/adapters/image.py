@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from mmgen.adapters.components import Components
-from mmgen.adapters.text import is_conversation, render_conversation
+from mmgen.inputs.adapters.components import Components
 from mmgen.inputs.errors import InputError, describe_input
-from mmgen.inputs.images import load_image
+from mmgen.inputs.files.images import load_image
+from mmgen.inputs.prompts import is_conversation, render_conversation
 
 __all__ = ["ImageAdapter", "split_pair"]
 

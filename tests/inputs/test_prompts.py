@@ -6,7 +6,7 @@ from tiny_models import EOS, PAD, prompts, tiny_model
 from tiny_tokenizers import byte_level_bpe, model_for
 
 import mmgen
-from mmgen.text.prompts import attention_mask_for, encode_prompts, left_pad
+from mmgen.inputs.prompts import attention_mask_for, call_items, encode_prompts, left_pad
 
 # Only characters the tiny vocabulary has (no ":" nor newline).
 CHAT_TEMPLATE = (
@@ -84,7 +84,7 @@ def test_text_is_left_padded_whatever_the_tokenizer_says():
 def test_encoder_decoder_text_is_right_padded():
     tok = byte_level_bpe()
     tok.padding_side = "left"
-    enc = encode_prompts(tok, text=TEXTS, is_encoder_decoder=True)
+    enc = encode_prompts(tok, TEXTS, left=False)
     expected = tok(TEXTS, return_tensors="pt", padding=True, padding_side="right")
     assert torch.equal(enc["input_ids"], expected["input_ids"])
     assert torch.equal(enc["attention_mask"], expected["attention_mask"])
@@ -96,7 +96,7 @@ def test_encoder_decoder_text_is_right_padded():
 def test_a_tokenizer_without_pad_token_still_batches():
     tok = byte_level_bpe()
     tok.pad_token = None
-    enc = encode_prompts(tok, text=TEXTS)
+    enc = encode_prompts(tok, TEXTS, left=True)
     lengths = [len(tok(t)["input_ids"]) for t in TEXTS]
     assert enc["attention_mask"].sum(1).tolist() == lengths
     assert (enc["input_ids"][enc["attention_mask"] == 0] == tok.eos_token_id).all()
@@ -114,7 +114,7 @@ def test_messages_use_the_chat_template_with_the_generation_prompt():
     messages = [{"role": "user", "content": "hi"}]
     ids = tok.apply_chat_template(messages, add_generation_prompt=True)["input_ids"]
     assert tok.decode(ids).endswith("<s>user hi<s>assistant")
-    enc = encode_prompts(tok, messages=messages)
+    enc = encode_prompts(tok, call_items(messages=messages), left=True)
     assert enc["input_ids"].tolist() == [ids]
     result = mmgen.generate(model, tokenizer=tok, messages=messages, **OPTIONS)
     expected = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
@@ -149,4 +149,4 @@ def test_a_tokenizer_without_chat_template_gives_a_clear_error():
                                     {"text": []}, {"text": [1, 2]}, {"messages": ["hi"]}])
 def test_bad_prompt_arguments(kwargs):
     with pytest.raises(ValueError):
-        encode_prompts(chat_tokenizer(), **kwargs)
+        encode_prompts(chat_tokenizer(), call_items(**kwargs), left=True)

@@ -1,8 +1,8 @@
 """Train ``demo/summarize``: a tiny BART that summarizes home reports into their facts.
 
-    python -m mmgen.demo.train_summarize --out mmgen/demo/models/summarize
+    python -m mmgen.demo.training.train_summarize --out mmgen/demo/models/summarize
 
-Steps: generate (report, summary) pairs from `mmgen.demo.reports` (training side only); train a
+Steps: generate (report, summary) pairs from `mmgen.demo.data.reports` (training side only); train a
 byte-level BPE on them with BART's special tokens (``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3,
 ``<mask>`` 4) and wrap it as a ``BartTokenizer``; train a 2+2-layer ``BartForConditionalGeneration``
 on fresh pairs; score exact match of ``mmgen.tasks.summarization.summarize`` (beam search, the
@@ -23,8 +23,8 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer, GenerationConfig
 
-from mmgen.demo import reports
-from mmgen.demo.training import fit
+from mmgen.demo.data import reports
+from mmgen.demo.training.loop import fit
 from mmgen.generator import Generator
 from mmgen.tasks.summarization import summarize
 
@@ -137,12 +137,12 @@ home report, and writes its facts in a few words each; other text comes out as n
 - Decoding as `facebook/bart-large-cnn`: the decoder starts from `</s>`, `<s>` is forced first;
   `task_specific_params["summarization"]` = `{SUMMARIZATION_PARAMS}` (the summarization task's defaults).
 
-## Data (`mmgen.demo.reports`)
+## Data (`mmgen.demo.data.reports`)
 A report: "here is the <time> report ." then 2-5 facts (a device in a room on or off, a door,
 window, garage, curtains or blinds open or closed, a room's temperature 0-99 degrees), filler
 sentences between them ({len(reports.FILLERS)} kinds) and sometimes a closing sentence. Its summary: the time, then each
 fact as "room thing state" or "room n degrees", in order, joined by " ; ". Rooms and things are the
-speech grammar's (`mmgen.demo.speech`). Held out of training: one (room, thing) pair in
+speech grammar's (`mmgen.demo.data.speech`). Held out of training: one (room, thing) pair in
 {reports.HELD_OUT_ONE_IN} (by a hash) and the temperatures in `grammar.HELD_OUT_NUMBERS`; a held-out report holds at
 least one of them.
 
@@ -157,7 +157,7 @@ reports: **{score:.1%}**. `tests/demo/test_summarize_demo_quality.py` re-measure
 (gate: 90%).
 
 ## Reproduce
-    python -m mmgen.demo.train_summarize --out mmgen/demo/models/summarize --seed {args.seed} --threads {args.threads}
+    python -m mmgen.demo.training.train_summarize --out mmgen/demo/models/summarize --seed {args.seed} --threads {args.threads}
 """
 
 

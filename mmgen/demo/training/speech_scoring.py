@@ -15,7 +15,7 @@ import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 import mmgen
-from mmgen.demo import speech
+from mmgen.demo.data import speech
 from mmgen.tasks.speech_recognition import as_generator
 from mmgen.tasks.speech_recognition import transcribe as transcribe_long
 

@@ -3,7 +3,7 @@
 What is said: an *utterance* is a digit string ("four one seven"), a number 0-999 in words
 (`grammar.english_number`: "three hundred and twelve"), or a short command ("turn on the light
 in the kitchen", "set a timer for five minutes"). Transcripts are lower case words, numbers
-spelt as in `mmgen.demo.grammar` ("forty-one" is one word).
+spelt as in `mmgen.demo.data.grammar` ("forty-one" is one word).
 
 Held out of training, so the quality tests hear sentences no model heard: every number of
 `grammar.HELD_OUT_NUMBERS`, and one sentence in eight of those without such a number (a fixed
@@ -33,7 +33,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from mmgen.demo import grammar
+from mmgen.demo.data import grammar
 
 SAMPLING_RATE = 16000
 

@@ -13,7 +13,7 @@ Its *summary* keeps the time and each fact in a few words, in the report's order
 Held out of training, so a model scored on held-out reports is scored on facts it never read:
 every (room, thing) pair that `held_out_pair` names (one in six, by a hash) and every temperature
 in `grammar.HELD_OUT_NUMBERS`. A held-out report holds at least one of them; a training report
-holds none. The words are those of the speech grammar (`mmgen.demo.speech`).
+holds none. The words are those of the speech grammar (`mmgen.demo.data.speech`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import zlib
 
-from mmgen.demo import grammar, speech
+from mmgen.demo.data import grammar, speech
 
 TIMES = ["morning", "afternoon", "evening", "night"]
 FILLERS = ["all is quiet .", "nothing else happened .", "no one came to the door .", "the house is calm .",
