@@ -58,7 +58,7 @@ def transcribe(
     """
     from mmgen.inputs.files.audio import load_audio
     from mmgen.tasks.speech_recognition import transcribe as transcribe_audio
-    from mmgen.tasks.subtitles import write_transcript
+    from mmgen.tasks.speech_recognition.subtitles import write_transcript
 
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
-from mmgen.core.results import FinishReason
+from mmgen.core.frames import FinishReason
 
 
 class Frame(Protocol):
@@ -38,12 +38,13 @@ T = TypeVar("T")
 
 
 class Step(Protocol):
+    """A model step: ``prefill`` consumes the prompt, ``step`` one frame per row; both return the
+    model's output for the next frame. ``keep(rows)`` drops every other row (batch compaction)."""
+
     def prefill(self) -> Any: ...
 
     def step(self, next_input: torch.Tensor) -> Any: ...
 
-
-class CompactableStep(Step, Protocol):
     def keep(self, rows: torch.Tensor) -> None: ...
 
 

@@ -8,13 +8,8 @@ import torch
 
 from mmgen.core.model_step import EncoderDecoderStep
 from mmgen.core.options import GenerationOptions, OptionError
+from mmgen.families.family import Family
 from mmgen.families.prepared import Prepared
-
-OPTIONS: frozenset[str] = frozenset()
-
-
-def matches(model: torch.nn.Module) -> bool:
-    return bool(model.config.is_encoder_decoder)
 
 
 def encoder_input_name(model: torch.nn.Module) -> str:
@@ -36,17 +31,30 @@ def decoder_prompt(model: torch.nn.Module, options: GenerationOptions, inputs: i
     return decoder_input_ids
 
 
-def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
-            family_options: dict[str, Any], per_input: int) -> Prepared:
-    main = encoder_input_name(model)
-    if main not in model_inputs:
-        raise OptionError(f"{type(model).__name__} needs its encoder input {main!r} (or text=... with tokenizer=...).")
-    encoder_inputs = dict(model_inputs)
-    decoder_input_ids = encoder_inputs.pop("decoder_input_ids", None)
-    inputs = encoder_inputs[main].shape[0]
-    prompt = decoder_prompt(model, options, inputs, decoder_input_ids, model.device).repeat_interleave(per_input, dim=0)
-    step = EncoderDecoderStep(model, encoder_inputs, prompt, rows_per_input=per_input)
-    encoder_ids = encoder_inputs.get("input_ids")
-    if encoder_ids is not None:
-        encoder_ids = encoder_ids.repeat_interleave(per_input, dim=0)
-    return Prepared(step=step, prompt=prompt, inputs=inputs, encoder_input_ids=encoder_ids)
+class EncoderDecoder(Family):
+    """Any sequence-to-sequence model: its encoder input, then the decoder prompt from the start token."""
+
+    name = "encoder-decoder"
+
+    def matches(self, model: torch.nn.Module) -> bool:
+        return bool(model.config.is_encoder_decoder)
+
+    def prepare(self, model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
+                family_options: dict[str, Any], per_input: int) -> Prepared:
+        main = encoder_input_name(model)
+        if main not in model_inputs:
+            raise OptionError(f"{type(model).__name__} needs its encoder input {main!r} (or text=... with "
+                              "tokenizer=...).")
+        encoder_inputs = dict(model_inputs)
+        decoder_input_ids = encoder_inputs.pop("decoder_input_ids", None)
+        inputs = encoder_inputs[main].shape[0]
+        prompt = decoder_prompt(model, options, inputs, decoder_input_ids, model.device)
+        prompt = prompt.repeat_interleave(per_input, dim=0)
+        step = EncoderDecoderStep(model, encoder_inputs, prompt, rows_per_input=per_input)
+        encoder_ids = encoder_inputs.get("input_ids")
+        if encoder_ids is not None:
+            encoder_ids = encoder_ids.repeat_interleave(per_input, dim=0)
+        return Prepared(step=step, prompt=prompt, inputs=inputs, encoder_input_ids=encoder_ids)
+
+
+__all__ = ["EncoderDecoder", "decoder_prompt", "encoder_input_name"]

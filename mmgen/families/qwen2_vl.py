@@ -14,18 +14,11 @@ from typing import Any
 
 import torch
 
-from mmgen.core.options import GenerationOptions
-from mmgen.families import vlm
-from mmgen.families.prepared import Prepared
+from mmgen.families.vlm import PositionFn, VisionLanguage
 
-OPTIONS: frozenset[str] = vlm.OPTIONS
 MODEL_TYPES = frozenset({"qwen2_vl"})
 # get_rope_index's inputs besides input_ids and attention_mask.
 ROPE_INPUTS = ("mm_token_type_ids", "image_grid_thw", "video_grid_thw")
-
-
-def matches(model: torch.nn.Module) -> bool:
-    return model.config.model_type in MODEL_TYPES
 
 
 def rope_positions(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -41,6 +34,16 @@ def rope_positions(model: torch.nn.Module, input_ids: torch.Tensor, attention_ma
     return torch.cat([text[None], mrope.to(text.dtype)], dim=0)
 
 
-def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
-            family_options: dict[str, Any], per_input: int) -> Prepared:
-    return vlm.prepare(model, model_inputs, options, family_options, per_input, positions=rope_positions)
+class Qwen2VL(VisionLanguage):
+    """Qwen2-VL: the generic vision-language path with M-RoPE positions (`rope_positions`)."""
+
+    name = "qwen2-vl"
+
+    def matches(self, model: torch.nn.Module) -> bool:
+        return model.config.model_type in MODEL_TYPES
+
+    def positions(self) -> PositionFn:
+        return rope_positions
+
+
+__all__ = ["Qwen2VL", "rope_positions"]

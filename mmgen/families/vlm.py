@@ -9,8 +9,8 @@ done on mmgen's loop through public surfaces only:
 - the features go to ``forward`` as ``mm_encoder_outputs={"image": ...}`` with the prompt only,
   with the other extra inputs (``mm_token_type_ids``, ...); after that the cache holds them;
 - the prompt is left-padded (`mmgen.inputs.prompts.left_pad`), positions come from the mask.
-A model whose positions are not that 1-D count (M-RoPE) has its own family that passes
-``positions`` to `prepare` (see `mmgen.families.qwen2_vl`).
+A model whose positions are not that 1-D count (M-RoPE) has its own family that overrides
+`VisionLanguage.positions` (see `mmgen.families.qwen2_vl`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from mmgen.core.model_step import DecoderOnlyStep
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.families.decoder_only import max_length
+from mmgen.families.family import Family
 from mmgen.families.prepared import Prepared
 from mmgen.inputs.prompts import left_pad
-
-# Options that are the image encoder's (non-tensor) arguments, as ``model.generate`` accepts them.
-OPTIONS: frozenset[str] = frozenset({"vision_feature_layer", "vision_feature_select_strategy"})
 
 # Given the prompt (inputs, length), its mask and the call's model inputs: position ids
 # (..., inputs, length) for models whose positions are not the mask's running count.
@@ -38,13 +36,6 @@ PositionFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, dict[str, An
 
 def _parameters(function: Callable) -> set[str]:
     return {name for name, p in inspect.signature(function).parameters.items() if p.kind is not p.VAR_KEYWORD}
-
-
-def matches(model: torch.nn.Module) -> bool:
-    return (not model.config.is_encoder_decoder
-            and "image" in getattr(model, "input_modalities", ())
-            and "mm_encoder_outputs" in _parameters(model.forward)
-            and hasattr(model.base_model, "get_image_features"))
 
 
 def group_per_row(features: list[torch.Tensor], tokens_per_input: list[int], rows_per_input: int) -> list[torch.Tensor]:
@@ -124,41 +115,62 @@ def _follow_left_pad(tensor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return tensor.gather(1, torch.argsort(mask, dim=1, stable=True))
 
 
-def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
-            family_options: dict[str, Any], per_input: int, positions: PositionFn | None = None) -> Prepared:
-    if "input_ids" not in model_inputs:
-        raise OptionError("Pass input_ids=... with the image placeholders expanded (the model's processor does it), "
-                          "or text=... / messages=... with tokenizer=...")
-    if positions is None and hasattr(model.base_model, "get_rope_index"):
-        raise OptionError(f"{type(model).__name__} places tokens with M-RoPE (get_rope_index), which mmgen's generic "
-                          "vision-language adapter does not compute: it needs a family adapter of its own.")
-    if "pixel_values_videos" in model_inputs:
-        raise OptionError("mmgen feeds images to vision-language models, not videos yet: pass pixel_values=...")
-    rest = dict(model_inputs)
-    input_ids, mask = rest.pop("input_ids"), rest.pop("attention_mask", None)
-    encoder_parameters = _parameters(model.base_model.get_image_features)
-    image_inputs = {k: rest.pop(k) for k in list(rest) if k in encoder_parameters}
-    if image_inputs and "pixel_values" not in image_inputs:
-        raise OptionError(f"Image inputs {sorted(image_inputs)} came without pixel_values=...")
-    if image_inputs:
-        image_inputs.update({k: v for k, v in family_options.items() if k in encoder_parameters})
-    if mask is not None:
-        # Inputs aligned with the prompt (token types) follow it when right padding is moved left.
-        for key, value in rest.items():
-            if isinstance(value, torch.Tensor) and value.shape == input_ids.shape:
-                rest[key] = _follow_left_pad(value, mask)
-    input_ids, mask = left_pad(input_ids, mask, pad_token_id=options.pad_token_id, eos_token_ids=options.eos_token_id)
-    inputs = input_ids.shape[0]
-    tokens_per_input = []
-    if image_inputs and per_input > 1:
-        tokens_per_input = (input_ids == model.config.image_token_id).sum(-1).tolist()
+class VisionLanguage(Family):
+    """LLaVA and kin: images encoded once by ``get_image_features``, fed with the prompt only."""
 
-    position_ids = None
-    if positions is not None:
-        position_ids = positions(model, input_ids, mask, {**rest, **image_inputs}).repeat_interleave(per_input, dim=-2)
-    input_ids = input_ids.repeat_interleave(per_input, dim=0)
-    mask = mask.repeat_interleave(per_input, dim=0)
-    extra = {k: v.repeat_interleave(per_input, dim=0) if isinstance(v, torch.Tensor) else v for k, v in rest.items()}
-    step = VisionLanguageStep(model, input_ids, mask, max_length(options, input_ids.shape[1]), image_inputs,
-                              tokens_per_input, rows_per_input=per_input, prefill_inputs=extra, positions=position_ids)
-    return Prepared(step=step, prompt=input_ids, inputs=inputs, prompt_padding=(mask == 0).sum(-1))
+    name = "vision-language"
+    # The image encoder's (non-tensor) arguments, as ``model.generate`` accepts them.
+    options = frozenset({"vision_feature_layer", "vision_feature_select_strategy"})
+
+    def matches(self, model: torch.nn.Module) -> bool:
+        return (not model.config.is_encoder_decoder
+                and "image" in getattr(model, "input_modalities", ())
+                and "mm_encoder_outputs" in _parameters(model.forward)
+                and hasattr(model.base_model, "get_image_features"))
+
+    def positions(self) -> PositionFn | None:
+        """How this family places tokens, when not by the mask's running count. Default: None (1-D)."""
+        return None
+
+    def prepare(self, model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
+                family_options: dict[str, Any], per_input: int) -> Prepared:
+        positions = self.positions()
+        if "input_ids" not in model_inputs:
+            raise OptionError("Pass input_ids=... with the image placeholders expanded (the model's processor does it), "
+                              "or text=... / messages=... with tokenizer=...")
+        if positions is None and hasattr(model.base_model, "get_rope_index"):
+            raise OptionError(f"{type(model).__name__} places tokens with M-RoPE (get_rope_index), which mmgen's generic "
+                              "vision-language adapter does not compute: it needs a family adapter of its own.")
+        if "pixel_values_videos" in model_inputs:
+            raise OptionError("mmgen feeds images to vision-language models, not videos yet: pass pixel_values=...")
+        rest = dict(model_inputs)
+        input_ids, mask = rest.pop("input_ids"), rest.pop("attention_mask", None)
+        encoder_parameters = _parameters(model.base_model.get_image_features)
+        image_inputs = {k: rest.pop(k) for k in list(rest) if k in encoder_parameters}
+        if image_inputs and "pixel_values" not in image_inputs:
+            raise OptionError(f"Image inputs {sorted(image_inputs)} came without pixel_values=...")
+        if image_inputs:
+            image_inputs.update({k: v for k, v in family_options.items() if k in encoder_parameters})
+        if mask is not None:
+            # Inputs aligned with the prompt (token types) follow it when right padding is moved left.
+            for key, value in rest.items():
+                if isinstance(value, torch.Tensor) and value.shape == input_ids.shape:
+                    rest[key] = _follow_left_pad(value, mask)
+        input_ids, mask = left_pad(input_ids, mask, pad_token_id=options.pad_token_id, eos_token_ids=options.eos_token_id)
+        inputs = input_ids.shape[0]
+        tokens_per_input = []
+        if image_inputs and per_input > 1:
+            tokens_per_input = (input_ids == model.config.image_token_id).sum(-1).tolist()
+
+        position_ids = None
+        if positions is not None:
+            position_ids = positions(model, input_ids, mask, {**rest, **image_inputs}).repeat_interleave(per_input, dim=-2)
+        input_ids = input_ids.repeat_interleave(per_input, dim=0)
+        mask = mask.repeat_interleave(per_input, dim=0)
+        extra = {k: v.repeat_interleave(per_input, dim=0) if isinstance(v, torch.Tensor) else v for k, v in rest.items()}
+        step = VisionLanguageStep(model, input_ids, mask, max_length(options, input_ids.shape[1]), image_inputs,
+                                  tokens_per_input, rows_per_input=per_input, prefill_inputs=extra, positions=position_ids)
+        return Prepared(step=step, prompt=input_ids, inputs=inputs, prompt_padding=(mask == 0).sum(-1))
+
+
+__all__ = ["PositionFn", "VisionLanguage", "VisionLanguageStep", "group_per_row"]

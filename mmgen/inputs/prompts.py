@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from transformers import ProcessorMixin
 
 from mmgen.inputs.errors import InputError, describe_input
 
@@ -135,6 +136,13 @@ def conversation_ids(tokenizer: Any, conversation: Sequence[Mapping], name: str)
 # -- the path --------------------------------------------------------------------------------------
 
 
+def text_tokenizer(tokenizer: Any) -> Any:
+    """The tokenizer of a processor (a processor tokenizes text with it), or ``tokenizer`` itself."""
+    if isinstance(tokenizer, ProcessorMixin) and getattr(tokenizer, "tokenizer", None) is not None:
+        return tokenizer.tokenizer
+    return tokenizer
+
+
 def encode_prompts(tokenizer: Any, items: Sequence[Any], *, left: bool,
                    max_tokens: int | None = None) -> dict[str, torch.Tensor]:
     """Strings and chat conversations -> ``input_ids`` and ``attention_mask`` (rows, longest).
@@ -144,8 +152,9 @@ def encode_prompts(tokenizer: Any, items: Sequence[Any], *, left: bool,
     by mmgen, left or right, whatever the tokenizer's ``padding_side`` (it is not modified).
     max_tokens: the most tokens one input may have (an encoder's position table), or None.
     Raises `InputError` naming the input (``input #i``) for anything else, an empty prompt, or
-    one past ``max_tokens``.
+    one past ``max_tokens``. ``tokenizer`` may be a processor (its tokenizer reads the text).
     """
+    tokenizer = text_tokenizer(tokenizer)
     rows: list[list[int] | None] = [None] * len(items)
     strings = {i: item for i, item in enumerate(items) if isinstance(item, str)}
     if strings:
@@ -187,4 +196,4 @@ def call_items(text: str | Sequence[str] | None = None, messages: Any = None) ->
 
 
 __all__ = ["attention_mask_for", "call_items", "conversation_ids", "encode_prompts", "is_conversation", "left_pad",
-           "pad_rows", "pad_token_id", "render_conversation"]
+           "pad_rows", "pad_token_id", "render_conversation", "text_tokenizer"]

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from mmgen.core.results import FinishReason, TokenStep
+from mmgen.core.frames import FinishReason, TokenStep
 
 REPLACEMENT = "\ufffd"
 

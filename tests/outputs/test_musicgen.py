@@ -5,9 +5,9 @@ import torch
 import transformers as T
 
 from mmgen.api import generate, stream
+from mmgen.core.frames import CodebookStep
 from mmgen.core.options import OptionError
 from mmgen.outputs.codebooks import delay_pattern, make_guidance, undelay
-from mmgen.outputs.frames import CodebookStep
 
 PAD = 64
 

@@ -5,7 +5,7 @@ import torch
 from tiny_tokenizers import byte_fallback_bpe, byte_level_bpe, metaspace_bpe, model_for, word_level
 
 import mmgen
-from mmgen.core.results import FinishReason, TokenStep
+from mmgen.core.frames import FinishReason, TokenStep
 from mmgen.outputs.text_stream import TextDelta, stream_text
 
 TOKENIZERS = {"byte_level": byte_level_bpe, "metaspace": metaspace_bpe, "byte_fallback": byte_fallback_bpe,

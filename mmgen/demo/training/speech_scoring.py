@@ -16,7 +16,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 import mmgen
 from mmgen.demo.data import speech
-from mmgen.tasks.speech_recognition import as_generator
+from mmgen.generator import as_generator
 from mmgen.tasks.speech_recognition import transcribe as transcribe_long
 
 

@@ -192,7 +192,7 @@ def synthesize(model: SpeechT5ForTextToSpeech, processor: SpeechT5Processor, spe
     embedding = torch.from_numpy(speaker)[None]
     for start in range(0, len(texts), batch_size):
         result = mmgen.generate(model, tokenizer=processor, text=list(texts[start:start + batch_size]),
-                                speaker_embeddings=embedding, seed=seed + start)
+                                speaker_embeddings=embedding, seed=seed + start, vocoder="griffin-lim")
         audio += [a.numpy() for a in result.audio]
     return audio
 

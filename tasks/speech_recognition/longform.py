@@ -1,4 +1,4 @@
-"""Sequential long-form Whisper decoding (audio past 30 s), over mmgen's core ``generate``.
+"""Sequential long-form Whisper decoding (audio past 30 s), over ``mmgen.generate``.
 
 The algorithm of the Whisper paper (section 3.8; openai/whisper ``transcribe.py``), with the
 decisions of transformers' ``WhisperGenerationMixin.generate`` so the tokens are the same:
@@ -6,42 +6,33 @@ decisions of transformers' ``WhisperGenerationMixin.generate`` so the tokens are
   1. each row starts at seek 0; a window is its next 3000 mel frames, zero-padded;
   2. the window's decoder prompt: [previous text, when conditioning] + the start tokens (the
      language is given, or detected once on the first 30 s) (`window_prompts`);
-  3. the rows of the window are decoded together at the first temperature; a row whose result
-     fails a check (compression ratio above its threshold, average log-prob below its threshold)
-     is decoded again at the next temperature; a row whose log-prob is low and whose no-speech
-     probability is high is skipped as silence (`decode_window`);
+  3. the window is encoded once; its rows are decoded with temperature fallback, silence
+     skipped (`mmgen.tasks.speech_recognition.fallback.decode_window`);
   4. the tokens are cut into segments at each timestamp pair; the row then seeks to its last
      timestamp, or past the window when the text ends on a single timestamp (`split_segments`).
 
-Each pass is one call of the decode core (``mmgen.api.plan`` + ``collect``) on the rows
-that need it; everything here runs between passes, on the host.
+Each pass is one call of ``mmgen.generate`` on the rows that need it; everything here runs
+between passes, on the host.
 """
 
 from __future__ import annotations
 
-import math
-import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from mmgen.tasks.speech_recognition.fallback import Thresholds, decode_window
+from mmgen.tasks.speech_recognition.windows import cut_window, split_segments, window_prompts
 
-from mmgen.api import collect, plan, run
 from mmgen.core.options import OptionError
-from mmgen.core.results import Generation
-from mmgen.families import whisper
-from mmgen.families.whisper_windows import (
-    cut_window,
-    split_segments,
-    window_prompts,
-)
+from mmgen.families import whisper_prompt
+from mmgen.families.whisper_prompt import LanguageDetector, encode, prompt_prefix, start_tokens
 
 
 @dataclass(frozen=True)
-class Segment:
+class TokenSegment:
     """A timed piece of one row's transcript.
 
     start, end: seconds from the start of the audio.
@@ -87,165 +78,13 @@ class LongFormResult:
     """
 
     sequences: torch.Tensor
-    segments: tuple[tuple[Segment, ...], ...]
+    segments: tuple[tuple[TokenSegment, ...], ...]
     windows: tuple[tuple[Window, ...], ...]
 
     @property
     def fallbacks(self) -> int:
         """Windows decoded at more than one temperature."""
         return sum(w.passes > 1 for row in self.windows for w in row)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    compression_ratio: float | None
-    logprob: float | None
-    no_speech: float | None
-
-
-# -- checks ----------------------------------------------------------------------------------------
-
-
-def compression_ratio(tokens: torch.Tensor, vocab_size: int) -> float:
-    """Raw / zlib-compressed length of the token ids as bytes (high = repetitive).
-
-    transformers compresses the ids (``int(log2(vocab) / 8) + 1`` little-endian bytes each);
-    openai/whisper compresses the decoded text. The ids are used here, as in transformers, so
-    fallback decisions match it and no tokenizer is needed.
-    """
-    width = int(math.log2(vocab_size) / 8) + 1
-    raw = b"".join(t.to_bytes(width, "little") for t in tokens.tolist())
-    return len(raw) / len(zlib.compress(raw))
-
-
-class ChosenLogprobs:
-    """A processor that records log p(chosen token) under the scores it is handed, untouched.
-
-    Placed last among the logits processors (before temperature and the other warpers), it gives
-    openai/whisper's ``sum_logprobs``: the log-softmax of the processed logits before the
-    temperature. ``finish(sequences)`` returns (rows, steps).
-    """
-
-    def __init__(self) -> None:
-        self.previous: torch.Tensor | None = None
-        self.values: list[torch.Tensor] = []
-
-    def __call__(self, tokens: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if self.previous is not None:
-            self.values.append(self.previous.gather(1, tokens[:, -1:]).squeeze(1))
-        self.previous = torch.log_softmax(scores.float(), dim=-1)
-        return scores
-
-    def finish(self, sequences: torch.Tensor) -> torch.Tensor:
-        last = self.previous.gather(1, sequences[:, -1:]).squeeze(1)
-        return torch.stack([*self.values, last], dim=1)
-
-
-def average_logprobs(logprobs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """(rows,) mean of each row's first ``lengths`` log-probs (rows, steps), summed in order as transformers does."""
-    running = logprobs.float().cumsum(dim=1)
-    return running.gather(1, (lengths - 1).clamp(min=0)[:, None]).squeeze(1) / lengths.clamp(min=1)
-
-
-# -- windows ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Attempt:
-    """One row's result of a pass: tokens without eos, and its checks."""
-
-    tokens: torch.Tensor
-    temperature: float
-    compression_ratio: float
-    avg_logprob: float | None
-    no_speech_prob: float | None
-    needs_fallback: bool
-    skip: bool
-
-
-def _strip(generated: torch.Tensor, pad: int, eos: int | None) -> torch.Tensor:
-    """A row's generated ids without the padding after its end; one eos is kept (for the checks)."""
-    if len(generated) and generated[-1] == pad:
-        pads = int((generated == pad).sum()) - (1 if pad == eos else 0)
-        if pads:
-            generated = generated[:-pads]
-    return generated
-
-
-def _seeds(seed: int | None, rows: Sequence[int], seek: Sequence[int], attempt: int) -> list[int] | None:
-    """A seed per row from the user's seed, its row, its position and the attempt (None: torch's RNG)."""
-    if seed is None:
-        return None
-    return [((seed * 1_000_003 + row) * 8_191 + s * 31 + attempt) % (2**31 - 1) for row, s in zip(rows, seek)]
-
-
-def decode_window(
-    model: torch.nn.Module,
-    features: torch.Tensor,
-    prompts: torch.Tensor,
-    mask: torch.Tensor | None,
-    rows: Sequence[int],
-    seek: Sequence[int],
-    temperatures: Sequence[float | None],
-    thresholds: Thresholds,
-    options: dict[str, Any],
-) -> list[tuple[Attempt, int]]:
-    """Decode one window of ``rows`` with temperature fallback; per row (kept attempt, passes).
-
-    Each pass is one call of the decode core on the rows still failing a check. A pass at
-    temperature 0 (or None) is greedy (or beam search); above 0 it samples.
-    """
-    config = model.generation_config
-    pad, eos = options["pad_token_id"], options["eos_token_id"]
-    user_processors = tuple(options.pop("logits_processor", ()) or ())
-    beams = options.pop("num_beams", None)
-    seed = options.pop("seed", None)
-    no_speech_id = config.no_timestamps_token_id - 1
-    results: list[tuple[Attempt, int] | None] = [None] * len(rows)
-    pending = list(range(len(rows)))
-    for attempt, temperature in enumerate(temperatures):
-        sample = temperature is not None and temperature > 0
-        beam_pass = not sample and (beams or 1) > 1  # its log-prob is the beam's score, as in transformers
-        recorder = ChosenLogprobs() if thresholds.logprob is not None and not beam_pass else None
-        index = torch.tensor(pending, device=prompts.device)
-        call = dict(options, do_sample=sample, temperature=temperature if sample else 1.0,
-                    num_beams=1 if sample else beams,
-                    logits_processor=user_processors + ((recorder,) if recorder is not None else ()),
-                    seed=_seeds(seed, [rows[i] for i in pending], [seek[i] for i in pending], attempt) if sample else None)
-        if mask is not None:
-            call["decoder_attention_mask"] = mask.index_select(0, index)
-        p = plan(model, input_features=features.index_select(0, index), decoder_input_ids=prompts.index_select(0, index),
-                 **{k: v for k, v in call.items() if v is not None})
-        generation: Generation = collect(p, run(p), time.perf_counter())
-        generated = generation.new_tokens
-        kept = [_strip(generated[j], pad, eos) for j in range(len(pending))]
-        lengths = torch.tensor([len(t) for t in kept])
-        logprobs = None
-        if thresholds.logprob is not None:
-            if beam_pass:
-                logprobs = generation.sequence_scores.float().cpu()
-            else:
-                logprobs = average_logprobs(recorder.finish(generation.sequences).cpu(), lengths)
-        no_speech = None
-        if thresholds.no_speech is not None:  # (rows * beams,) -> (rows,): beams share the prompt
-            no_speech = whisper.no_speech_probs(p.step, no_speech_id)[:: p.step.rows_per_input].cpu()
-        still = []
-        for j, i in enumerate(pending):
-            ratio = compression_ratio(kept[j], model.config.vocab_size)
-            avg = float(logprobs[j]) if logprobs is not None else None
-            speech = float(no_speech[j]) if no_speech is not None else None
-            fallback = thresholds.compression_ratio is not None and ratio > thresholds.compression_ratio
-            fallback |= thresholds.logprob is not None and avg < thresholds.logprob
-            skip = speech is not None and avg < thresholds.logprob and speech > thresholds.no_speech
-            tokens = kept[j][:-1] if len(kept[j]) and kept[j][-1] == eos else kept[j]
-            results[i] = (Attempt(tokens, float(temperature or 0.0), ratio, avg, speech, fallback and not skip, skip),
-                          attempt + 1)
-            if fallback and not skip:
-                still.append(i)
-        pending = still
-        if not pending:
-            break
-    return results
 
 
 # -- the task --------------------------------------------------------------------------------------
@@ -308,7 +147,7 @@ def transcribe_long(
     seed, ...). Sampling is set by the temperature of each pass, so ``do_sample`` is ignored.
     """
     config = model.generation_config
-    stride, window = whisper.frames(model)
+    stride, window = whisper_prompt.frames(model)
     width = num_segment_frames or window
     batch, total = input_features.shape[0], input_features.shape[-1]
     short = total <= width
@@ -349,11 +188,9 @@ def transcribe_long(
     device = model.device
     input_features = input_features.to(device)
 
-    def detect() -> torch.Tensor:
-        return whisper.detect_language(model, whisper.encode(model, input_features[:, :, :window]))
-
-    start = whisper.start_tokens(model, batch, detect, language, task, return_timestamps, is_multilingual)
-    prompt = whisper.prompt_prefix(prompt_ids)
+    start = start_tokens(model, batch, LanguageDetector(model, input_features), language, task, return_timestamps,
+                         is_multilingual)
+    prompt = prompt_prefix(prompt_ids)
     prev_sot = getattr(config, "prev_sot_token_id", None)
     if prev_sot is None and config.suppress_tokens is not None and len(config.suppress_tokens) >= 2:
         prev_sot = config.suppress_tokens[-2]
@@ -373,7 +210,7 @@ def transcribe_long(
     if first_segment:
         head = prompt[1:] if int(prompt[0]) == prev_sot else prompt
         history = [[head] for _ in range(batch)]
-    segments: list[list[Segment]] = [[] for _ in range(batch)]
+    segments: list[list[TokenSegment]] = [[] for _ in range(batch)]
     windows: list[list[Window]] = [[] for _ in range(batch)]
     do_condition = [condition] * batch
     cut_off = model.config.max_target_positions // 2 - 1
@@ -387,8 +224,8 @@ def transcribe_long(
                                        cut_off, timestamp_begin)
         call = {k: v for k, v in options.items() if k not in ("max_new_tokens", "max_length")}
         call.update(_length_option(model, options, prompts.shape[1]))
-        outcomes = decode_window(model, features, prompts, mask, rows, [seek[i] for i in rows], temperatures,
-                                 thresholds, call)
+        outcomes = decode_window(model, encode(model, features), prompts, mask, rows, [seek[i] for i in rows],
+                                 temperatures, thresholds, call)
         for row, n, (attempt, passes) in zip(rows, frames, outcomes):
             do_condition[row] = condition and attempt.temperature < 0.5
             windows[row].append(Window(seek[row], n, attempt.temperature, passes, attempt.skip,
@@ -400,7 +237,7 @@ def transcribe_long(
             pieces, advance = split_segments(attempt.tokens.cpu(), timestamp_begin, offset, n, time_precision,
                                              time_precision_features, stride)
             index = len(windows[row]) - 1
-            segments[row] += [Segment(s, e, t, attempt.temperature, index) for s, e, t in pieces]
+            segments[row] += [TokenSegment(s, e, t, attempt.temperature, index) for s, e, t in pieces]
             history[row] += [t for _, _, t in pieces]
             seek[row] += int(advance)
 
@@ -409,3 +246,6 @@ def transcribe_long(
     length = max(len(t) for t in texts)
     sequences = torch.stack([F.pad(t, (0, length - len(t)), value=pad) for t in texts]).to(device)
     return LongFormResult(sequences, tuple(tuple(r) for r in segments), tuple(tuple(r) for r in windows))
+
+
+__all__ = ["LongFormResult", "TokenSegment", "Window", "transcribe_long"]

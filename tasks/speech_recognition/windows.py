@@ -110,4 +110,4 @@ def split_segments(
     return segments, (values[begin - 2] - timestamp_begin) * stride
 
 
-# -- temperature fallback --------------------------------------------------------------------------
+__all__ = ["cut_window", "previous_tokens", "split_segments", "window_prompts"]

@@ -39,7 +39,7 @@ from typing import Any
 
 import srt
 import webvtt
-from mmgen.tasks.speech_recognition import Segment, Transcript
+from mmgen.tasks.speech_recognition.transcript import Segment, Transcript
 
 FORMATS = ("txt", "vtt", "srt", "tsv", "json")
 
