@@ -266,7 +266,8 @@ class Generator:
                            spectrogram=generation.spectrogram[i] if generation.spectrogram is not None else None)
                     for i in range(rows)]
         tokens = [generation.row_tokens(i).cpu() for i in range(rows)]
-        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True) if self.tokenizer is not None else [""] * rows
+        texts = ([""] * rows if self.tokenizer is None
+                 else self.tokenizer.batch_decode(tokens, skip_special_tokens=True))
         return [Result(text=texts[i], tokens=tokens[i], finish_reason=generation.finish_reasons[i],
                        input_index=i // per_input, score=scores[i]) for i in range(rows)]
 

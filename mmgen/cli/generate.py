@@ -99,7 +99,8 @@ def generate(
         completions = generate_text(generator, prompts, **options)
         return [[c for c in completions if c.input_index == i] for i in range(len(prompts))]
 
-    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="generate", prepare=prepare)
+    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="generate",
+                         prepare=prepare)
     rows, lines = [], []
     for i, (item, completions) in enumerate(zip(items, report.results)):
         for c in completions or [None]:

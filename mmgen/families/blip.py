@@ -49,7 +49,8 @@ class BlipCaptionStep(DecoderOnlyStep):
         self.image_mask: torch.Tensor | None = None
 
     def prefill(self) -> torch.Tensor:
-        outputs = self.vision_model(pixel_values=self.pixel_values, interpolate_pos_encoding=self.interpolate_pos_encoding)
+        outputs = self.vision_model(pixel_values=self.pixel_values,
+                                    interpolate_pos_encoding=self.interpolate_pos_encoding)
         self.image_embeds = outputs.last_hidden_state.repeat_interleave(self.rows_per_input, dim=0)
         self.image_mask = torch.ones(self.image_embeds.shape[:-1], dtype=torch.long, device=self.image_embeds.device)
         return super().prefill()
@@ -65,7 +66,8 @@ class BlipCaptionStep(DecoderOnlyStep):
 
 
 def decoder_prompt(model: torch.nn.Module, inputs: int, input_ids: torch.Tensor | None,
-                   attention_mask: torch.Tensor | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   attention_mask: torch.Tensor | None,
+                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(input_ids, attention_mask) as ``BlipForConditionalGeneration.generate`` hands its text decoder.
 
     input_ids: (inputs, length) the tokenizer's ``[CLS] text [SEP]`` (right-padded), or None.
@@ -104,11 +106,12 @@ class Blip(Family):
             raise OptionError("BLIP captions images: pass pixel_values=... (from BlipProcessor / BlipImageProcessor).")
         unknown = set(model_inputs) - {"pixel_values", "input_ids", "attention_mask"}
         if unknown:
-            raise OptionError(f"BLIP captioning takes pixel_values, input_ids and attention_mask; got {sorted(unknown)}.")
+            raise OptionError("BLIP captioning takes pixel_values, input_ids and attention_mask; got "
+                              f"{sorted(unknown)}.")
         pixel_values = model_inputs["pixel_values"]
         inputs = pixel_values.shape[0]
-        input_ids, mask = decoder_prompt(model, inputs, model_inputs.get("input_ids"), model_inputs.get("attention_mask"),
-                                         pixel_values.device)
+        input_ids, mask = decoder_prompt(model, inputs, model_inputs.get("input_ids"),
+                                         model_inputs.get("attention_mask"), pixel_values.device)
         if mask is None:
             # What the text decoder's generate infers: pad positions masked when the pad id is not an EOS id.
             mask = attention_mask_for(input_ids, options.pad_token_id, options.eos_token_id)

@@ -39,7 +39,8 @@ class Git(DecoderOnly):
             if "pixel_values" not in model_inputs:
                 raise OptionError("GIT captions images: pass pixel_values=... (and input_ids=... for a question).")
             pixel_values = model_inputs["pixel_values"]
-            model_inputs = {**model_inputs, "input_ids": bos_prompt(options, pixel_values.shape[0], pixel_values.device)}
+            prompt = bos_prompt(options, pixel_values.shape[0], pixel_values.device)
+            model_inputs = {**model_inputs, "input_ids": prompt}
         return super().prepare(model, model_inputs, options, family_options, per_input)
 
 

@@ -32,7 +32,7 @@ from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.families.family import Family
 from mmgen.families.prepared import Call
-from mmgen.inputs.prompts import call_items, encode_prompts
+from mmgen.inputs.prompts import encode_call_text
 from mmgen.outputs.codebooks import decode_codebooks, delay_pattern, make_guidance, undelay
 from mmgen.processors import ProcessorContext, build_processors
 
@@ -148,9 +148,7 @@ class MusicGen(Family):
         guidance = call.family_options.get("guidance_scale", getattr(model.generation_config, "guidance_scale", None))
         device = model.device
         if call.text:
-            if tokenizer is None:
-                raise OptionError("text=... needs the model's tokenizer or processor: pass tokenizer=...")
-            encoded = encode_prompts(tokenizer, call_items(**call.text), left=False)
+            encoded = encode_call_text(tokenizer, call.text, left=False)
             inputs.setdefault("input_ids", encoded["input_ids"])
             inputs.setdefault("attention_mask", encoded["attention_mask"])
         if "input_ids" not in inputs:

@@ -34,7 +34,7 @@ from mmgen.core.options import OptionError, suggest
 from mmgen.core.results import Generation
 from mmgen.families.family import Family
 from mmgen.families.prepared import Call
-from mmgen.inputs.prompts import call_items, encode_prompts
+from mmgen.inputs.prompts import encode_call_text
 from mmgen.outputs.audio_stream import DEFAULT_CHUNK_FRAMES, AudioStreamer, stream_audio
 from mmgen.outputs.spectrogram import (
     Hook,
@@ -95,9 +95,7 @@ def _inputs(model: torch.nn.Module, tokenizer: Any, call: Call) -> tuple[torch.T
     """(input_ids, attention_mask, speaker_embeddings) on the model's device, one row each."""
     given = dict(call.model_inputs)
     if call.text:
-        if tokenizer is None:
-            raise OptionError("text=... needs the model's tokenizer or processor: pass tokenizer=...")
-        encoded = encode_prompts(tokenizer, call_items(**call.text), left=False)
+        encoded = encode_call_text(tokenizer, call.text, left=False)
         given.setdefault("input_ids", encoded["input_ids"])
         given.setdefault("attention_mask", encoded["attention_mask"])
     input_ids = given.get("input_ids")

@@ -26,7 +26,7 @@ from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.families.prepared import Call
-from mmgen.inputs.prompts import call_items, encode_prompts
+from mmgen.inputs.prompts import encode_call_text
 from mmgen.outputs.stop_strings import StopStringMatcher
 from mmgen.processors import ProcessorContext, build_processors, for_greedy
 
@@ -103,9 +103,7 @@ def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Ca
 
     model_inputs = dict(call.model_inputs)
     if call.text:
-        if tokenizer is None:
-            raise OptionError("text=/messages= need the model's tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
-        model_inputs.update(encode_prompts(tokenizer, call_items(**call.text), left=not model.config.is_encoder_decoder))
+        model_inputs.update(encode_call_text(tokenizer, call.text, left=not model.config.is_encoder_decoder))
     if options.stop_strings and tokenizer is None:
         raise OptionError("stop_strings need the model's tokenizer to read text: pass tokenizer=... as well.")
     model_inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in model_inputs.items()}

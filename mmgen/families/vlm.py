@@ -80,7 +80,8 @@ class VisionLanguageStep(DecoderOnlyStep):
     def encode_images(self) -> BaseModelOutputWithPooling:
         outputs = self.model.base_model.get_image_features(**self.image_inputs, return_dict=True)
         if self.rows_per_input > 1:
-            outputs.pooler_output = group_per_row(list(outputs.pooler_output), self.tokens_per_input, self.rows_per_input)
+            outputs.pooler_output = group_per_row(list(outputs.pooler_output), self.tokens_per_input,
+                                                  self.rows_per_input)
         return outputs
 
     def _forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None, **extra: Any) -> torch.Tensor:
@@ -136,11 +137,11 @@ class VisionLanguage(Family):
                 family_options: dict[str, Any], per_input: int) -> Prepared:
         positions = self.positions()
         if "input_ids" not in model_inputs:
-            raise OptionError("Pass input_ids=... with the image placeholders expanded (the model's processor does it), "
-                              "or text=... / messages=... with tokenizer=...")
+            raise OptionError("Pass input_ids=... with the image placeholders expanded (the model's processor "
+                              "does it), or text=... / messages=... with tokenizer=...")
         if positions is None and hasattr(model.base_model, "get_rope_index"):
-            raise OptionError(f"{type(model).__name__} places tokens with M-RoPE (get_rope_index), which mmgen's generic "
-                              "vision-language adapter does not compute: it needs a family adapter of its own.")
+            raise OptionError(f"{type(model).__name__} places tokens with M-RoPE (get_rope_index), which mmgen's "
+                              "generic vision-language adapter does not compute: it needs a family adapter of its own.")
         if "pixel_values_videos" in model_inputs:
             raise OptionError("mmgen feeds images to vision-language models, not videos yet: pass pixel_values=...")
         rest = dict(model_inputs)
@@ -156,7 +157,8 @@ class VisionLanguage(Family):
             for key, value in rest.items():
                 if isinstance(value, torch.Tensor) and value.shape == input_ids.shape:
                     rest[key] = _follow_left_pad(value, mask)
-        input_ids, mask = left_pad(input_ids, mask, pad_token_id=options.pad_token_id, eos_token_ids=options.eos_token_id)
+        input_ids, mask = left_pad(input_ids, mask, pad_token_id=options.pad_token_id,
+                                   eos_token_ids=options.eos_token_id)
         inputs = input_ids.shape[0]
         tokens_per_input = []
         if image_inputs and per_input > 1:
@@ -164,12 +166,15 @@ class VisionLanguage(Family):
 
         position_ids = None
         if positions is not None:
-            position_ids = positions(model, input_ids, mask, {**rest, **image_inputs}).repeat_interleave(per_input, dim=-2)
+            position_ids = positions(model, input_ids, mask, {**rest, **image_inputs})
+            position_ids = position_ids.repeat_interleave(per_input, dim=-2)
         input_ids = input_ids.repeat_interleave(per_input, dim=0)
         mask = mask.repeat_interleave(per_input, dim=0)
-        extra = {k: v.repeat_interleave(per_input, dim=0) if isinstance(v, torch.Tensor) else v for k, v in rest.items()}
+        extra = {k: v.repeat_interleave(per_input, dim=0) if isinstance(v, torch.Tensor) else v
+                 for k, v in rest.items()}
         step = VisionLanguageStep(model, input_ids, mask, max_length(options, input_ids.shape[1]), image_inputs,
-                                  tokens_per_input, rows_per_input=per_input, prefill_inputs=extra, positions=position_ids)
+                                  tokens_per_input, rows_per_input=per_input, prefill_inputs=extra,
+                                  positions=position_ids)
         return Prepared(step=step, prompt=input_ids, inputs=inputs, prompt_padding=(mask == 0).sum(-1))
 
 

@@ -46,8 +46,8 @@ SHORT_FORM_OPTIONS = frozenset({"language", "task", "return_timestamps", "prompt
 LONG_FORM_OPTIONS = frozenset({"condition_on_prev_tokens", "compression_ratio_threshold", "logprob_threshold",
                                "no_speech_threshold", "return_segments", "time_precision",
                                "time_precision_features", "num_segment_frames"})
-LONG_FORM_FIX = ("call mmgen.tasks.transcribe(generator, audio, ...) (or mmgen.tasks.speech_recognition.transcribe_long("
-                 "model, input_features, ...)) for long-form decoding")
+LONG_FORM_FIX = ("call mmgen.tasks.transcribe(generator, audio, ...) (or "
+                 "mmgen.tasks.speech_recognition.transcribe_long(model, input_features, ...)) for long-form decoding")
 
 
 @dataclass(frozen=True)

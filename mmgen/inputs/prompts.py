@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from transformers import ProcessorMixin
 
+from mmgen.core.options import OptionError
 from mmgen.inputs.errors import InputError, describe_input
 
 NO_TEMPLATE = "chat messages need a chat template, and this model's tokenizer has none"
@@ -195,5 +196,13 @@ def call_items(text: str | Sequence[str] | None = None, messages: Any = None) ->
     return texts
 
 
-__all__ = ["attention_mask_for", "call_items", "conversation_ids", "encode_prompts", "is_conversation", "left_pad",
+def encode_call_text(tokenizer: Any, text: Mapping[str, Any], *, left: bool) -> dict[str, torch.Tensor]:
+    """A call's ``text=`` / ``messages=`` -> ``input_ids`` and ``attention_mask`` (the tokenizer is required)."""
+    if tokenizer is None:
+        raise OptionError("text=/messages= need the model's tokenizer or processor: pass tokenizer=... "
+                          "(AutoTokenizer.from_pretrained(...) or AutoProcessor.from_pretrained(...)).")
+    return encode_prompts(tokenizer, call_items(**text), left=left)
+
+
+__all__ = ["attention_mask_for", "call_items", "encode_call_text", "conversation_ids", "encode_prompts", "is_conversation", "left_pad",
            "pad_rows", "pad_token_id", "render_conversation", "text_tokenizer"]

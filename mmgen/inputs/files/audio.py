@@ -29,6 +29,7 @@ import torch
 import torchaudio.functional
 
 from mmgen.inputs.errors import InputError, describe_input
+from mmgen.inputs.files.paths import readable_path
 
 __all__ = ["AudioSource", "load_audio"]
 
@@ -136,12 +137,7 @@ def _from_mapping(source: Mapping, name: str | None) -> tuple[np.ndarray, int, s
 def _decode(source: str | os.PathLike | bytes | bytearray | memoryview, label: str) -> tuple[np.ndarray, int]:
     """Read an encoded file (path or bytes) -> (mono float32 samples, rate)."""
     if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.isfile(path):
-            fix = "download it first and pass the local path" if "://" in str(path) else "check the path"
-            raise InputError(label, "no such file", fix)
-        if os.path.getsize(path) == 0:
-            raise InputError(label, "the file is empty (0 bytes)", "re-create or re-download it")
+        path = readable_path(source, label)
         try:
             with open(path, "rb") as file:
                 head = file.read(4)

@@ -29,6 +29,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mmgen.inputs.errors import InputError, describe_input
+from mmgen.inputs.files.paths import readable_path
 
 __all__ = ["ImageSource", "load_image"]
 
@@ -89,12 +90,7 @@ def load_image(source: ImageSource, *, name: str | None = None) -> Image.Image:
 def _open(source: str | os.PathLike | bytes | bytearray | memoryview, label: str) -> Image.Image:
     """Decode an image file (path or bytes) fully, so a truncated file fails here."""
     if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.isfile(path):
-            fix = "download it first and pass the local path" if "://" in str(path) else "check the path"
-            raise InputError(label, "no such file", fix)
-        if os.path.getsize(path) == 0:
-            raise InputError(label, "the file is empty (0 bytes)", "re-create or re-download it")
+        path = readable_path(source, label)
         stream: str | io.BytesIO = path
     else:
         if not len(source):
