@@ -211,7 +211,8 @@ class Generator:
 
     @property
     def generation_config(self) -> Any:
-        """The model's generation defaults (``generation_config.json``), under the generator's `defaults`."""
+        """The model's generation defaults (``generation_config.json``); the generator's `defaults` apply over
+        them, and each call's options over both."""
         return self.model.generation_config
 
     def __repr__(self) -> str:

@@ -25,6 +25,8 @@ from mmgen.inputs.adapters.text import TextAdapter
 from mmgen.inputs.prompts import is_conversation
 
 AUDIO_INPUTS = frozenset({"input_features", "input_values"})
+# Input names that say what a model reads.
+MODALITY_INPUTS = AUDIO_INPUTS | {"pixel_values", "input_ids"}
 
 
 class InputAdapter(Protocol):
@@ -35,12 +37,13 @@ class InputAdapter(Protocol):
 
 
 def main_input_name(model: torch.nn.Module) -> str:
-    """The input the model reads first: its encoder's for encoder-decoder models."""
-    if model.config.is_encoder_decoder and hasattr(model, "get_encoder"):
-        name = getattr(model.get_encoder(), "main_input_name", None)
-        if name:
-            return name
-    return model.main_input_name
+    """The input the model reads first: its own ``main_input_name`` when that names a modality
+    (``input_ids``: SpeechT5's text-to-speech, whose text encoder calls its input ``input_values``),
+    else its encoder's (a generic ``inputs``: speech encoder-decoders)."""
+    name = model.main_input_name
+    if name in MODALITY_INPUTS or not (model.config.is_encoder_decoder and hasattr(model, "get_encoder")):
+        return name
+    return getattr(model.get_encoder(), "main_input_name", None) or name
 
 
 def input_modality(model: torch.nn.Module, components: Components) -> str:
