@@ -39,7 +39,8 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One row's kept pass: its tokens (no EOS) and its checks (None when not computed)."""
+    """One row's kept pass: its tokens (no EOS) and its checks, computed whether or not a threshold reads
+    them (the no-speech probability is None only for a prompt without a start token)."""
 
     tokens: torch.Tensor
     temperature: float
@@ -117,11 +118,12 @@ def decode_window(
         still = []
         for j, i in enumerate(pending):
             ratio = compression_ratio(checked_tokens(generation, j, eos), model.config.vocab_size)
-            avg = float(logprobs[j]) if thresholds.logprob is not None else None
-            speech = float(generation.no_speech_probs[j]) if thresholds.no_speech is not None else None
+            avg = float(logprobs[j])
+            speech = float(generation.no_speech_probs[j]) if generation.no_speech_probs is not None else None
             fallback = thresholds.compression_ratio is not None and ratio > thresholds.compression_ratio
             fallback |= thresholds.logprob is not None and avg < thresholds.logprob
-            skip = speech is not None and avg < thresholds.logprob and speech > thresholds.no_speech
+            skip = (thresholds.no_speech is not None and speech is not None and avg < thresholds.logprob
+                    and speech > thresholds.no_speech)
             attempt_result = Attempt(generation.row_tokens(j), float(temperature or 0.0), ratio, avg, speech,
                                      fallback and not skip, skip)
             results[i] = (attempt_result, attempt + 1)

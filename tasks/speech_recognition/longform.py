@@ -54,7 +54,8 @@ class Window:
 
     seek, frames: where the window starts and how many real frames it has (mel frames, 10 ms).
     temperature: of the kept pass; passes: how many temperatures were tried.
-    skipped: judged silence (no segments). avg_logprob / no_speech_prob: None when not computed.
+    skipped: judged silence (no segments). avg_logprob: the kept pass' mean log-prob (beam search: its
+    score); no_speech_prob: p(<|nospeech|>) after <|startoftranscript|>.
     """
 
     seek: int

@@ -321,6 +321,10 @@ def test_whisper_segments_are_the_long_form_segments_decoded():
         assert list(segment.tokens) == text_ids
         assert segment.text == generator.tokenizer.decode(text_ids)
         assert segment.end == min(piece.end, 45.0)
+    # The checks of each segment's window are there even when no threshold asked for them (scripts filter on them).
+    for segment in transcript.segments:
+        assert segment.avg_logprob is not None and segment.avg_logprob <= 0.0
+        assert segment.no_speech_prob is not None and 0.0 <= segment.no_speech_prob <= 1.0
 
 
 def test_word_timestamps_are_monotonic_and_inside_their_segment():
