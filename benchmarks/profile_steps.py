@@ -1,9 +1,10 @@
 """Where a greedy decode's time goes, step by step: mmgen.generate beside model.generate, one thread.
 
-    python benchmarks/profile_steps.py [--shapes gpt2-tiny gpt2-small] [--batch 1] [--new-tokens 64] [--top 12]
+    python benchmarks/profile_steps.py [--shapes gpt2-tiny gpt2-small] [--batch 1] [--hold-eos none] [--top 12]
 
 GPT-2 shapes with seeded random weights (as in bench_engines.py), a 16-token prompt, exactly
-``--new-tokens`` greedy tokens. For each shape:
+``--new-tokens`` greedy tokens, EOS held off as bench_engines.py does (``--hold-eos``:
+``min_new_tokens``, whose processors run every step, or no end token). For each shape:
 
 1. Wall time, split by hooks on the model: planning (the call's start to the first forward), the
    prefill forward, then per decode step the forward (the whole ``model(...)`` call: embeddings,
@@ -12,8 +13,9 @@ GPT-2 shapes with seeded random weights (as in bench_engines.py), a 16-token pro
    and the end (last forward to return). Best of ``--repeats`` runs, the two engines interleaved.
 2. torch.profiler over one mmgen.generate call: the operators by self CPU time (aten::cat is the
    dynamic KV cache growing by concatenation).
-3. cProfile over one mmgen.generate call: the Python functions by own time, so the cost of
-   Python work per step (in mmgen, in transformers' forward, in the cache) can be read.
+3. cProfile over one mmgen.generate call: mmgen's and transformers' functions by cumulative time
+   (where: the step, the processors, the forward, the mask, the cache), then all functions by own
+   time (what: operators called from Python, Python work).
 
 Profilers add their own overhead per call; read their figures as shares, and the hook timings
 (part 1) as the wall-clock truth.
@@ -28,6 +30,7 @@ import pstats
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import transformers
@@ -35,6 +38,8 @@ from torch.profiler import ProfilerActivity, profile
 
 import mmgen
 from ct2_checkpoints import BUILDERS
+
+site = str(Path(transformers.__file__).parent.parent) + "/"  # shortened out of the cProfile listings
 
 
 @dataclass
@@ -111,6 +116,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--hold-eos", default="min-new-tokens", choices=["min-new-tokens", "none"])
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -120,8 +126,8 @@ def main() -> None:
         torch.manual_seed(0)
         model = BUILDERS[shape]()[0].eval()
         ids = torch.randint(0, 50000, (args.batch, 16), generator=torch.Generator().manual_seed(args.batch))
-        inputs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n,
-                      do_sample=False)
+        hold = dict(min_new_tokens=n) if args.hold_eos == "min-new-tokens" else dict(eos_token_id=None)
+        inputs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False, **hold)
         runs = {"model.generate": lambda: model.generate(**inputs),
                 "mmgen": lambda: mmgen.generate(model, **inputs)}
         clock = Clock()
@@ -135,7 +141,8 @@ def main() -> None:
                     s = split(run, clock)
                     if name not in best or s.total < best[name].total:
                         best[name] = s
-        print(f"\n== {shape}, batch {args.batch}, {n} new tokens, 1 thread: milliseconds (best of {args.repeats})")
+        print(f"\n== {shape}, batch {args.batch}, {n} new tokens, EOS held off by {args.hold_eos}, 1 thread: "
+              f"milliseconds (best of {args.repeats})")
         print(f"{'engine':<15} {'call':>7} {'planning':>8} {'prefill':>7} | per step: {'forward':>7} "
               f"{'(blocks':>7} {'head)':>6} {'gap':>6} {'step':>6} | {'end':>5}")
         for name, s in best.items():
@@ -152,11 +159,16 @@ def main() -> None:
         profiler = cProfile.Profile()
         with torch.inference_mode():
             profiler.runcall(runs["mmgen"])
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("tottime").print_stats(args.top)
-        print(f"-- cProfile, one mmgen.generate call: Python functions by own time")
-        print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
+        views = (("cumtime", "mmgen/|transformers/(models|masking_utils|cache_utils)",
+                  "mmgen's and the model's functions by cumulative time"),
+                 ("tottime", "", "all functions by own time"))
+        for order, restriction, title in views:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(restriction, args.top)
+            print(f"-- cProfile, one mmgen.generate call: {title}")
+            lines = out.getvalue().splitlines()
+            start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
+            print("\n".join(line.replace(site, "") for line in lines[start:] if line.strip()))
 
 
 if __name__ == "__main__":
