@@ -24,9 +24,12 @@ flip a greedy choice on random weights; int8 differs by design. Neither fails th
 
 Threads: torch and CTranslate2 (intra_threads=1, inter_threads=1) each run on one thread. Runs
 are interleaved (each repeat runs every engine once, the order rotating) after one warm-up each;
-the median is reported. On a shared 2-core machine absolute figures drift between runs: read the
-ratios to model.generate, which come from the same run. Tokens per second count new tokens of all
-rows over the whole call (encoder included).
+the median is reported (quick rows repeat more, ``--min-seconds``). On a shared 2-core machine
+absolute figures drift between runs: read the ratios to model.generate, which come from the same
+run. Each run is also clocked in CPU time of the process (all its threads), which leaves out the
+time spent waiting for a core while other work runs: with every engine on one thread it is the
+steadier figure on a busy machine (``--clock cpu`` for the live lines; the summary prints both
+tables). Tokens per second count new tokens of all rows over the whole call (encoder included).
 
 Adding an engine is one function ``(Case) -> (rows, new tokens) ids`` and one entry in ENGINES.
 """
@@ -177,7 +180,8 @@ ENGINES: dict[str, Engine] = {
 
 @dataclass(frozen=True)
 class Measured:
-    seconds: float  # median of `runs`
+    wall: float  # seconds, median of `runs`
+    cpu: float  # seconds of this process's CPU time, median of `runs`
     runs: int
     rows_equal: int  # rows identical to the reference's
     agreeing_prefix: float  # mean number of leading tokens equal to the reference's
@@ -201,35 +205,37 @@ def measure(case: Case, engines: dict[str, Engine], repeats: int, min_seconds: f
             raise RuntimeError(f"{case.shape} batch {case.batch}: {name} gave {len(got)} rows of {counts} tokens, "
                                f"not {case.batch} of {case.new_tokens}; the tokens/s would not compare.")
     reference = rows[next(iter(engines))]
-    return {name: Measured(timed[name].seconds, timed[name].runs, sum(a == b for a, b in zip(got, reference)),
+    return {name: Measured(timed[name].seconds, timed[name].cpu_seconds, timed[name].runs,
+                           sum(a == b for a, b in zip(got, reference)),
                            statistics.mean(common_prefix(a, b) for a, b in zip(got, reference)))
             for name, got in rows.items()}
 
 
-def print_row(case: Case, results: dict[str, Measured], first: bool) -> None:
+def print_row(case: Case, results: dict[str, Measured], clock: str, first: bool) -> None:
     """One line as it is measured: tokens/s of each engine, its ratio to the first, its rows equal to the first's."""
     names = list(results)
+    seconds = {n: getattr(m, clock) for n, m in results.items()}
     if first:
         print(f"{'shape':<13} {'batch':>5} {'runs':>4}  " + "  ".join(f"{n + ' tok/s':>20}" for n in names)
               + f"   rows equal to {names[0]}'s (mean agreeing prefix)", flush=True)
     tokens = case.batch * case.new_tokens
-    base = results[names[0]].seconds
-    cells = [f"{tokens / base:>20.1f}"] + [f"{tokens / results[n].seconds:>11.1f} ({base / results[n].seconds:>5.2f}x)"
-                                           for n in names[1:]]
+    base = seconds[names[0]]
+    cells = [f"{tokens / base:>20.1f}"]
+    cells += [f"{tokens / seconds[n]:>11.1f} ({base / seconds[n]:>5.2f}x)" for n in names[1:]]
     agree = "  ".join(f"{n}: {results[n].rows_equal}/{case.batch} ({results[n].agreeing_prefix:.1f})"
                       for n in names[1:])
     print(f"{case.shape:<13} {case.batch:>5} {results[names[0]].runs:>4}  " + "  ".join(cells) + f"   {agree}",
           flush=True)
 
 
-def markdown(table: list[tuple[Case, dict[str, Measured]]]) -> str:
+def markdown(table: list[tuple[Case, dict[str, Measured]]], clock: str) -> str:
     """Issue 12's table: the first engine's tokens/s, the others' ratios to it; then rows equal to its tokens."""
     names = list(table[0][1])
-    lines = [f"| shape | batch | {names[0]} tok/s | " + " | ".join(names[1:])
+    lines = [f"| shape | batch | {names[0]} tok/s ({clock}) | " + " | ".join(names[1:])
              + f" | rows equal to {names[0]}'s ({', '.join(names[1:])}) |", "|---|---|---|" + "---|" * len(names)]
     for case, results in table:
-        base = results[names[0]].seconds
-        ratios = " | ".join(f"{base / results[n].seconds:.2f}×" for n in names[1:])
+        base = getattr(results[names[0]], clock)
+        ratios = " | ".join(f"{base / getattr(results[n], clock):.2f}×" for n in names[1:])
         agree = ", ".join(f"{results[n].rows_equal}/{case.batch}" for n in names[1:])
         tokens_per_second = case.batch * case.new_tokens / base
         lines.append(f"| {case.shape} | {case.batch} | {tokens_per_second:,.1f} | {ratios} | {agree} |")
@@ -248,6 +254,9 @@ def main() -> None:
                         help="the first is the reference for ratios and agreement")
     parser.add_argument("--hold-eos", default="min-new-tokens", choices=["min-new-tokens", "none"],
                         help="how every row gets exactly --new-tokens tokens: min_new_tokens, or no end token")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="the live lines' clock: wall-clock, or the process's CPU time (steadier on a busy "
+                             "machine, every engine running one thread); the summary gives both")
     args = parser.parse_args()
     try:
         import ctranslate2
@@ -273,12 +282,14 @@ def main() -> None:
             for batch in args.batches or batches:
                 case = prepare(shape, family, checkpoint, batch, args.new_tokens, args.hold_eos)
                 table.append((case, measure(case, engines, args.repeats, args.min_seconds)))
-                print_row(case, table[-1][1], first=len(table) == 1)
+                print_row(case, table[-1][1], args.clock, first=len(table) == 1)
             if "CT2 int8" in engines and shape == args.shapes[0]:
                 loaded = ct2_model(checkpoint.ct2_folder, family, "int8").compute_type
                 print(f"# CT2 int8: compute_type='int8' loads as {loaded!r}", flush=True)
             ct2_model.cache_clear()
-    print(f"\n{markdown(table)}\n\nwhole run: {time.perf_counter() - start:.0f} s")
+    for clock in (args.clock, {"wall": "cpu", "cpu": "wall"}[args.clock]):
+        print(f"\n{markdown(table, clock)}")
+    print(f"\nwhole run: {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

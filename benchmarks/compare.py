@@ -41,9 +41,11 @@ def timed(fn: Callable[[], T], device: str) -> tuple[float, T]:
 
 
 class Timed(NamedTuple, Generic[T]):
-    seconds: float  # the median
+    seconds: float  # the median wall-clock time
     output: T  # of the last run
     runs: int
+    cpu_seconds: float  # the median CPU time of this process (all its threads): what the run cost, less the
+    # time it waited for a core; steadier than wall-clock on a shared machine when the engine runs one thread
 
 
 def interleave(runs: dict[str, Callable[[], T]], repeats: int, device: str, rotate: bool = False,
@@ -57,11 +59,15 @@ def interleave(runs: dict[str, Callable[[], T]], repeats: int, device: str, rota
     """
     names = list(runs)
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu_times: dict[str, list[float]] = {name: [] for name in names}
     outputs: dict[str, T] = {}
+
     def one_round(r: int) -> None:
         shift = r % len(names) if rotate else 0
         for name in names[shift:] + names[:shift]:
+            cpu = time.process_time()
             t, outputs[name] = timed(runs[name], device)
+            cpu_times[name].append(time.process_time() - cpu)
             times[name].append(t)
 
     with torch.inference_mode():
@@ -73,7 +79,8 @@ def interleave(runs: dict[str, Callable[[], T]], repeats: int, device: str, rota
             repeats = max(repeats, min(max_repeats, math.ceil(min_seconds / slowest)))
         for r in range(1, repeats):
             one_round(r)
-    return {name: Timed(statistics.median(times[name]), outputs[name], repeats) for name in names}
+    return {name: Timed(statistics.median(times[name]), outputs[name], repeats, statistics.median(cpu_times[name]))
+            for name in names}
 
 
 def compare(reference: Callable[[], torch.Tensor], ours: Callable[[], torch.Tensor], repeats: int,
