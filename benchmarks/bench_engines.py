@@ -52,8 +52,16 @@ import transformers
 
 import mmgen
 from compare import interleave
-from ct2_checkpoints import WHISPER_EN, WHISPER_EOT, WHISPER_NO_TIMESTAMPS, WHISPER_SOT, WHISPER_TRANSCRIBE, MARIAN_EOS
-from ct2_checkpoints import Checkpoint, build
+from ct2_checkpoints import (
+    MARIAN_EOS,
+    WHISPER_EN,
+    WHISPER_EOT,
+    WHISPER_NO_TIMESTAMPS,
+    WHISPER_SOT,
+    WHISPER_TRANSCRIBE,
+    Checkpoint,
+    build,
+)
 
 INSTALL = ('CTranslate2 is not installed. Install the benchmark extra: pip install -e ".[bench]" '
            "(or pip install ctranslate2)")
@@ -150,8 +158,8 @@ def ct2_generate(case: Case, compute_type: str) -> list[list[int]]:
         return [[vocabulary[t] for t in r.hypotheses[0]] for r in results]
     # Whisper: the decoder prompt transformers builds for language="en", task="transcribe", no timestamps.
     # suppress_blank: " " and <|endoftext|> at the first step (begin_suppress_tokens); -1: config's suppress_tokens.
-    # max_length: CTranslate2's Whisper generates at most max_length // 2 tokens (openai-whisper's sample_len is
-    # n_text_ctx // 2; measured: 128 -> 64, 131 -> 65, whatever the prompt's length), so 2n gives n.
+    # max_length: CTranslate2's Whisper stops after max_length // 2 generated tokens (measured with 4.6 and 4.8:
+    # 64 -> 32, 128 -> 64, 131 -> 65, with this 4-token prompt), so 2n gives n; the counts are checked anyway.
     prompt = [[WHISPER_SOT, WHISPER_EN, WHISPER_TRANSCRIBE, WHISPER_NO_TIMESTAMPS]] * case.batch
     results = model.generate(case.ct2_input, prompt, beam_size=1, max_length=2 * n, suppress_blank=True,
                              suppress_tokens=[-1, WHISPER_EOT])
