@@ -16,10 +16,8 @@ from mmgen.families.family import Family
 from mmgen.families.git import Git
 from mmgen.families.musicgen import MusicGen
 from mmgen.families.prepared import Call, Prepared
-from mmgen.families.qwen2_vl import Qwen2VL
 from mmgen.families.speecht5 import SpeechT5
 from mmgen.families.translation import Translation
-from mmgen.families.vlm import VisionLanguage
 from mmgen.families.whisper import Whisper
 
 FAMILIES: tuple[Family, ...] = (
@@ -27,8 +25,6 @@ FAMILIES: tuple[Family, ...] = (
     Whisper(),
     Blip(),
     Git(),
-    Qwen2VL(),
-    VisionLanguage(),
     SpeechT5(),
     MusicGen(),
     Translation(),

@@ -1,4 +1,11 @@
-"""Encoder-decoder models (T5, BART, Marian, mBART, ...): the encoder runs once per input."""
+"""Encoder-decoder models (T5, BART, Marian, mBART, VisionEncoderDecoder, Speech2Text, ...).
+
+The encoder runs once per input, then one of two model steps decodes:
+- `EncoderDecoderStep`, explicit and lean: the encoder's output and mask fed at every step;
+- `PreparedStep`, where the model prepares its own inputs every step (its public
+  ``prepare_inputs_for_generation``): a class that overrides that method, or a call that gives
+  the model keywords beyond tensors (``output_router_logits``, ``interpolate_pos_encoding``, ...).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,10 @@ from typing import Any
 
 import torch
 
-from mmgen.core.model_step import EncoderDecoderStep
+from mmgen.core.model_step import EncoderDecoderStep, ModelStep
 from mmgen.core.options import GenerationOptions, OptionError
+from mmgen.core.prepared_step import PreparedStep, prepares_its_own_inputs
+from mmgen.families.decoder_only import max_length
 from mmgen.families.family import Family
 from mmgen.families.prepared import Prepared
 
@@ -48,9 +57,15 @@ class EncoderDecoder(Family):
         encoder_inputs = dict(model_inputs)
         decoder_input_ids = encoder_inputs.pop("decoder_input_ids", None)
         inputs = encoder_inputs[main].shape[0]
-        prompt = decoder_prompt(model, options, inputs, decoder_input_ids, model.device)
-        prompt = prompt.repeat_interleave(per_input, dim=0)
-        step = EncoderDecoderStep(model, encoder_inputs, prompt, rows_per_input=per_input)
+        first = decoder_prompt(model, options, inputs, decoder_input_ids, model.device)
+        prompt = first.repeat_interleave(per_input, dim=0)
+        step: ModelStep | PreparedStep
+        keywords = any(not isinstance(v, torch.Tensor) for v in encoder_inputs.values())
+        if prepares_its_own_inputs(model) or keywords:
+            step = PreparedStep(model, first, encoder_inputs, max_length(options, first.shape[1]),
+                                rows_per_input=per_input)
+        else:
+            step = EncoderDecoderStep(model, encoder_inputs, prompt, rows_per_input=per_input)
         encoder_ids = encoder_inputs.get("input_ids")
         if encoder_ids is not None:
             encoder_ids = encoder_ids.repeat_interleave(per_input, dim=0)

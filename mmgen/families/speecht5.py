@@ -133,6 +133,8 @@ class SpeechT5Step:
     Outputs: frames (rows, reduction_factor, num_mel_bins), stop probabilities (rows, reduction_factor).
     """
 
+    compactable = True
+
     def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  speaker_embeddings: torch.Tensor, generator: torch.Generator | None = None):
         self.model = model

@@ -10,6 +10,7 @@ rule, and the token buffer. `TokenRun.events` runs the token loop or beam search
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from mmgen.core.collect import Collected
 from mmgen.core.decode import Processor, TokenBuffer, decode_tokens
 from mmgen.core.frames import BeamResult, BeamStep, TokenStep
 from mmgen.core.model_step import ModelStep
-from mmgen.core.options import GenerationOptions, OptionError, resolve_options
+from mmgen.core.options import ACCEPTED_AND_IGNORED, OPTION_NAMES, GenerationOptions, OptionError, resolve_options
 from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
@@ -82,6 +83,25 @@ class TokenRun:
                           sequence_scores=beams.sequence_scores if beams is not None else None, texts=texts)
 
 
+def model_keywords(model: torch.nn.Module, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(generation options, model keywords): a name no generation option has that the model's ``forward``
+    or ``prepare_inputs_for_generation`` takes (``interpolate_pos_encoding``, ``output_router_logits``,
+    ``vision_feature_layer``, ...) is a model input, as ``model.generate`` passes it on."""
+    taken = model_parameters(model)
+    keywords = {k: v for k, v in options.items()
+                if k not in OPTION_NAMES and k not in ACCEPTED_AND_IGNORED and k in taken}
+    return {k: v for k, v in options.items() if k not in keywords}, keywords
+
+
+def model_parameters(model: torch.nn.Module) -> set[str]:
+    """The named parameters of the model's ``forward`` and ``prepare_inputs_for_generation``."""
+    names = set()
+    for method in (model.forward, model.prepare_inputs_for_generation):
+        parameters = inspect.signature(method).parameters.values()
+        names |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return names - {"self", "input_ids", "kwargs"}
+
+
 def special_tokens(options: GenerationOptions) -> tuple[torch.Tensor | None, int]:
     """(EOS ids (n,) or None, the pad id the buffer fills finished rows with: pad, else eos[0], else 0)."""
     eos = torch.tensor(options.eos_token_id, dtype=torch.long) if options.eos_token_id else None
@@ -96,12 +116,13 @@ def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Ca
     family_options = call.family_options
     if family_options:
         family_options = family.resolve_options(tokenizer, family_options)
-    user_options = {**family.option_defaults(model), **call.options}
+    call_options, keywords = model_keywords(model, call.options)
+    user_options = {**family.option_defaults(model), **call_options}
     options = resolve_options(getattr(model, "generation_config", None), user_options)
     eos, pad = special_tokens(options)
     device = model.device
 
-    model_inputs = dict(call.model_inputs)
+    model_inputs = {**call.model_inputs, **keywords}
     if call.text:
         model_inputs.update(encode_call_text(tokenizer, call.text, left=not model.config.is_encoder_decoder))
     if options.stop_strings and tokenizer is None:
@@ -131,4 +152,4 @@ def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Ca
                     tokenizer)
 
 
-__all__ = ["TokenRun", "plan_tokens", "special_tokens"]
+__all__ = ["TokenRun", "model_keywords", "model_parameters", "plan_tokens", "special_tokens"]
