@@ -42,7 +42,7 @@ import torch
 import torchaudio
 
 import mmgen
-from mmgen.demo import scenes, speech
+from mmgen.demo.data import scenes, speech
 from mmgen.jobs import CaptionJob, JobTask, TranscribeJob, run
 
 SIDES = (48, 64, 96, 160, 256, 400, 640, 1024, 1600)
@@ -276,7 +276,7 @@ def main() -> None:
             def transcribe_loop() -> list[str]:
                 from mmgen.tasks import transcribe
 
-                from mmgen.inputs.audio import load_audio
+                from mmgen.inputs.files import load_audio
 
                 return [transcribe(generator, load_audio(p, 16000), sampling_rate=16000).text.strip() for p in paths]
 

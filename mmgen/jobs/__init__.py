@@ -11,10 +11,12 @@
   (``read`` a file in a background worker, ``length`` for bucketing, ``compute`` a batch).
 - `JobSettings` (batch size, readers, commits, progress), `JobReport` (what a run did), and the
   errors `JobError`, `OutputError`, `JobInterrupted`.
+- `batches`: the in-memory batch runner the commands use today (`run_batches`, `Item`, `Report`).
 """
 
 from __future__ import annotations
 
+from mmgen.jobs.batches import Failure, Item, Report, run_batches
 from mmgen.jobs.caption_job import CaptionJob
 from mmgen.jobs.errors import JobError, JobInterrupted, OutputError
 from mmgen.jobs.model_job import ModelJob
@@ -26,5 +28,5 @@ from mmgen.jobs.task import JobTask
 from mmgen.jobs.transcribe_job import TranscribeJob
 from mmgen.jobs.translate_job import TranslateJob
 
-__all__ = ["CaptionJob", "JobError", "JobInterrupted", "JobReport", "JobSettings", "JobTask", "ModelJob",
-           "OutputError", "RaySettings", "TranscribeJob", "TranslateJob", "run"]
+__all__ = ["CaptionJob", "Failure", "Item", "JobError", "JobInterrupted", "JobReport", "JobSettings", "JobTask",
+           "ModelJob", "OutputError", "RaySettings", "Report", "TranscribeJob", "TranslateJob", "run", "run_batches"]

@@ -2,7 +2,7 @@
 
 Record fields: ``text`` (the caption) and ``finish_reason`` (eos, length, ...).
 
-Reading, in the background workers, decodes the image (`mmgen.inputs.images.load_image`) and,
+Reading, in the background workers, decodes the image (`mmgen.inputs.files.load_image`) and,
 when the model's image processor resizes every image to one fixed size with Pillow
 (transformers' PIL backend, e.g. ViT's), resizes it there the same way: the processor's own
 resize is then a no-op and the pixel values are bit for bit the same (a test checks it), but a
@@ -61,7 +61,7 @@ class CaptionJob(ModelJob):
         self._resize = fixed_pil_resize(self.generator.components.image_processor)
 
     def read(self, source: Any) -> Any:
-        from mmgen.inputs.images import load_image
+        from mmgen.inputs.files import load_image
 
         image = load_image(source)
         if self._resize is not None and image.size != self._resize[0]:

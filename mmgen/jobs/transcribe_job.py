@@ -4,7 +4,7 @@ Record fields: ``text`` (as `mmgen.tasks.transcribe` returns it), ``language``, 
 (seconds) and ``segments`` (``[{"start", "end", "text"}]``, seconds from the start).
 
 Reading, in the background workers, decodes and resamples the audio to the model's rate
-(`mmgen.inputs.audio.load_audio`); its length for bucketing is its duration. `transcribe` takes
+(`mmgen.inputs.files.load_audio`); its length for bucketing is its duration. `transcribe` takes
 one recording of any length, so a batch is transcribed recording by recording, and a recording
 that fails is an error record without costing the others a retry.
 """
@@ -48,7 +48,7 @@ class TranscribeJob(ModelJob):
         self.rate = int(extractor.sampling_rate)
 
     def read(self, source: Any) -> Any:
-        from mmgen.inputs.audio import load_audio
+        from mmgen.inputs.files import load_audio
 
         return load_audio(source, self.rate)
 

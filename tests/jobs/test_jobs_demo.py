@@ -11,7 +11,7 @@ from job_files import read_records
 from mmgen.tasks import caption, transcribe, translate
 
 import mmgen
-from mmgen.demo import scenes
+from mmgen.demo.data import scenes
 from mmgen.jobs import CaptionJob, TranscribeJob, TranslateJob, run
 from mmgen.registry import SAMPLES_DIR
 
