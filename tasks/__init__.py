@@ -6,14 +6,14 @@ Each takes a `mmgen.load(...)` Generator and returns typed results:
 - `translate` (`Translation`), `languages`, `write_text`: translation with any model family;
 - `summarize` (`Summary`): summarization;
 - `generate_text`, `chat` (`Completion`): prompts and chat conversations;
-- `transcribe` (`Transcript`): speech recognition of audio of any length, with segments and
+- `transcribe`, `transcribe_many` (`Transcript`): speech recognition of audio of any length, with segments and
   word timestamps; `mmgen.tasks.speech_recognition.subtitles` writes txt, srt, vtt, tsv and json;
 - `speak` (`Speech`): text to speech, long text split into sentences and joined.
 """
 
 from mmgen.tasks.captioning import Caption, caption, write_captions
 from mmgen.tasks.records import write_records
-from mmgen.tasks.speech_recognition import Transcript, transcribe
+from mmgen.tasks.speech_recognition import Transcript, transcribe, transcribe_many
 from mmgen.tasks.summarization import Summary, summarize
 from mmgen.tasks.text_generation import Completion, chat, generate_text
 from mmgen.tasks.text_to_speech import Speech, speak
@@ -33,6 +33,7 @@ __all__ = [
     "speak",
     "summarize",
     "transcribe",
+    "transcribe_many",
     "translate",
     "write_captions",
     "write_records",

@@ -4,9 +4,10 @@ Record fields: ``text`` (as `mmgen.tasks.transcribe` returns it), ``language``, 
 (seconds) and ``segments`` (``[{"start", "end", "text"}]``, seconds from the start).
 
 Reading, in the background workers, decodes and resamples the audio to the model's rate
-(`mmgen.inputs.files.load_audio`); its length for bucketing is its duration. `transcribe` takes
-one recording of any length, so a batch is transcribed recording by recording, and a recording
-that fails is an error record without costing the others a retry.
+(`mmgen.inputs.files.load_audio`); its length for bucketing is its duration. A batch goes to
+`mmgen.tasks.transcribe_many`, which decodes the recordings that fit one window together; if
+the batch fails, its recordings are transcribed one by one, so a recording that fails is an
+error record and the others keep their results.
 """
 
 from __future__ import annotations
@@ -57,21 +58,32 @@ class TranscribeJob(ModelJob):
 
     def compute(self, waveforms: Sequence[Any]) -> list[dict[str, Any] | BaseException]:
         import mmgen
-        from mmgen.tasks import transcribe
+        from mmgen.tasks import transcribe_many
 
+        try:
+            return [self.record(t) for t in transcribe_many(self.generator, waveforms, sampling_rate=self.rate,
+                                                            **self.options)]
+        except mmgen.OptionError:
+            raise  # a bad option fails every recording: it stops the job
+        except Exception:
+            if len(waveforms) == 1:
+                raise
         results: list[dict[str, Any] | BaseException] = []
-        for waveform in waveforms:
+        for waveform in waveforms:  # one of them failed the batch: find it, keep the others
             try:
-                transcript = transcribe(self.generator, waveform, sampling_rate=self.rate, **self.options)
+                results.append(self.record(transcribe_many(self.generator, [waveform], sampling_rate=self.rate,
+                                                           **self.options)[0]))
             except mmgen.OptionError:
-                raise  # a bad option fails every recording: it stops the job
+                raise
             except Exception as exc:
-                results.append(exc)  # this recording's error record; the others keep their results
-                continue
-            segments = [{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments]
-            results.append({"text": transcript.text, "language": transcript.language,
-                            "duration": transcript.duration, "segments": segments})
+                results.append(exc)
         return results
+
+    @staticmethod
+    def record(transcript: Any) -> dict[str, Any]:
+        segments = [{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments]
+        return {"text": transcript.text, "language": transcript.language, "duration": transcript.duration,
+                "segments": segments}
 
 
 __all__ = ["AUDIO_EXTENSIONS", "TranscribeJob"]

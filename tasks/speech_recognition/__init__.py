@@ -12,8 +12,8 @@
 """
 
 from mmgen.tasks.speech_recognition.longform import LongFormResult, transcribe_long
-from mmgen.tasks.speech_recognition.transcribe import OPENAI_WHISPER_DEFAULTS, transcribe
+from mmgen.tasks.speech_recognition.transcribe import OPENAI_WHISPER_DEFAULTS, transcribe, transcribe_many
 from mmgen.tasks.speech_recognition.transcript import Segment, Transcript, Word, join_texts
 
 __all__ = ["OPENAI_WHISPER_DEFAULTS", "LongFormResult", "Segment", "Transcript", "Word", "join_texts", "transcribe",
-           "transcribe_long"]
+           "transcribe_long", "transcribe_many"]

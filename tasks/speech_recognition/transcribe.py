@@ -19,6 +19,7 @@ of openai-whisper's command line (``transcribe(..., **OPENAI_WHISPER_DEFAULTS)``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mmgen.tasks.speech_recognition.transcript import Transcript, join_texts
@@ -52,9 +53,10 @@ def is_whisper(generator: Generator) -> bool:
 
 
 def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = None, task: str = "transcribe",
-               return_timestamps: bool | None = None, word_timestamps: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
-               sampling_rate: int | None = None, chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S,
-               stride_length_s: float = DEFAULT_STRIDE_LENGTH_S, processor: Any = None, **options: Any) -> Transcript:
+               return_timestamps: bool | None = None, word_timestamps: bool = False,
+               batch_size: int = DEFAULT_BATCH_SIZE, sampling_rate: int | None = None,
+               chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S, stride_length_s: float = DEFAULT_STRIDE_LENGTH_S,
+               processor: Any = None, **options: Any) -> Transcript:
     """Transcribe (or translate, with Whisper) one recording of any length.
 
     model_or_generator: a `mmgen.Generator` (``mmgen.load(...)``), a model directory or name, or a
@@ -68,17 +70,31 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
       True when the model has timestamp tokens (every released Whisper; not ``demo/asr``).
     word_timestamps: add each segment's words with their times (Whisper only).
     batch_size: windows per decoding call on the windowed path; segments per alignment pass
-      for word timestamps.
+      for word timestamps (`transcribe_many`: also recordings per call).
     chunk_length_s, stride_length_s: the windowed path's window length and overlap (with
       Whisper, at most one model window, and the overlap at most a quarter of it).
     options: decoding options (module docstring).
 
     Raises `mmgen.inputs.InputError` for audio that cannot be read, `OptionError` for a bad option.
     """
+    return transcribe_many(model_or_generator, [audio], language=language, task=task,
+                           return_timestamps=return_timestamps, word_timestamps=word_timestamps, batch_size=batch_size,
+                           sampling_rate=sampling_rate, chunk_length_s=chunk_length_s,
+                           stride_length_s=stride_length_s, processor=processor, **options)[0]
+
+
+def transcribe_many(model_or_generator: Any, audios: Sequence[Any], *, language: str | None = None,
+                    task: str = "transcribe", return_timestamps: bool | None = None, word_timestamps: bool = False,
+                    batch_size: int = DEFAULT_BATCH_SIZE, sampling_rate: int | None = None,
+                    chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S, stride_length_s: float = DEFAULT_STRIDE_LENGTH_S,
+                    processor: Any = None, **options: Any) -> list[Transcript]:
+    """`transcribe` for many recordings, one `Transcript` each, in order: with Whisper, the recordings
+    that fit one window are decoded ``batch_size`` at a time (each with its own language and its own
+    seeking), which is what makes a folder of short clips fast; the others one by one."""
     if task not in TASKS:
         raise OptionError(f"task={task!r}: pass one of {', '.join(TASKS)}.")
-    if batch_size < 1:
-        raise OptionError(f"batch_size={batch_size} must be at least 1.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise OptionError(f"batch_size={batch_size!r} must be an integer of at least 1.")
     generator = as_generator(model_or_generator, processor)
     options = {**generator.defaults, **options}
     default_rate = options.pop("sampling_rate", None)  # a generator default; the call's own wins
@@ -88,12 +104,10 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
         raise OptionError("transcribe needs a speech-to-text model with a feature extractor and a tokenizer "
                           f"(got {type(generator.model).__name__}).")
     rate = int(extractor.sampling_rate)
-    waveform = load_audio(audio, rate, source_rate=sampling_rate)
-    duration = len(waveform) / rate
-
+    waveforms = [load_audio(audio, rate, source_rate=sampling_rate) for audio in audios]
     if is_whisper(generator):
-        segments, language = transcribe_whisper(
-            generator, waveform, language=language, task=task, return_timestamps=return_timestamps,
+        decoded = transcribe_whisper(
+            generator, waveforms, language=language, task=task, return_timestamps=return_timestamps,
             word_timestamps=word_timestamps, batch_size=batch_size,
             windowed={"chunk_length_s": chunk_length_s, "stride_length_s": stride_length_s}, **options)
     else:
@@ -102,10 +116,12 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
             if value != allowed:
                 raise OptionError(f"{name}={value!r} needs a Whisper model; {type(generator.model).__name__} "
                                   "transcribes in its own language without word timings.")
-        segments = transcribe_windows(generator, waveform, chunk_length_s=chunk_length_s,
-                                      stride_length_s=stride_length_s, batch_size=batch_size, **options)
-    text = join_texts([s.text for s in segments])
-    return Transcript(text=text, language=language, segments=tuple(segments), duration=duration)
+        decoded = [(transcribe_windows(generator, waveform, chunk_length_s=chunk_length_s,
+                                       stride_length_s=stride_length_s, batch_size=batch_size, **options), None)
+                   for waveform in waveforms]
+    return [Transcript(text=join_texts([s.text for s in segments]), language=found, segments=tuple(segments),
+                       duration=len(waveform) / rate)
+            for waveform, (segments, found) in zip(waveforms, decoded)]
 
 
-__all__ = ["OPENAI_WHISPER_DEFAULTS", "TASKS", "is_whisper", "transcribe"]
+__all__ = ["OPENAI_WHISPER_DEFAULTS", "TASKS", "is_whisper", "transcribe", "transcribe_many"]

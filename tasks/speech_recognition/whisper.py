@@ -13,6 +13,7 @@ Word timestamps come from cross-attention alignment (`word_timestamps.align`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -37,18 +38,19 @@ from mmgen.families.whisper_prompt import (
 from mmgen.generator import Generator
 
 
-def resolve_language(model: torch.nn.Module, features: torch.Tensor, language: str | None) -> str | None:
-    """The language code (``"en"``) given (as a code, name or token) or detected on the first 30 s.
+def resolve_languages(model: torch.nn.Module, features: torch.Tensor, language: str | None) -> list[str | None]:
+    """Each row's language code (``"en"``): the one given (a code, name or token) or detected on its first 30 s.
 
     English-only models report ``"en"``; a model without ``lang_to_id`` that does not say it is
-    English-only reports None.
+    English-only reports None (or the language given).
     """
     config = model.generation_config
+    rows = features.shape[0]
     if not is_multilingual(config):
-        return "en" if getattr(config, "is_multilingual", None) is False else language
+        return ["en" if getattr(config, "is_multilingual", None) is False else language] * rows
     if language is not None:
-        return language_code(config, language_id(config, language))
-    return language_code(config, int(LanguageDetector(model, features)()[0]))
+        return [language_code(config, language_id(config, language))] * rows
+    return [language_code(config, int(i)) for i in LanguageDetector(model, features)().tolist()]
 
 
 def _eot(model: torch.nn.Module) -> int:
@@ -56,18 +58,18 @@ def _eot(model: torch.nn.Module) -> int:
     return int(eos[0] if isinstance(eos, (list, tuple)) else eos)
 
 
-def whisper_segments(generator: Generator, result: LongFormResult, duration: float) -> list[Segment]:
-    """The transcript's segments from a long-form result: text decoded, times clipped to ``duration``."""
+def whisper_segments(generator: Generator, result: LongFormResult, duration: float, row: int = 0) -> list[Segment]:
+    """A row's segments from a long-form result: text decoded, times clipped to its ``duration``."""
     eot = _eot(generator.model)
     segments = []
-    for piece in result.segments[0]:
+    for piece in result.segments[row]:
         if piece.start >= duration:
             continue  # decoded from the padding past the end of the audio
         tokens = tuple(t for t in piece.tokens.tolist() if t < eot)
         text = generator.tokenizer.decode(list(tokens), skip_special_tokens=True)
         if not text.strip():
             continue
-        window = result.windows[0][piece.window]
+        window = result.windows[row][piece.window]
         end = min(max(piece.end, piece.start), duration)
         segments.append(Segment(start=piece.start, end=end, text=text, tokens=tokens, seek=window.seek,
                                 temperature=piece.temperature, avg_logprob=window.avg_logprob,
@@ -97,11 +99,13 @@ def add_word_timestamps(generator: Generator, features: torch.Tensor, segments: 
     return [dataclasses.replace(s, words=tuple(w)) for s, w in zip(segments, words)]
 
 
-def transcribe_whisper(generator: Generator, waveform: np.ndarray, *, language: str | None, task: str,
+def transcribe_whisper(generator: Generator, waveforms: Sequence[np.ndarray], *, language: str | None, task: str,
                        return_timestamps: bool | None, word_timestamps: bool, batch_size: int,
-                       windowed: dict[str, Any], **options: Any) -> tuple[list[Segment], str | None]:
-    """(segments, language) of one recording (see the module docstring for the path taken).
+                       windowed: dict[str, Any], **options: Any) -> list[tuple[list[Segment], str | None]]:
+    """(segments, language) of each recording (see the module docstring for the path taken).
 
+    Recordings that fit one window are decoded ``batch_size`` at a time, each row with its own
+    language and its own seeking; longer ones one by one.
     return_timestamps: None decodes with timestamps when the model has timestamp tokens.
     windowed: the windowed path's ``chunk_length_s`` and ``stride_length_s``. options: decoding
     options (long-form ones included: temperature fallback, thresholds, conditioning).
@@ -113,26 +117,63 @@ def transcribe_whisper(generator: Generator, waveform: np.ndarray, *, language: 
         raise OptionError("return_timestamps=True needs Whisper's timestamp tokens, and this model was trained "
                           "without them (its vocabulary ends at <|notimestamps|>): pass return_timestamps=False.")
     rate = int(generator.components.feature_extractor.sampling_rate)
-    duration = len(waveform) / rate
-    features = whisper_features(generator, waveform)
-    language = resolve_language(model, features, language)
+    durations = [len(w) / rate for w in waveforms]
+    fits = [i for i, d in enumerate(durations) if d <= window_seconds(generator)]
+    results: list[tuple[list[Segment], str | None] | None] = [None] * len(waveforms)
+    for start in range(0, len(fits), batch_size):
+        rows = fits[start:start + batch_size]
+        features = torch.cat([whisper_features(generator, waveforms[i]) for i in rows])
+        decoded = long_form(generator, features, [durations[i] for i in rows], language=language, task=task,
+                            return_timestamps=return_timestamps, word_timestamps=word_timestamps,
+                            batch_size=batch_size, **options)
+        for i, result in zip(rows, decoded):
+            results[i] = result
+    for i in sorted(set(range(len(waveforms))) - set(fits)):
+        features = whisper_features(generator, waveforms[i])
+        if return_timestamps:
+            results[i] = long_form(generator, features, [durations[i]], language=language, task=task,
+                                   return_timestamps=True, word_timestamps=word_timestamps, batch_size=batch_size,
+                                   **options)[0]
+        else:
+            results[i] = windows_without_timestamps(generator, waveforms[i], features, language=language, task=task,
+                                                    word_timestamps=word_timestamps, batch_size=batch_size,
+                                                    windowed=windowed, **options)
+    return results
+
+
+def long_form(generator: Generator, features: torch.Tensor, durations: Sequence[float], *, language: str | None,
+              task: str, return_timestamps: bool, word_timestamps: bool, batch_size: int,
+              **options: Any) -> list[tuple[list[Segment], str | None]]:
+    """Sequential long-form decoding of a batch of recordings' features (rows of equal width)."""
+    model = generator.model
+    languages = resolve_languages(model, features, language)
     multilingual = is_multilingual(model.generation_config)
-    if return_timestamps or duration <= window_seconds(generator):
-        # Seconds per feature frame and per timestamp token (one encoder position): 0.01 and 0.02 for Whisper.
-        stride, _ = frames(model)
-        frame_seconds = 1 / frames_per_second(generator)
-        precision = {"time_precision": stride * frame_seconds, "time_precision_features": frame_seconds}
-        result = transcribe_long(model, features, language=language if multilingual else None,
-                                 task=task if multilingual else None, return_timestamps=return_timestamps,
-                                 **{**precision, **options})
-        segments = whisper_segments(generator, result, duration)
+    # Seconds per feature frame and per timestamp token (one encoder position): 0.01 and 0.02 for Whisper.
+    stride, _ = frames(model)
+    frame_seconds = 1 / frames_per_second(generator)
+    precision = {"time_precision": stride * frame_seconds, "time_precision_features": frame_seconds}
+    result = transcribe_long(model, features, language=languages if multilingual else None,
+                             task=task if multilingual else None, return_timestamps=return_timestamps,
+                             **{**precision, **options})
+    decoded = []
+    for row, (duration, row_language) in enumerate(zip(durations, languages)):
+        segments = whisper_segments(generator, result, duration, row)
         if word_timestamps:
-            segments = add_word_timestamps(generator, features, segments, language, task, batch_size)
-        return segments, language
+            segments = add_word_timestamps(generator, features[row:row + 1], segments, row_language, task, batch_size)
+        decoded.append((segments, row_language))
+    return decoded
+
+
+def windows_without_timestamps(generator: Generator, waveform: np.ndarray, features: torch.Tensor, *,
+                               language: str | None, task: str, word_timestamps: bool, batch_size: int,
+                               windowed: dict[str, Any], **options: Any) -> tuple[list[Segment], str | None]:
+    """A recording past one window, without timestamps: overlapping windows in its detected language."""
     if word_timestamps:
         raise OptionError("word_timestamps=True on audio past one window needs Whisper's timestamps: leave "
                           "return_timestamps=True.")
-    if multilingual:
+    model = generator.model
+    language = resolve_languages(model, features, language)[0]
+    if is_multilingual(model.generation_config):
         options.update(language=language, task=task)
     # A window must fit in one of the model's (30 s); the overlap is then at most a quarter of it.
     chunk = min(windowed["chunk_length_s"], window_seconds(generator))
@@ -142,4 +183,5 @@ def transcribe_whisper(generator: Generator, waveform: np.ndarray, *, language: 
     return segments, language
 
 
-__all__ = ["add_word_timestamps", "resolve_language", "transcribe_whisper", "whisper_segments"]
+__all__ = ["add_word_timestamps", "long_form", "resolve_languages", "transcribe_whisper", "whisper_segments",
+           "windows_without_timestamps"]

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import transformers as T
-from mmgen.tasks.speech_recognition import Segment, Transcript, join_texts, transcribe
+from mmgen.tasks.speech_recognition import Segment, Transcript, join_texts, transcribe, transcribe_many
 from mmgen.tasks.speech_recognition import windowed as sr
 from mmgen.tasks.speech_recognition import word_timestamps as wt
 from mmgen.tasks.speech_recognition.longform import transcribe_long
@@ -288,6 +288,25 @@ def test_windows_cover_the_audio_and_overlaps_merge():
 
 
 # -- Whisper ---------------------------------------------------------------------------------------
+
+
+def test_many_recordings_decode_as_they_do_one_by_one():
+    """transcribe_many decodes the recordings that fit one window together (each its own language and
+    seeking) and a longer one alone: every transcript is the one transcribe gives for it."""
+    clips = [audio(8, 4), audio(3, 1), audio(45, 1), audio(6, 2)]
+    together = transcribe_many(whisper(), clips, sampling_rate=RATE, batch_size=3, word_timestamps=True)
+    for clip, transcript in zip(clips, together):
+        alone = transcribe(whisper(), clip, sampling_rate=RATE, word_timestamps=True)
+        assert (transcript.text, transcript.language, transcript.duration) == (alone.text, alone.language,
+                                                                               alone.duration)
+        for ours, theirs in zip(transcript.segments, alone.segments, strict=True):
+            assert (ours.start, ours.end, ours.tokens, ours.seek) == (theirs.start, theirs.end, theirs.tokens,
+                                                                      theirs.seek)
+            assert [(w.word, w.start, w.end) for w in ours.words] == [(w.word, w.start, w.end) for w in theirs.words]
+            # The figures of a batched pass equal a pass alone's up to float rounding (other matrix shapes).
+            assert ours.avg_logprob == pytest.approx(theirs.avg_logprob, abs=1e-4)
+            assert ours.no_speech_prob == pytest.approx(theirs.no_speech_prob, abs=1e-5)
+    assert len({t.language for t in together}) >= 1 and together[2].duration == 45.0
 
 
 def test_whisper_short_audio_detects_the_language():
