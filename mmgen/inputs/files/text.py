@@ -111,7 +111,7 @@ def _open(source: TextSource, name: str | None) -> tuple[str, Any, bool]:
         label = describe_input(source, name)
         path = readable_path(source, label)
         try:
-            return label, open(path, "rb"), True  # noqa: SIM115 - closed by the caller's finally
+            return label, open(path, "rb"), True  # closed by the caller's finally
         except OSError as exc:
             raise InputError(label, f"the file cannot be opened ({exc.strerror})", "check its permissions") from exc
     if isinstance(source, (bytes, bytearray, memoryview)):
