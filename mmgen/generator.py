@@ -141,8 +141,8 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
       torch does not know or cannot see is a `LoadError` before anything is read.
     dtype: the weights' dtype (``torch.bfloat16``, ``"float16"``, ``"auto"``); default
       transformers' own.
-    verbose: show transformers' progress bars and warnings and huggingface_hub's retry lines
-      while loading (hidden by default, and restored afterwards).
+    verbose: show transformers' and huggingface_hub's progress bars and the hub's retry lines
+      while loading (hidden by default, and restored afterwards; warnings are always shown).
     allow_pickle: read a pickle checkpoint (``pytorch_model.bin``) when the model has no
       safetensors weights, with ``torch.load(weights_only=True)``; by default only safetensors
       are read. ``trust_remote_code=True`` (passed on to ``from_pretrained``) is likewise the

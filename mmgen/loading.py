@@ -18,8 +18,9 @@ are read where the fault can be seen earlier:
 * a ``generation_config.json`` that is not JSON, which transformers silently replaces by
   defaults (the model's lengths, EOS and decoding mode would be lost without a word).
 
-Quiet by default: transformers' "Loading weights" bars, its warnings and huggingface_hub's
+Quiet by default: transformers' "Loading weights" bars and huggingface_hub's download bars and
 retry lines are hidden while a model loads (and restored after); ``verbose=True`` shows them.
+transformers' warnings stay: "some weights were newly initialized" is worth seeing every time.
 """
 
 from __future__ import annotations
@@ -209,24 +210,22 @@ def check_generation_config(name: str, path: str, hub_kwargs: dict[str, Any]) ->
 
 @contextlib.contextmanager
 def quiet(verbose: bool) -> Iterator[None]:
-    """Hide transformers' progress bars and warnings and huggingface_hub's retry lines, unless ``verbose``."""
+    """Hide transformers' and huggingface_hub's progress bars and the hub's retry lines, unless ``verbose``."""
     if verbose:
         yield
         return
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     tf_logging = T.utils.logging
-    verbosity, bars = tf_logging.get_verbosity(), tf_logging.is_progress_bar_enabled()
-    hub_logger = logging.getLogger("huggingface_hub")
+    bars = tf_logging.is_progress_bar_enabled()
+    hub_logger = logging.getLogger("huggingface_hub")  # "Retrying in 1s [Retry 1/5]" is a warning there
     hub_level, hub_bars_off = hub_logger.level, are_progress_bars_disabled()
-    tf_logging.set_verbosity_error()
     tf_logging.disable_progress_bar()
     hub_logger.setLevel(logging.ERROR)
     disable_progress_bars()
     try:
         yield
     finally:
-        tf_logging.set_verbosity(verbosity)
         if bars:
             tf_logging.enable_progress_bar()
         hub_logger.setLevel(hub_level)

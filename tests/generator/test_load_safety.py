@@ -210,3 +210,19 @@ def test_demo_models_still_load(tmp_path):
     shutil.copytree(mmgen.demo.demo_path("demo/lm"), folder)
     generator = load(folder, device="cpu")
     assert generator.generate(["count up : seven , eight ,"], max_new_tokens=2)[0].text
+
+
+def test_hub_retry_lines_are_hidden_while_loading_and_the_settings_come_back():
+    import logging
+
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    hub = logging.getLogger("huggingface_hub")
+    before = hub.level
+    with loading.quiet(verbose=False):
+        assert not hub.isEnabledFor(logging.WARNING)  # "Retrying in 1s [Retry 1/5]" is a warning
+        assert are_progress_bars_disabled() and not T.utils.logging.is_progress_bar_enabled()
+        assert logging.getLogger("transformers").isEnabledFor(logging.ERROR)  # its warnings are not hidden
+    assert hub.level == before
+    with loading.quiet(verbose=True):
+        assert hub.level == before
