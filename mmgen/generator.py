@@ -41,6 +41,17 @@ from mmgen.inputs.adapters import (
     as_batch,
     load_components,
 )
+from mmgen.loading import (
+    LoadError,
+    check_device,
+    check_generation_config,
+    hub_arguments,
+    load_model,
+    missing_model,
+    needs_remote_code,
+    quiet,
+    remote_code_refused,
+)
 from mmgen.outputs.text_stream import TextDelta, stream_text
 from mmgen.registry import resolve_model_path
 
@@ -63,10 +74,6 @@ HUB_ARGUMENTS = frozenset({"revision", "cache_dir", "local_files_only", "token",
 # Call options `load` keeps as the generator's defaults instead of passing to from_pretrained.
 CALL_OPTIONS = (OPTION_NAMES | frozenset().union(*(f.options for f in FAMILIES))
                 | AudioAdapter.OPTIONS | ImageAdapter.OPTIONS | TextAdapter.OPTIONS)
-
-
-class LoadError(OSError):
-    """A model could not be loaded; the message names it, why, and the fix."""
 
 
 @dataclass(frozen=True)
@@ -97,30 +104,6 @@ class Result:
 
 # -- loading --------------------------------------------------------------------------------------
 
-def _is_path(name: str) -> bool:
-    """A name meant as a local path: absolute, relative with ./ or ~, or more than one '/'."""
-    return os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 or os.path.exists(name)
-
-
-def _missing_model(name: str, exc: BaseException) -> LoadError:
-    if _is_path(name):
-        path = os.path.expanduser(name)
-        if not os.path.isdir(path):
-            return LoadError(f"Cannot load model {name!r}: no such directory. Fix: check the path (a directory "
-                             "that model.save_pretrained(...) wrote, with a config.json).")
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            return LoadError(f"Cannot load model {name!r}: the directory has no config.json. Fix: point at the "
-                             "directory that model.save_pretrained(...) (or a hub download) wrote.")
-        return LoadError(f"Cannot load model {name!r}: {exc}")
-    return LoadError(
-        f"Cannot load model {name!r}: it is not a local directory and the Hugging Face hub could not provide it "
-        f"({str(exc).splitlines()[0]}). Fix: pass the path of a local copy, e.g. mmgen.load('/models/"
-        f"{name.split('/')[-1]}'); to make one, run `huggingface-cli download {name} --local-dir "
-        f"/models/{name.split('/')[-1]}` on a connected machine and copy the directory here. If the model is "
-        "already in the Hugging Face cache, set HF_HUB_OFFLINE=1 to use the cached copy without network."
-    )
-
-
 def auto_class_for(config: Any) -> type:
     """The ``AutoModelFor...`` class that loads a generative head for ``config``.
 
@@ -148,34 +131,67 @@ def default_device() -> torch.device:
 
 
 def load(name_or_path: str | os.PathLike, device: str | torch.device | None = None,
-         dtype: str | torch.dtype | None = None, **kwargs: Any) -> Generator:
+         dtype: str | torch.dtype | None = None, *, verbose: bool = False, allow_pickle: bool = False,
+         **kwargs: Any) -> Generator:
     """Load a model and its processor as a `Generator`.
 
     name_or_path: a local directory (``save_pretrained`` output), a hub name, or a short name
       of `mmgen.registry`.
-    device: where the model runs; default CUDA when available, else CPU.
+    device: where the model runs; default CUDA when available, else CPU. Checked first: a device
+      torch does not know or cannot see is a `LoadError` before anything is read.
     dtype: the weights' dtype (``torch.bfloat16``, ``"float16"``, ``"auto"``); default
       transformers' own.
+    verbose: show transformers' and huggingface_hub's progress bars and the hub's retry lines
+      while loading (hidden by default, and restored afterwards; warnings are always shown).
+    allow_pickle: read a pickle checkpoint (``pytorch_model.bin``) when the model has no
+      safetensors weights, with ``torch.load(weights_only=True)``; by default only safetensors
+      are read. ``trust_remote_code=True`` (passed on to ``from_pretrained``) is likewise the
+      user's to give: mmgen never sets it.
     kwargs: generation options (``max_new_tokens=...``), family options (``tgt_lang=...``) and
       input options (``sampling_rate=...``) become the generator's defaults; anything else goes
       to ``from_pretrained`` (``revision``, ``local_files_only``, ``attn_implementation``, ...).
 
-    Raises `LoadError` (an ``OSError``) naming the model and the fix when it cannot be found.
+    Raises `LoadError` (an ``OSError``) naming the model, the reason and the fix: a missing or
+    unknown model, a hub name while the hub cannot be reached (at once, not after retries), a
+    device that is not there, remote code not allowed, pickle weights not allowed, a
+    ``generation_config.json`` that is not JSON. See `mmgen.loading`.
     """
     name = os.fspath(name_or_path)
-    path = resolve_model_path(name)
+    try:
+        path = resolve_model_path(name)
+    except LookupError as exc:  # an unknown demo/... name: the message lists the known ones
+        raise LoadError(f"Cannot load model {name!r}: {exc} Fix: pass one of those, a local directory or a hub name."
+                        ) from None
+    target = check_device(device, name)
     defaults = {k: v for k, v in kwargs.items() if k in CALL_OPTIONS}
     model_kwargs = {k: v for k, v in kwargs.items() if k not in CALL_OPTIONS}
     hub_kwargs = {k: v for k, v in model_kwargs.items() if k in HUB_ARGUMENTS}
+    hub_kwargs.setdefault("trust_remote_code", False)  # explicit: transformers would otherwise prompt on a terminal
+    hub_kwargs = hub_arguments(path, hub_kwargs)
+    model_kwargs.update(hub_kwargs)
+    with quiet(verbose):
+        try:
+            config = T.AutoConfig.from_pretrained(path, **hub_kwargs)
+        except ValueError as exc:
+            if needs_remote_code(exc):
+                raise remote_code_refused(name) from None
+            raise missing_model(path, exc) from exc
+        except OSError as exc:
+            raise missing_model(path, exc) from exc
+        check_generation_config(name, path, hub_kwargs)
+        if dtype is not None:
+            model_kwargs["dtype"] = dtype
+        model = load_model(name, path, auto_class_for(config), model_kwargs, allow_pickle)
+        try:
+            components = load_components(path, **hub_kwargs)
+        except ValueError as exc:  # a processor part that needs the model's own code
+            raise remote_code_refused(name) from exc
     try:
-        config = T.AutoConfig.from_pretrained(path, **hub_kwargs)
-    except (OSError, ValueError) as exc:  # ValueError: a directory whose config.json is missing or unknown
-        raise _missing_model(path, exc) from exc
-    if dtype is not None:
-        model_kwargs["dtype"] = dtype
-    model = auto_class_for(config).from_pretrained(path, **model_kwargs)
-    model = model.to(device if device is not None else default_device()).eval()
-    return Generator(model, load_components(path, **hub_kwargs), defaults=defaults)
+        model = model.to(target).eval()
+    except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
+        raise LoadError(f"Cannot load model {name!r} on {target}: {str(exc).splitlines()[0]}. Fix: pass a smaller "
+                        "dtype (dtype='bfloat16', --dtype bfloat16), another device, or a smaller model.") from exc
+    return Generator(model, components, defaults=defaults)
 
 
 # -- generation -----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ FLOORS = {
     "mmgen.api": 3,
     "mmgen.generator": 3,
     "mmgen.registry": 3,
+    "mmgen.loading": 3,
     "mmgen.demo": 3,  # the locator of the shipped models (mmgen/demo/__init__.py) only
     "mmgen.tasks": 4,
     "mmgen.jobs": 5,
@@ -70,11 +71,11 @@ def imported_names(path: Path, module: str) -> set[str]:
 
 
 def floor(module: str) -> int | None:
+    """The floor of a module: its longest prefix in `FLOORS` (the package root ``mmgen`` only by itself)."""
     if module.startswith(OUTSIDE):
         return None
-    best = max((prefix for prefix in FLOORS if module == prefix or module.startswith(prefix + ".")), key=len,
-               default=None)
-    return FLOORS[best] if best is not None else None
+    prefixes = [p for p in FLOORS if module == p or (p != "mmgen" and module.startswith(p + "."))]
+    return FLOORS[max(prefixes, key=len)] if prefixes else None
 
 
 MODULES = module_files()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,16 @@ logger = logging.getLogger("mmgen")
 # When neither the user nor the model sets a length, transformers stops at 20 *total* tokens,
 # which silently truncates most outputs. mmgen generates up to this many *new* tokens instead.
 DEFAULT_MAX_NEW_TOKENS = 256
+
+# Sizes no call can use, whatever the model: checked before any compute, so `--max-new-tokens
+# 1000000000` is an option error and not an allocator error blamed on the prompt. The model's
+# own limits (its positions, its vocabulary) come on top, where the model is known.
+MAX_LENGTH_LIMIT = 1 << 24  # tokens: longer than any model's context (the longest hold ~10M positions)
+MAX_ROWS_PER_INPUT = 4096  # beams or returned sequences per input: each is a full row of the model's batch
+# Row seeds are mixed as seed * SEED_MULTIPLIER + row offset in int64 (`mmgen.core.selectors.row_seeds`).
+SEED_MULTIPLIER = 1_000_003
+INT64_MAX = (1 << 63) - 1
+TOKEN_BYTES = 8  # the token buffer holds int64 ids, preallocated to the maximum length
 
 
 class OptionError(ValueError):
@@ -137,6 +149,58 @@ def _normalise(name: str, value: Any) -> Any:
     return _as_tuple(value)
 
 
+# The type each option must have when the user passes it (None is always accepted: it switches
+# an option off). Checked before normalising, so "4" is not read as token 4 and "42" as (4, 2).
+_INT_OPTIONS = frozenset({"max_new_tokens", "max_length", "min_length", "min_new_tokens", "num_beams",
+                          "num_return_sequences", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "top_k",
+                          "pad_token_id", "bos_token_id", "forced_bos_token_id"})
+_NUMBER_OPTIONS = frozenset({"max_time", "length_penalty", "temperature", "top_p", "min_p", "typical_p",
+                             "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "encoder_repetition_penalty"})
+_BOOL_OPTIONS = frozenset({"do_sample", "compact", "remove_invalid_values", "renormalize_logits"})
+_ID_OPTIONS = frozenset({"eos_token_id", "suppress_tokens", "begin_suppress_tokens", "forced_eos_token_id"})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int)
+
+
+def _is_ids(value: Any) -> bool:
+    """An iterable of ints that is not text."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, range)):
+        return False
+    return all(_is_int(v) for v in value)
+
+
+def _check_type(name: str, value: Any) -> None:
+    """An `OptionError` when a user's value has the wrong type for ``name`` (``None`` always passes)."""
+    if value is None:
+        return
+    if name in _INT_OPTIONS:
+        ok, wanted = _is_int(value), "an integer"
+    elif name in _NUMBER_OPTIONS:
+        ok, wanted = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif name in _BOOL_OPTIONS:
+        ok, wanted = isinstance(value, bool), "True or False"
+    elif name in _ID_OPTIONS:
+        ok, wanted = _is_int(value) or _is_ids(value), "a token id or a list of token ids"
+    elif name == "bad_words_ids":
+        ok = isinstance(value, (list, tuple)) and all(_is_ids(words) for words in value)
+        wanted = "a list of token-id lists, e.g. [[12], [7, 8]]"
+    elif name == "seed":
+        ok, wanted = _is_int(value) or _is_ids(value), "an integer, or one per input row"
+    elif name == "exponential_decay_length_penalty":
+        ok = (isinstance(value, (list, tuple)) and len(value) == 2 and _is_int(value[0])
+              and isinstance(value[1], (int, float)) and not isinstance(value[1], bool))
+        wanted = "a pair (start_index, decay_factor)"
+    elif name == "stop_strings":
+        ok = isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
+        wanted = "a string or a list of strings"
+    else:
+        return
+    if not ok:
+        raise OptionError(f"{name}={value!r} must be {wanted}.")
+
+
 def suggest(name: str, candidates: frozenset[str] | Sequence[str]) -> str:
     close = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -162,7 +226,11 @@ def resolve_options(model_generation_config: Any, user: dict[str, Any]) -> Gener
             # An explicit None switches an option off, as in transformers (eos_token_id=None
             # overrides the model's EOS); options that cannot be None take their neutral value.
             value = user[name]
-            values[name] = _normalise(name, value) if value is not None else NEUTRAL.get(name)
+            _check_type(name, value)
+            try:
+                values[name] = _normalise(name, value) if value is not None else NEUTRAL.get(name)
+            except (TypeError, ValueError) as exc:  # a shape _check_type does not know (sequence_bias)
+                raise OptionError(f"{name}={value!r} cannot be read: {exc}.") from None
         elif model_generation_config is not None and getattr(model_generation_config, name, None) is not None:
             values[name] = _normalise(name, getattr(model_generation_config, name))
     # The model config's default length is not a length the user chose: `max_new_tokens` from
@@ -184,6 +252,52 @@ def resolve_options(model_generation_config: Any, user: dict[str, Any]) -> Gener
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise OptionError(message)
+
+
+def max_seed(rows_per_input: int = 1) -> int:
+    """The largest seed whose mixed row seeds (``seed * SEED_MULTIPLIER + offset``) fit in int64."""
+    return (INT64_MAX - (rows_per_input - 1)) // SEED_MULTIPLIER
+
+
+def _physical_memory() -> int | None:
+    """This machine's RAM in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def validate_sizes(o: GenerationOptions) -> None:
+    """Sizes that cannot exist whatever the model: lengths, rows per input, seeds, the token buffer.
+
+    Each message names the option, the value, the limit and the fix.
+    """
+    for name in ("max_new_tokens", "max_length", "min_length", "min_new_tokens"):
+        value = getattr(o, name)
+        _require(value is None or value <= MAX_LENGTH_LIMIT,
+                 f"{name}={value} is more tokens than any model holds (mmgen's limit is {MAX_LENGTH_LIMIT:,}, beyond "
+                 f"the longest context of ~10M positions). Pass a length the model can reach, e.g. {name}=512.")
+    for name in ("num_beams", "num_return_sequences"):
+        value = getattr(o, name)
+        _require(value <= MAX_ROWS_PER_INPUT,
+                 f"{name}={value} asks for more than {MAX_ROWS_PER_INPUT} rows per input (each is a full row of the "
+                 f"model's batch, with its own cache). Pass {name}<={MAX_ROWS_PER_INPUT}; for more samples, call "
+                 "again with other seeds.")
+    if o.seed is not None:
+        limit = max_seed(o.rows_per_input)
+        seeds = [o.seed] if isinstance(o.seed, int) else list(o.seed)
+        too_big = next((s for s in seeds if s > limit), None)
+        _require(too_big is None,
+                 f"seed={too_big} is too large: row seeds are seed * {SEED_MULTIPLIER:,} + row in a 64-bit integer, so "
+                 f"the largest seed is {limit:,}. Pass a smaller seed, e.g. seed % {limit + 1}.")
+    length = o.max_new_tokens if o.max_new_tokens is not None else o.max_length
+    memory = _physical_memory()
+    if length is not None and memory is not None:
+        needed = o.rows_per_input * length * TOKEN_BYTES
+        _require(needed <= memory,
+                 f"num_beams/num_return_sequences={o.rows_per_input} rows of up to {length:,} tokens need "
+                 f"{needed / 2**30:.1f} GiB for their token ids alone, for each input, more than this machine's "
+                 f"{memory / 2**30:.1f} GiB. Pass a smaller max_new_tokens (or fewer rows).")
 
 
 def validate(o: GenerationOptions) -> None:
@@ -219,12 +333,21 @@ def validate(o: GenerationOptions) -> None:
         _require(0 < o.typical_p <= 1, f"typical_p={o.typical_p} must be in (0, 1].")
         _require(0 <= o.epsilon_cutoff < 1, f"epsilon_cutoff={o.epsilon_cutoff} must be in [0, 1).")
         _require(0 <= o.eta_cutoff < 1, f"eta_cutoff={o.eta_cutoff} must be in [0, 1).")
-    _require(o.repetition_penalty > 0, f"repetition_penalty={o.repetition_penalty} must be > 0 (1.0 disables it).")
-    _require(o.encoder_repetition_penalty > 0,
-             f"encoder_repetition_penalty={o.encoder_repetition_penalty} must be > 0 (1.0 disables it).")
+    _require(0 < o.repetition_penalty < math.inf,
+             f"repetition_penalty={o.repetition_penalty} must be a finite number > 0 (1.0 disables it).")
+    _require(0 < o.encoder_repetition_penalty < math.inf,
+             f"encoder_repetition_penalty={o.encoder_repetition_penalty} must be a finite number > 0 (1.0 disables it).")
+    _require(math.isfinite(o.length_penalty),
+             f"length_penalty={o.length_penalty} must be a finite number (1.0 is neutral; > 0 favours longer beams).")
+    _require(not o.do_sample or math.isfinite(o.temperature),
+             f"temperature={o.temperature} must be a finite number > 0.")
     if o.exponential_decay_length_penalty is not None:
         _require(len(o.exponential_decay_length_penalty) == 2,
                  "exponential_decay_length_penalty must be a pair (start_index, decay_factor).")
+        start, factor = o.exponential_decay_length_penalty
+        _require(start >= 0 and 0 < factor < math.inf,
+                 f"exponential_decay_length_penalty={o.exponential_decay_length_penalty!r}: the start index must be "
+                 ">= 0 and the decay factor a finite number > 0 (e.g. (10, 1.05)).")
     if o.bad_words_ids is not None:
         _require(all(len(w) > 0 for w in o.bad_words_ids),
                  "bad_words_ids must be a list of non-empty token-id lists, e.g. [[12], [7, 8]].")
@@ -234,3 +357,29 @@ def validate(o: GenerationOptions) -> None:
                  f"seed={o.seed!r} must be a non-negative integer, or one per input row.")
     _require(all(callable(p) for p in o.logits_processor),
              "logits_processor must be callables (tokens, scores) -> scores.")
+    _validate_forced_tokens(o)
+    validate_sizes(o)
+
+
+def _validate_forced_tokens(o: GenerationOptions) -> None:
+    """A forced token that is also banned leaves its step no token at all (every score -inf, then NaN)."""
+    eos = set(o.eos_token_id or ())
+    banned = set(o.suppress_tokens or ()) | {w[0] for w in o.bad_words_ids or () if len(w) == 1 and w[0] not in eos}
+    for name in ("forced_bos_token_id", "forced_eos_token_id"):
+        value = getattr(o, name)
+        forced = set() if value is None else {value} if isinstance(value, int) else set(value)
+        also = banned | (set(o.begin_suppress_tokens or ()) if name == "forced_eos_token_id" and
+                         o.max_new_tokens == 1 else set())
+        if name == "forced_eos_token_id" and _eos_masked_at_the_end(o):
+            also |= eos
+        _require(not forced or not forced <= also,
+                 f"{name}={value!r} is also banned (suppress_tokens, bad_words_ids, begin_suppress_tokens, or "
+                 "min_length / min_new_tokens past the end): the step that forces it would allow no token. Remove "
+                 f"it from the bans, or drop {name}.")
+
+
+def _eos_masked_at_the_end(o: GenerationOptions) -> bool:
+    """Whether a minimum length still masks EOS at the last step (where a forced EOS acts)."""
+    if o.min_new_tokens is not None and o.max_new_tokens is not None:
+        return o.min_new_tokens >= o.max_new_tokens
+    return o.max_length is not None and o.max_new_tokens is None and o.min_length >= o.max_length

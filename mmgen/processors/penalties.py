@@ -7,6 +7,8 @@ long, scores (rows, vocab) float. No per-row Python; branches read shapes only.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from mmgen.core.decode import Processor
@@ -142,10 +144,20 @@ def make_exponential_decay_length_penalty(
             return scores
         eos = eos_token_ids.to(scores.device)
         eos_scores = scores[:, eos]
-        penalty = torch.abs(eos_scores) * (pow(factor, length - regulation_start) - 1)
-        penalty = penalty.masked_fill(~torch.isfinite(eos_scores), 0.0)
-        penalties = torch.zeros_like(scores)
-        penalties[:, eos] = penalty
-        return scores + penalties
+        try:
+            growth = pow(factor, length - regulation_start) - 1
+        except OverflowError:  # e.g. factor 1e10 over 40 steps: past any float
+            growth = math.inf
+        # float32 overflows long before float64: |score| * growth is inf for a large factor (and 0 * inf
+        # is NaN), and a later temperature < 1 would turn a score near the float32 maximum into inf. So the
+        # raised EOS score stops at sqrt(float32 max) ~ 1.8e19, where EOS is certain already (any gap above
+        # ~100 is); below that the scores are transformers' to the bit.
+        penalty = torch.abs(eos_scores) * growth
+        penalty = penalty.masked_fill(~torch.isfinite(eos_scores) | (eos_scores == 0), 0.0)
+        ceiling = torch.maximum(eos_scores, torch.full_like(eos_scores, torch.finfo(scores.dtype).max ** 0.5))
+        raised = torch.minimum(eos_scores + penalty, ceiling)
+        scores = scores.clone()
+        scores[:, eos] = raised
+        return scores
 
     return exponential_decay_length_penalty

@@ -279,6 +279,24 @@ def run_steps(ours, ref, tokens, steps=5, seed=0, compare_probabilities=False):
         tokens = torch.cat([tokens, torch.randint(0, 6, (tokens.shape[0], 1), generator=g)], dim=1)
 
 
+class InFloat64:
+    """A transformers processor run in float64, its result capped at sqrt(float32 max) as mmgen caps it.
+
+    Here the EOS scores masked by min_length become -3.4e38 (InfNanRemove), and the exponential decay
+    raises them by |score| * (1.3 ** n - 1): past float32 from n = 3, where transformers' float32
+    sum is +inf and its log-softmax NaN. mmgen raises them as exact arithmetic does, stopping at
+    sqrt(float32 max) (`penalties.make_exponential_decay_length_penalty`): EOS certain, no NaN.
+    """
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def __call__(self, tokens, scores):
+        raised = self.processor(tokens, scores.double())
+        return torch.minimum(raised, torch.maximum(scores.double(), torch.tensor(torch.finfo(scores.dtype).max ** 0.5)))\
+            .to(scores.dtype)
+
+
 def test_every_logits_processor_in_transformers_order():
     tokens = torch.randint(0, 6, (ROWS, 4), generator=torch.Generator().manual_seed(0))
     padding = torch.tensor([0, 1, 0, 2, 0, 3])
@@ -302,7 +320,7 @@ def test_every_logits_processor_in_transformers_order():
         hf.MinLengthLogitsProcessor(6, eos),
         hf.ForcedEOSTokenLogitsProcessor(9, [9, 2]),
         hf.InfNanRemoveLogitsProcessor(),
-        hf.ExponentialDecayLengthPenalty((1, 1.3), torch.tensor(eos), 4),
+        InFloat64(hf.ExponentialDecayLengthPenalty((1, 1.3), torch.tensor(eos), 4)),
         hf.SuppressTokensLogitsProcessor([8]),
         hf.SuppressTokensAtBeginLogitsProcessor([3], 4),
         user,

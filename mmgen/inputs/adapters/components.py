@@ -63,15 +63,22 @@ class Components:
 
 
 def _try_load(loader: Any, path: str, **kwargs: Any) -> Any:
+    """The part ``loader`` finds in ``path``, or None; a part that needs its own code is not skipped silently."""
     try:
         return loader.from_pretrained(path, **kwargs)
     except Exception as exc:  # a missing part is normal (a text model has no image processor)
+        if "`trust_remote_code=True`" in str(exc):  # transformers' words (dynamic_module_utils), not a path
+            raise  # the part is there but runs the model's own code: the caller says so (mmgen.load: a LoadError)
         logger.debug("%s found nothing in %s: %s", loader.__name__, path, exc)
         return None
 
 
 def load_components(path: str, **kwargs: Any) -> Components:
-    """Load the processor of ``path`` and every part it lacks; kwargs go to each ``from_pretrained``."""
+    """Load the processor of ``path`` and every part it lacks; kwargs go to each ``from_pretrained``.
+
+    Raises the loader's ``ValueError`` when a part needs the model's own code and
+    ``trust_remote_code=True`` was not given (transformers' message names the option).
+    """
     parts = Components.from_parts(_try_load(AutoProcessor, path, **kwargs))
     loaders = {"tokenizer": AutoTokenizer, "image_processor": AutoImageProcessor,
                "feature_extractor": AutoFeatureExtractor}

@@ -1,6 +1,16 @@
-"""File decoding: raw audio and image inputs -> waveforms and PIL images (see each module)."""
+"""File decoding: raw audio, image and text inputs -> waveforms, PIL images and lines (see each module).
 
-from mmgen.inputs.files.audio import load_audio
+- `audio`: `load_audio` (any source, any rate), and for files `audio_info` (the header, nothing
+  decoded), `read_audio_range` / `iter_audio_windows` (a time range decoded alone);
+  `audio_file` holds the file side, `resample` the resampler.
+- `images`: `load_image` (any mode, EXIF orientation, RGB).
+- `text`: `read_text_lines` / `iter_text_lines` / `read_text` (UTF-8, UTF-16/32 by BOM, or a
+  named encoding) and `iter_stdin_lines`.
+"""
+
+from mmgen.inputs.files.audio import AudioInfo, audio_info, iter_audio_windows, load_audio, read_audio_range
 from mmgen.inputs.files.images import load_image
+from mmgen.inputs.files.text import iter_stdin_lines, iter_text_lines, read_text, read_text_lines
 
-__all__ = ["load_audio", "load_image"]
+__all__ = ["AudioInfo", "audio_info", "iter_audio_windows", "iter_stdin_lines", "iter_text_lines", "load_audio",
+           "load_image", "read_audio_range", "read_text", "read_text_lines"]

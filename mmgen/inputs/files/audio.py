@@ -8,6 +8,13 @@ Accepted sources (see :func:`load_audio`):
 * a ``dict`` as the ``datasets`` Audio feature yields: ``{"array", "sampling_rate"}``, or
   ``{"path", "bytes"}`` when the column is not decoded.
 
+A file is decoded by `mmgen.inputs.files.audio_file` (its header checked first: a rate no
+recording has is an error, a WAV cut short a warning), piece by piece, so decoding never holds
+more than the output and one piece. The same module reads a file's header without decoding it
+(`audio_info`) and any time range alone (`read_audio_range`, `iter_audio_windows`): a task can
+window a 60-minute recording with memory that does not grow with its length. Resampling, of
+files and arrays alike, is `mmgen.inputs.files.resample` (torchaudio's filter, any pair of rates).
+
 Channel layout of a 2-D array or tensor: **the shorter axis is the channel axis**, so both
 soundfile's ``(samples, channels)`` and torchaudio's / librosa's ``(channels, samples)`` work.
 Only a square input (as many channels as samples, i.e. a clip of a few samples) is ambiguous;
@@ -17,29 +24,32 @@ it follows the library's own convention: numpy ``(samples, channels)``, torch
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 from collections.abc import Mapping
 from typing import Any, Union
 
 import numpy as np
-import soundfile as sf
+import soundfile as sf  # noqa: F401 - mmgen.inputs.files.audio.sf, as before the split
 import torch
-import torchaudio.functional
 
 from mmgen.inputs.errors import InputError, describe_input
-from mmgen.inputs.files.paths import readable_path
+from mmgen.inputs.files.audio_file import (
+    MP3_FIX,
+    AudioInfo,
+    UnreadableAudio,
+    audio_info,
+    iter_audio_windows,
+    read_audio_range,
+    read_range,
+    short_reason,
+    soundfile_formats,
+)
+from mmgen.inputs.files.resample import resample
 
-__all__ = ["AudioSource", "load_audio"]
+__all__ = ["AudioInfo", "AudioSource", "audio_info", "iter_audio_windows", "load_audio", "read_audio_range"]
 
 AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, torch.Tensor, Mapping]
-
-_MP3_FIX = (
-    "MP3 needs libsndfile >= 1.1.0: `pip install -U soundfile` (its wheels bundle a recent "
-    "libsndfile), or install `torchcodec` so torchaudio can decode it, or convert the file to "
-    "WAV/FLAC first"
-)
 
 
 def load_audio(
@@ -70,7 +80,7 @@ def load_audio(
     rate_out = _check_rate(sampling_rate, "sampling_rate")
     label = describe_input(source, name)
     if isinstance(source, Mapping):
-        samples, rate, label = _from_mapping(source, name)
+        samples, rate, label = _from_mapping(source, name, rate_out)
     elif isinstance(source, (np.ndarray, torch.Tensor)):
         if source_rate is None:
             raise InputError(
@@ -80,7 +90,7 @@ def load_audio(
             )
         samples, rate = _as_mono(source, label), _check_rate(source_rate, "source_rate", label)
     elif isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
-        samples, rate = _decode(source, label)
+        samples, rate = _decode(source, label, rate_out), rate_out
     else:
         raise InputError(
             label,
@@ -92,9 +102,7 @@ def load_audio(
         raise InputError(label, "the audio contains no samples", "check the file or array is not empty")
     if not np.isfinite(samples).all():
         raise InputError(label, "the audio contains NaN or infinite samples", "clean the signal first")
-    if rate != rate_out:
-        samples = torchaudio.functional.resample(torch.from_numpy(samples), rate, rate_out).numpy()
-    return np.ascontiguousarray(samples, dtype=np.float32)
+    return resample(samples, rate, rate_out)
 
 
 def _check_rate(rate: Any, what: str, label: str | None = None) -> int:
@@ -111,7 +119,7 @@ def _check_rate(rate: Any, what: str, label: str | None = None) -> int:
     return int(rate)
 
 
-def _from_mapping(source: Mapping, name: str | None) -> tuple[np.ndarray, int, str]:
+def _from_mapping(source: Mapping, name: str | None, rate_out: int) -> tuple[np.ndarray, int, str]:
     """A ``datasets`` Audio value -> (mono samples, rate, label naming its path if any)."""
     path = source.get("path")
     label = describe_input(path if path else source, name)
@@ -124,9 +132,9 @@ def _from_mapping(source: Mapping, name: str | None) -> tuple[np.ndarray, int, s
             array = np.asarray(array)
         return _as_mono(array, label), rate, label
     if source.get("bytes") is not None:
-        return (*_decode(source["bytes"], label), label)
+        return _decode(source["bytes"], label, rate_out), rate_out, label
     if path:
-        return (*_decode(path, label), label)
+        return _decode(path, label, rate_out), rate_out, label
     raise InputError(
         label,
         "the dict has none of 'array', 'bytes' or 'path'",
@@ -134,33 +142,15 @@ def _from_mapping(source: Mapping, name: str | None) -> tuple[np.ndarray, int, s
     )
 
 
-def _decode(source: str | os.PathLike | bytes | bytearray | memoryview, label: str) -> tuple[np.ndarray, int]:
-    """Read an encoded file (path or bytes) -> (mono float32 samples, rate)."""
-    if isinstance(source, (str, os.PathLike)):
-        path = readable_path(source, label)
-        try:
-            with open(path, "rb") as file:
-                head = file.read(4)
-        except OSError as exc:
-            raise InputError(label, f"the file cannot be opened ({exc.strerror})", "check its permissions") from exc
-        stream, named_mp3 = path, path.lower().endswith(".mp3")
-    else:
-        data = bytes(source)
-        if not data:
-            raise InputError(label, "the bytes are empty", "pass the full contents of an audio file")
-        head, stream, named_mp3 = data[:4], io.BytesIO(data), False
+def _decode(source: str | os.PathLike | bytes | bytearray | memoryview, label: str, rate_out: int) -> np.ndarray:
+    """An encoded file (path or bytes) -> mono float32 samples at ``rate_out``."""
     try:
-        samples, rate = sf.read(stream, dtype="float32", always_2d=True)  # (samples, channels)
-    except (RuntimeError, sf.SoundFileError) as exc:
-        if (named_mp3 or _looks_like_mp3(head)) and "MP3" not in _soundfile_formats():
-            return _decode_mp3_with_torchaudio(source, label)
-        raise InputError(
-            label,
-            f"soundfile cannot decode it (libsndfile: {_short(exc)})",
-            "check it is a complete WAV/FLAC/OGG/MP3 file, or decode it yourself and pass the "
-            "samples with source_rate=",
-        ) from exc
-    return samples.mean(axis=1), int(rate)
+        return read_range(source, label, rate_out)
+    except UnreadableAudio as unreadable:
+        if unreadable.looks_like_mp3 and "MP3" not in _soundfile_formats():
+            samples, rate = _decode_mp3_with_torchaudio(source, label)
+            return resample(samples, rate, rate_out)
+        raise
 
 
 def _as_mono(array: np.ndarray | torch.Tensor, label: str) -> np.ndarray:
@@ -202,30 +192,18 @@ def _to_float(samples: np.ndarray, label: str) -> np.ndarray:
     )
 
 
-@functools.lru_cache(maxsize=1)
 def _soundfile_formats() -> frozenset[str]:
-    return frozenset(sf.available_formats())
-
-
-def _looks_like_mp3(head: bytes) -> bool:
-    """An ID3 tag or an MPEG audio frame sync (11 set bits) at the start of the data."""
-    frame_sync = len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
-    return head.startswith(b"ID3") or frame_sync
+    """The formats libsndfile reads (a seam: a test stands in a libsndfile without MP3)."""
+    return soundfile_formats()
 
 
 def _decode_mp3_with_torchaudio(source: Any, label: str) -> tuple[np.ndarray, int]:
-    """Fallback for a libsndfile without MP3; torchaudio >= 2.9 needs torchcodec for this."""
+    """Fallback for a libsndfile without MP3 (the whole file); torchaudio >= 2.9 needs torchcodec for this."""
     import torchaudio
 
     try:
         stream = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
         waveform, rate = torchaudio.load(stream)  # (channels, samples)
     except Exception as exc:  # ImportError without torchcodec, RuntimeError from a decoder
-        raise InputError(label, f"this soundfile cannot decode MP3 ({_short(exc)})", _MP3_FIX) from exc
+        raise InputError(label, f"this soundfile cannot decode MP3 ({short_reason(exc)})", MP3_FIX) from exc
     return waveform.mean(dim=0).numpy().astype(np.float32), int(rate)
-
-
-def _short(exc: BaseException) -> str:
-    """The last line of an exception's message: libsndfile's reason without the file repr."""
-    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return (text.split(": ")[-1] if text.startswith("Error opening") else text).rstrip(".")

@@ -102,7 +102,7 @@ def _open(source: str | os.PathLike | bytes | bytearray | memoryview, label: str
     except UnidentifiedImageError as exc:
         raise InputError(label, "Pillow does not recognise it as an image", "check it is an image file") from exc
     except Image.DecompressionBombError as exc:
-        raise InputError(label, str(exc), "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file") from exc
+        raise InputError(label, str(exc).rstrip("."), "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file") from exc
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data; unreadable file
         raise InputError(label, f"Pillow cannot decode it ({exc})", "check the file is complete") from exc
     return image

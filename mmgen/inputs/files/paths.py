@@ -10,6 +10,8 @@ from mmgen.inputs.errors import InputError
 def readable_path(source: str | os.PathLike, label: str) -> str:
     """The path of ``source``, checked: it exists and is not empty; else an `InputError` naming ``label``."""
     path = os.fspath(source)
+    if os.path.isdir(path):
+        raise InputError(label, "it is a folder, not a file", "pass the files in it (or a glob such as folder/*)")
     if not os.path.isfile(path):
         fix = "download it first and pass the local path" if "://" in str(path) else "check the path"
         raise InputError(label, "no such file", fix)
