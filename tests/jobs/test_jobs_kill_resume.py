@@ -21,10 +21,15 @@ SCRIPT = Path(__file__).parent / "job_script.py"
 ROUNDS = int(os.environ.get("MMGEN_JOB_KILL_ROUNDS", "4"))
 KILLS_PER_ROUND = 6  # then the job may finish: the test's time stays bounded on a busy machine
 LINES = 300
+# 38 batches of 8 lines, 30 ms each: a job runs at least 1.1 s, longer than the longest kill delay
+# (1 s), so every round's first run is killed mid-job however fast the machine is.
+SECONDS_PER_BATCH = "0.03"
+LONGEST_DELAY = 1.0
 
 
 def start(inputs: Path, output: Path, *flags: str) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, str(SCRIPT), str(inputs), str(output), *flags],
+    process = subprocess.Popen([sys.executable, str(SCRIPT), str(inputs), str(output),
+                                "--seconds-per-batch", SECONDS_PER_BATCH, *flags],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "started"  # imports done: the kill lands in the job itself
     return process
@@ -38,7 +43,7 @@ def run_with_kills(inputs: Path, output: Path, rng: random.Random, first_flags: 
     while True:
         process = start(inputs, output, *flags)
         try:
-            process.wait(timeout=rng.uniform(0.0, 0.8) if kills < KILLS_PER_ROUND else 120)
+            process.wait(timeout=rng.uniform(0.0, LONGEST_DELAY) if kills < KILLS_PER_ROUND else 120)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
