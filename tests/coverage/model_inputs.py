@@ -1,0 +1,23 @@
+"""Well-formed inputs for an architecture's tiny model, by group: the entry point over the input makers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+import architectures as groups
+from architectures import Architecture
+from text_inputs import text_inputs
+
+
+class InputError(Exception):
+    """The harness has no inputs for this model yet; the message says what is missing."""
+
+
+def make_inputs(arch: Architecture, model: torch.nn.Module) -> dict[str, Any]:
+    if arch.group == groups.DECODER_ONLY:
+        return text_inputs(model, left=True)
+    if arch.group == groups.TEXT_ENCODER_DECODER:
+        return text_inputs(model, left=False)
+    raise InputError(f"no input maker for {arch.group} models yet")
