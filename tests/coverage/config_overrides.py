@@ -33,7 +33,49 @@ def _composite(encoder_type: str, decoder_type: str, **extra: Any) -> Callable[[
     return build
 
 
+ROPE = {"rope_type": "default", "rope_theta": 10000.0}
+
 OVERRIDES: dict[str, Override] = {
+    # Hybrid models: a layer pattern by period and offset, so two layers would hold no attention layer.
+    "jamba": Override({"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2,
+                       "expert_layer_offset": 1}),
+    "bamba": Override({"attn_layer_indices": [1]}),
+    "granitemoehybrid": Override({"layer_types": ["mamba", "attention"]}),
+    "recurrent_gemma": Override({"num_hidden_layers": 3}),  # block types cycle recurrent, recurrent, attention
+    # Two hybrid layers: they share one transformer block, tied across them.
+    "zamba": Override({"num_hidden_layers": 5, "attn_layer_period": 2, "attn_layer_offset": 1,
+                       "layers_block_type": DELETE, "layer_types": DELETE,
+                       "attention_hidden_size": 128}),
+    "zamba2": Override({"attention_hidden_size": 128}),  # attention reads [hidden, original embeddings]
+    "lfm2_moe": Override({"layer_types": ["conv", "full_attention"], "num_dense_layers": 1}),
+    "dory": Override({"num_hidden_layers": 3, "n_input_layers": 1, "n_recurrent_layers": 1, "n_output_layers": 1,
+                      "layer_types": ["sliding_attention", "sliding_attention", "full_attention"]}),
+    "mamba2": Override({"num_heads": 8}),  # heads x head_dim = expand x hidden
+    "xlstm": Override({"embedding_dim": 64, "num_blocks": 2}),
+    "reformer": Override({"is_decoder": True, "attn_layers": ["local", "lsh"], "axial_pos_embds_dim": [32, 32]}),
+    # Configs whose defaults leave a needed part unset.
+    "dbrx": Override({"attn_config.rope_theta": 10000.0, "attn_config.clip_qkv": 8.0}),  # clamps with no bound
+    "xmod": Override({"default_language": "en_XX"}),
+    "cohere_compass_text": Override({"rope_parameters": {"full_attention": ROPE, "sliding_attention": ROPE}}),
+    "cohere_compass": Override({"text_config.rope_parameters": {"full_attention": ROPE, "sliding_attention": ROPE}}),
+    "qwen4_exp_text": Override({"indexer_n_heads": 2, "indexer_kv_heads": 1, "indexer_head_dim": 16,
+                                "indexer_budget": 8, "indexer_compress_ratio": 4}),
+    "qwen4_exp": Override({"text_config.indexer_n_heads": 2, "text_config.indexer_kv_heads": 1,
+                           "text_config.indexer_head_dim": 16, "text_config.indexer_budget": 8,
+                           "text_config.indexer_compress_ratio": 4}),
+    # Validators that tie two sizes together.
+    "kolibri1_1": Override({"index_num_heads": 2}),  # at most the query heads of one key head
+    "glm5_next": Override({"text_config.num_key_value_heads": 4}),
+    # The assistant (a draft model) shares its cache across all layers and has no per-layer inputs.
+    "gemma4_assistant": Override({"text_config.hidden_size_per_layer_input": 0,
+                                  "text_config.vocab_size_per_layer_input": 0}, base=lambda: {
+        "model_type": "gemma4_assistant", "text_config": {"model_type": "gemma4_text"}}),
+    "falcon_h1": Override({"mamba_d_head": 16}),  # heads x head = expand x hidden
+    "dots3_note_text": Override({"head_dim": 32}),  # sliding-window heads are nope + rope wide
+    "dots3_note": Override({"text_config.head_dim": 32}),
+    "gemma3n_text": Override({"num_kv_shared_layers": 0}),
+    "gemma3n": Override({"text_config.num_kv_shared_layers": 0}),
+
     # Composite encoder-decoders: pick small, common parts.
     "encoder-decoder": Override(base=_composite("bert", "bert", decoder_start_token_id=1, pad_token_id=0)),
     "vision-encoder-decoder": Override(base=_composite("vit", "gpt2", decoder_start_token_id=1, pad_token_id=0)),

@@ -91,7 +91,7 @@ CAPS.update({"n_shared_experts": 1, "num_shared_experts": 1, "n_group": 1, "topk
              "first_k_dense_replace": 1, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
              "mamba_n_heads": 8, "mamba_num_heads": 8, "n_mamba_heads": 8, "num_key_value_groups": 1,
              "n_groups": 1, "mamba_n_groups": 1})
-CAPS.update({"rotary_dim": HEAD_DIM // 2, "condition_dim": WIDTH, "vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 16})
+CAPS.update({"mamba_d_ssm": 2 * WIDTH, "rotary_dim": HEAD_DIM // 2, "condition_dim": WIDTH, "vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 16})
 
 # Keys some defaults leave None that the model needs set (real checkpoints always set them).
 FILL_NONE = {"head_dim": HEAD_DIM, "num_key_value_heads": KV_HEADS, "n_routed_experts": EXPERTS,
@@ -114,8 +114,10 @@ def _is_sub_config(value: Any) -> bool:
 
 def _capped(values: dict[str, Any]) -> dict[str, Any]:
     """Caps applied to a plain dict of per-layer settings ({"head_dim": 512} -> {"head_dim": 16})."""
-    return {k: min(v, CAPS[k]) if k in CAPS and isinstance(v, int) and not isinstance(v, bool) else v
-            for k, v in values.items()}
+    capped = {k: min(v, CAPS[k]) if k in CAPS and isinstance(v, int) and not isinstance(v, bool) else v
+              for k, v in values.items()}
+    _fit_latent_attention(capped)
+    return capped
 
 
 def _shrink_in_place(config: dict[str, Any]) -> None:
@@ -154,15 +156,36 @@ def _shrink_layer_pattern(config: dict[str, Any], old_layers: int | None) -> Non
         keep = firsts if len(firsts) >= LAYERS else list(range(min(old_layers, LAYERS)))
     else:
         keep = list(range(min(old_layers, LAYERS)))
+    shrinking = old_layers > 1 and len(keep) < old_layers
     for key, value in list(config.items()):
         is_pattern_string = isinstance(value, str) and "pattern" in key
-        if old_layers > 1 and len(keep) < old_layers and (isinstance(value, list) or is_pattern_string) \
-                and len(value) == old_layers:
+        holds_indices = _is_layer_index_list(key, value, old_layers)
+        if shrinking and (isinstance(value, list) or is_pattern_string) and len(value) == old_layers:
             picked = [value[i] for i in keep]
+            if holds_indices:  # per-layer source layers (kv sharing): renumber what survives, else self
+                picked = [keep.index(v) if v in keep else n for n, v in enumerate(picked)]
             config[key] = "".join(picked) if isinstance(value, str) else picked
+        elif shrinking and holds_indices:  # e.g. attention layer indices [3, 7, 11] -> [1]
+            config[key] = [keep.index(i) for i in value if i in keep]
         elif isinstance(value, dict) and key.startswith("per_layer") and value:
-            config[key] = {str(keep.index(int(i))): _capped(v) for i, v in value.items() if int(i) in keep}
+            config[key] = {_renumber(i, keep): _capped(v) for i, v in value.items() if _kept(i, keep)}
     config[count_key] = len(keep)
+
+
+def _is_layer_index_list(key: str, value: Any, old_layers: int) -> bool:
+    """A list of layer indices: ``*_layers``/``*_indices``/``*_ids`` of ints below the old layer count."""
+    return (isinstance(value, list) and bool(value) and "token" not in key
+            and key.endswith(("_layers", "_indices", "_ids", "_idxs"))
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < old_layers for v in value))
+
+
+def _kept(index: Any, keep: list[int]) -> bool:
+    """Per-layer dicts are keyed by layer index, or by layer type (kept as is)."""
+    return not str(index).isdigit() or int(index) in keep
+
+
+def _renumber(index: Any, keep: list[int]) -> Any:
+    return str(keep.index(int(index))) if str(index).isdigit() else index
 
 
 def _fit_latent_attention(config: dict[str, Any]) -> None:
@@ -172,8 +195,8 @@ def _fit_latent_attention(config: dict[str, Any]) -> None:
     if isinstance(config.get("qk_nope_head_dim"), int) and isinstance(config.get("qk_rope_head_dim"), int):
         if "qk_head_dim" in config:
             config["qk_head_dim"] = config["qk_nope_head_dim"] + config["qk_rope_head_dim"]
-    if isinstance(config.get("num_key_value_heads"), int) and isinstance(config.get("num_attention_heads"), int):
-        config["num_key_value_heads"] = config["num_attention_heads"]
+    if isinstance(config.get("num_key_value_heads"), int):
+        config["num_key_value_heads"] = config.get("num_attention_heads", HEADS)
 
 
 def _fit_rope_sections(config: dict[str, Any]) -> None:
