@@ -34,6 +34,10 @@ def check_architecture(arch: Architecture, strategies: tuple[str, ...] = STRATEG
     try:
         torch.manual_seed(0)
         inputs = make_inputs(arch, model)
+    except ImportError as error:  # an optional package an input maker needs (torchvision for some processors)
+        yield {"stage": "inputs", "status": MISSING_DEPENDENCY, "cause": first_line(error),
+               "seconds": time.perf_counter() - started}
+        return
     except Exception as error:
         yield {"stage": "inputs", "status": NO_INPUTS, "cause": f"{type(error).__name__}: {first_line(error)}",
                "seconds": time.perf_counter() - started}

@@ -34,6 +34,9 @@ def _composite(encoder_type: str, decoder_type: str, **extra: Any) -> Callable[[
 
 
 ROPE = {"rope_type": "default", "rope_theta": 10000.0}
+# Checkpoints of M-RoPE models set the sections (temporal, height, width) of a head's rotary half
+# (8 with 16-wide heads); the configs' defaults leave them out.
+M_ROPE = Override({"text_config.rope_parameters": {**ROPE, "mrope_section": [2, 3, 3]}})
 
 OVERRIDES: dict[str, Override] = {
     # Hybrid models: a layer pattern by period and offset, so two layers would hold no attention layer.
@@ -54,6 +57,9 @@ OVERRIDES: dict[str, Override] = {
     "xlstm": Override({"embedding_dim": 64, "num_blocks": 2}),
     "reformer": Override({"is_decoder": True, "attn_layers": ["local", "lsh"], "axial_pos_embds_dim": [32, 32]}),
     # Configs whose defaults leave a needed part unset.
+    "qwen2_vl": M_ROPE, "qwen2_5_vl": M_ROPE, "glm4v": M_ROPE, "glm46v": M_ROPE, "llava_onevision1_5": M_ROPE,
+    # Gemma 3 pools the 14 x 14 patch grid of a 224 px image to 7 x 7 tokens (the checkpoint: 64 to 16).
+    "gemma3": Override({"mm_tokens_per_image": 49}),
     "dbrx": Override({"attn_config.rope_theta": 10000.0, "attn_config.clip_qkv": 8.0}),  # clamps with no bound
     "xmod": Override({"default_language": "en_XX"}),
     "cohere_compass_text": Override({"rope_parameters": {"full_attention": ROPE, "sliding_attention": ROPE}}),

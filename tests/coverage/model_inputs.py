@@ -9,6 +9,7 @@ import torch
 import architectures as groups
 from architectures import Architecture
 from text_inputs import text_inputs
+from vision_inputs import vision_language_inputs
 
 
 class InputError(Exception):
@@ -20,4 +21,6 @@ def make_inputs(arch: Architecture, model: torch.nn.Module) -> dict[str, Any]:
         return text_inputs(model, left=True)
     if arch.group == groups.TEXT_ENCODER_DECODER:
         return text_inputs(model, left=False)
+    if arch.group == groups.VISION_LANGUAGE:
+        return vision_language_inputs(model)
     raise InputError(f"no input maker for {arch.group} models yet")
