@@ -188,6 +188,31 @@ def _renumber(index: Any, keep: list[int]) -> Any:
     return str(keep.index(int(index))) if str(index).isdigit() else index
 
 
+def _fit_feature_layers(config: dict[str, Any]) -> None:
+    """Vision feature layers index the vision tower's hidden states; keep them inside the shrunk tower
+    ([-2, -5, -8, -11, 6] over 2 layers -> [-2, -2, -2, -2, 1])."""
+    vision = config.get("vision_config")
+    layers = next((vision[k] for k in (*LAYER_COUNT_KEYS, "depth") if isinstance(vision, dict)
+                   and isinstance(vision.get(k), int)), None)
+    if layers is None:
+        return
+
+    def fit(index: int) -> int:
+        return min(index, layers - 1) if index >= 0 else max(index, -layers)
+
+    def visit(node: dict[str, Any]) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                visit(value)
+            elif key in ("vision_feature_layer", "vision_feature_layers"):
+                if isinstance(value, int) and not isinstance(value, bool):
+                    node[key] = fit(value)
+                elif isinstance(value, list) and all(isinstance(v, int) for v in value):
+                    node[key] = [fit(v) for v in value]
+
+    visit(config)
+
+
 def _fit_latent_attention(config: dict[str, Any]) -> None:
     """Multi-head latent attention (DeepSeek V2/V3): a query head is nope + rope dims, one key-value head per head."""
     if "kv_lora_rank" not in config:
@@ -220,6 +245,7 @@ def tiny_config(model_type: str, class_name: str | None = None) -> PreTrainedCon
     else:
         base = CONFIG_MAPPING[model_type]().to_dict()
     shrunk = shrink(base)
+    _fit_feature_layers(shrunk)
     for path, value in override.values.items():
         _set_path(shrunk, path, value)
     special_ids.remap_special_ids(shrunk)

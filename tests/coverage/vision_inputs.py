@@ -24,6 +24,7 @@ from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPI
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
 from text_inputs import pad_id, pad_rows, random_rows
+from vision_extras import EXTRA_INPUTS, FIXED_PLACEHOLDERS
 
 IMAGE_SIDE = 64  # before the processor: it resizes (or, native-resolution models, keeps ~this size)
 TEXT_LENGTHS = (5, 2)
@@ -67,7 +68,7 @@ def _processor_model_types(model_type: str, sub_types: tuple[str, ...]) -> list[
     return list(dict.fromkeys([*candidates, *sub_types]))
 
 
-def image_processor(model_type: str, sub_types: tuple[str, ...] = (), image_size: int | None = None) -> Any:
+def image_processor(model_type: str, sub_types: tuple[str, ...] = (), vision_config: Any = None) -> Any:
     """The model type's image processor (PIL backend where there is one), splitting off, sized to the model."""
     has_torchvision = importlib.util.find_spec("torchvision") is not None
     for candidate in _processor_model_types(model_type, sub_types):
@@ -86,34 +87,54 @@ def image_processor(model_type: str, sub_types: tuple[str, ...] = (), image_size
         for option, value in NO_SPLITTING.items():
             if hasattr(processor, option):
                 setattr(processor, option, value)
-        if image_size:
-            _fit_size(processor, image_size)
+        if vision_config is not None:
+            _fit_to_vision_config(processor, vision_config)
         return processor
     raise VisionInputError(f"no image processor registered for {model_type} (or {', '.join(sub_types) or '-'})")
 
 
-def _fit_size(processor: Any, side: int) -> None:
-    """Resize to the vision tower's fixed ``image_size`` (the processor's default may be another checkpoint's).
-    Only fixed-size settings change; native-resolution bounds (pixel counts, longest edges) are left alone."""
-    for attribute in ("size", "crop_size"):
+def _side(value: Any) -> int | None:
+    """An image or patch size given as an int or as [height, width]."""
+    if isinstance(value, (list, tuple)) and value:
+        value = value[0]
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _fit_to_vision_config(processor: Any, vision: Any) -> None:
+    """Make the processor cut images the way the tiny vision tower reads them: its patch, merge and
+    temporal sizes, and its fixed ``image_size`` (the processor's defaults may be another checkpoint's).
+    Native-resolution bounds (pixel counts) are left alone."""
+    for attribute, key in (("patch_size", "patch_size"), ("merge_size", "spatial_merge_size"),
+                           ("temporal_patch_size", "temporal_patch_size")):
+        value = _side(getattr(vision, key, None))
+        if value is not None and isinstance(getattr(processor, attribute, None), int):
+            setattr(processor, attribute, value)
+    side = _side(getattr(vision, "image_size", None))
+    if side is None:
+        return
+    for attribute in ("size", "crop_size", "max_image_size"):
         size = getattr(processor, attribute, None)
         if size is None:
             continue
         entries = {k: v for k, v in (size.items() if isinstance(size, dict) else vars(size).items()) if v is not None}
-        if entries and set(entries) <= {"height", "width", "shortest_edge"}:
+        fixed = set(entries) <= {"height", "width", "shortest_edge"}
+        capped = set(entries) == {"longest_edge"} and hasattr(processor, "max_image_size")  # Idefics 3, SmolVLM
+        if entries and (fixed or capped):
             fitted = {k: side for k in entries}
             setattr(processor, attribute, fitted if isinstance(size, dict) else type(size)(**fitted))
 
 
 def process_images(processor: Any, pictures: list[PIL.Image.Image]) -> dict[str, Any]:
-    """The processor's outputs for one image per row; some processors take the images nested by row."""
+    """The processor's outputs for one image per row: images nested by row (a flat list is one
+    sample's images to some processors, Idefics 3's), else flat."""
     try:
-        return dict(processor(images=pictures, return_tensors="pt"))
-    except Exception as flat_error:
+        return dict(processor(images=[[p] for p in pictures], return_tensors="pt"))
+    except Exception as nested_error:
         try:
-            return dict(processor(images=[[p] for p in pictures], return_tensors="pt"))
+            return dict(processor(images=pictures, return_tensors="pt"))
         except Exception:
-            raise VisionInputError(f"image processor: {type(flat_error).__name__}: {flat_error}"[:200]) from flat_error
+            raise VisionInputError(f"image processor: {type(nested_error).__name__}: {nested_error}"[:200]) \
+                from nested_error
 
 
 def config_id(config: Any, keys: tuple[str, ...]) -> int | None:
@@ -128,10 +149,12 @@ def _forward_parameters(model: torch.nn.Module) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
-def prompt_inputs(model: torch.nn.Module, image_inputs: dict[str, Any], count: int) -> dict[str, Any]:
-    """Left-padded rows holding ``count`` placeholders each, the image inputs and token types."""
+def prompt_inputs(model: torch.nn.Module, image_inputs: dict[str, Any], count: int,
+                  image: int | None = None) -> dict[str, Any]:
+    """Left-padded rows holding ``count`` placeholders ``image`` each (default: the config's), the
+    image inputs, token types and the model type's extra inputs (`vision_extras`)."""
     config = model.config
-    image = config_id(config, IMAGE_TOKEN_KEYS)
+    image = config_id(config, IMAGE_TOKEN_KEYS) if image is None else image
     opening, closing = config_id(config, OPEN_KEYS), config_id(config, CLOSE_KEYS)
     bos = model.generation_config.bos_token_id
     texts = random_rows(model, TEXT_LENGTHS, seed=3)
@@ -150,6 +173,9 @@ def prompt_inputs(model: torch.nn.Module, image_inputs: dict[str, Any], count: i
         # Gemma 3 marks image tokens 1 (they attend bidirectionally); PaliGemma's prompt is all prefix (0).
         marks = torch.zeros_like(input_ids) if "paligemma" in config.model_type else (input_ids == image).long()
         inputs["token_type_ids"] = marks
+    extra = EXTRA_INPUTS.get(config.model_type)
+    if extra is not None:
+        inputs.update(extra(model, inputs, image))
     return inputs
 
 
@@ -191,21 +217,21 @@ def sub_config_types(config: Any) -> tuple[str, ...]:
     return tuple(types)
 
 
-def vision_image_size(config: Any) -> int | None:
-    vision = getattr(config, "vision_config", None)
-    size = getattr(vision, "image_size", None)
-    return size if isinstance(size, int) else None
-
-
 def model_image_inputs(model: torch.nn.Module, processed: dict[str, Any]) -> dict[str, Any]:
     """The processor outputs the model's forward names (processors also return what only they use)."""
     parameters = _forward_parameters(model)
-    return {k: v for k, v in processed.items() if k in parameters}
+    dtype = next(model.parameters()).dtype
+    return {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+            for k, v in processed.items() if k in parameters}
 
 
 def vision_language_inputs(model: torch.nn.Module) -> dict[str, Any]:
     config = model.config
-    processor = image_processor(config.model_type, sub_config_types(config), vision_image_size(config))
+    processor = image_processor(config.model_type, sub_config_types(config), getattr(config, "vision_config", None))
     image_inputs = model_image_inputs(model, process_images(processor, images()))
+    fixed = FIXED_PLACEHOLDERS.get(config.model_type)
+    if fixed is not None:
+        image, count = fixed(model)
+        return prompt_inputs(model, image_inputs, count, image)
     count = placeholder_count(model, image_inputs)
     return prompt_inputs(model, image_inputs, count)
