@@ -60,10 +60,6 @@ OVERRIDES: dict[str, Override] = {
     "qwen2_vl": M_ROPE, "qwen2_5_vl": M_ROPE, "glm4v": M_ROPE, "glm46v": M_ROPE, "llava_onevision1_5": M_ROPE,
     # Gemma 3 pools the 14 x 14 patch grid of a 224 px image to 7 x 7 tokens (the checkpoint: 64 to 16).
     "gemma3": Override({"mm_tokens_per_image": 49}),
-    # BLIP-2 checkpoints name the placeholder their query tokens fill; the defaults do not.
-    "blip-2": Override({"image_token_index": 200}),
-    "instructblip": Override({"image_token_index": 200}),
-    "instructblipvideo": Override({"video_token_index": 200}),
     # Mllama concatenates the last hidden state with intermediate ones: output width = hidden x (1 + layers).
     "mllama": Override({"vision_config.intermediate_layers_indices": [0, 1], "vision_config.vision_output_dim": 192}),
     # Llama 4's pixel shuffle (ratio 0.5) feeds the projector 4 x the vision width.

@@ -9,7 +9,8 @@ import torch
 import architectures as groups
 from architectures import Architecture
 from text_inputs import text_inputs
-from vision_inputs import vision_language_inputs
+from audio_inputs import speech_inputs
+from vision_inputs import vision_encoder_decoder_inputs, vision_language_inputs
 
 
 class InputError(Exception):
@@ -23,4 +24,8 @@ def make_inputs(arch: Architecture, model: torch.nn.Module) -> dict[str, Any]:
         return text_inputs(model, left=False)
     if arch.group == groups.VISION_LANGUAGE:
         return vision_language_inputs(model)
+    if arch.group == groups.VISION_ENCODER_DECODER:
+        return vision_encoder_decoder_inputs(model)
+    if arch.group == groups.SPEECH_AUDIO:
+        return speech_inputs(model, arch.mappings)
     raise InputError(f"no input maker for {arch.group} models yet")

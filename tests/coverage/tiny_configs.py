@@ -91,7 +91,7 @@ CAPS.update({"n_shared_experts": 1, "num_shared_experts": 1, "n_group": 1, "topk
              "first_k_dense_replace": 1, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
              "mamba_n_heads": 8, "mamba_num_heads": 8, "n_mamba_heads": 8, "num_key_value_groups": 1,
              "n_groups": 1, "mamba_n_groups": 1})
-CAPS.update({"mamba_d_ssm": 2 * WIDTH, "rotary_dim": HEAD_DIM // 2, "condition_dim": WIDTH, "vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 16})
+CAPS.update({"upsample_groups": WIDTH, "codebook_dim": WIDTH, "mamba_d_ssm": 2 * WIDTH, "rotary_dim": HEAD_DIM // 2, "condition_dim": WIDTH, "vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 16})
 
 # Keys some defaults leave None that the model needs set (real checkpoints always set them).
 FILL_NONE = {"head_dim": HEAD_DIM, "num_key_value_heads": KV_HEADS, "n_routed_experts": EXPERTS,
@@ -112,6 +112,17 @@ def _is_sub_config(value: Any) -> bool:
     return isinstance(value, dict) and "model_type" in value
 
 
+# Key endings capped like the keys above (decoder_num_key_value_heads, audio_num_hidden_layers, ...).
+SUFFIX_CAPS = (("_key_value_heads", KV_HEADS), ("_attention_heads", HEADS), ("_hidden_layers", LAYERS))
+
+
+def _cap_of(key: str, value: int) -> int:
+    """The cap of a size key, or ``value`` itself (no cap) for keys that are not sizes."""
+    if key in CAPS:
+        return CAPS[key]
+    return next((cap for suffix, cap in SUFFIX_CAPS if key.endswith(suffix)), value)
+
+
 def _capped(values: dict[str, Any]) -> dict[str, Any]:
     """Caps applied to a plain dict of per-layer settings ({"head_dim": 512} -> {"head_dim": 16})."""
     capped = {k: min(v, CAPS[k]) if k in CAPS and isinstance(v, int) and not isinstance(v, bool) else v
@@ -127,8 +138,8 @@ def _shrink_in_place(config: dict[str, Any]) -> None:
             _shrink_in_place(value)
         elif value is None and key in FILL_NONE:
             config[key] = FILL_NONE[key]
-        elif key in CAPS and isinstance(value, int) and not isinstance(value, bool) and value > CAPS[key]:
-            config[key] = CAPS[key]
+        elif isinstance(value, int) and not isinstance(value, bool) and value > _cap_of(key, value):
+            config[key] = _cap_of(key, value)
     _shrink_layer_pattern(config, old_layers)
     _fit_rope_sections(config)
     _fit_latent_attention(config)
@@ -186,6 +197,19 @@ def _kept(index: Any, keep: list[int]) -> bool:
 
 def _renumber(index: Any, keep: list[int]) -> Any:
     return str(keep.index(int(index))) if str(index).isdigit() else index
+
+
+PLACEHOLDER_KEYS = ("image_token_id", "image_token_index", "video_token_id", "video_token_index", "audio_token_id",
+                    "audio_token_index")
+FREE_IDS = range(200, 208)  # below the moved special ids (top 64 of 256), named special so prompts avoid them
+
+
+def _name_placeholders(config: dict[str, Any]) -> None:
+    """A media placeholder the defaults leave None (checkpoints name one) gets a free id."""
+    free = (i for i in FREE_IDS)
+    for key in PLACEHOLDER_KEYS:
+        if key in config and config[key] is None:
+            config[key] = next(free)
 
 
 def _fit_feature_layers(config: dict[str, Any]) -> None:
@@ -246,6 +270,7 @@ def tiny_config(model_type: str, class_name: str | None = None) -> PreTrainedCon
         base = CONFIG_MAPPING[model_type]().to_dict()
     shrunk = shrink(base)
     _fit_feature_layers(shrunk)
+    _name_placeholders(shrunk)
     for path, value in override.values.items():
         _set_path(shrunk, path, value)
     special_ids.remap_special_ids(shrunk)

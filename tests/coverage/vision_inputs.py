@@ -1,19 +1,14 @@
 """Inputs for a vision-language model: two images through its own image processor, and prompts with
-as many image placeholder tokens as the model's vision tower makes features.
+as many image placeholder tokens as the model's vision tower makes features (`placeholder_prompts`).
 
-The image processor is the model type's own (``IMAGE_PROCESSOR_MAPPING_NAMES``, PIL backend, its
-defaults, image splitting off), so pixel values, grids and sizes have the shapes the model
-expects. How many placeholders a row needs is asked of the model itself: a forward pass with one
-placeholder per row fails with transformers' "Image features and image tokens do not match,
-tokens: T, features: F" and F / rows is the count. Each row is
-``[bos] [vision start] image x count [vision end] text`` with unequal text, left padded.
+The image processor is the model type's own (``IMAGE_PROCESSOR_MAPPING_NAMES``, PIL backend where
+there is one, image splitting off), fitted to the tiny vision tower's patch and image sizes, so
+pixel values, grids and sizes have the shapes the model expects.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import inspect
-import re
 from typing import Any
 
 import numpy as np
@@ -23,23 +18,17 @@ import transformers
 from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
-from text_inputs import pad_id, pad_rows, random_rows
-from vision_extras import EXTRA_INPUTS, FIXED_PLACEHOLDERS
+from placeholder_prompts import IMAGE, PlaceholderError, forward_parameters, placeholder_count, prompt_inputs
+from vision_extras import FIXED_PLACEHOLDERS
 
 IMAGE_SIDE = 64  # before the processor: it resizes (or, native-resolution models, keeps ~this size)
-TEXT_LENGTHS = (5, 2)
-_COUNTS = re.compile(r"do not match[:,]?\s*tokens:?\s*(\d+),?\s*features:?\s*(\d+)")
 
-# Config keys naming the image placeholder, and the tokens that open and close an image.
-IMAGE_TOKEN_KEYS = ("image_token_id", "image_token_index", "image_token")
-OPEN_KEYS = ("vision_start_token_id", "boi_token_id", "boi_token_index", "image_start_token_id", "im_start_token_id")
-CLOSE_KEYS = ("vision_end_token_id", "eoi_token_id", "eoi_token_index", "image_end_token_id", "im_end_token_id")
 # Processor options that multiply the images (tiling, splitting); off keeps one image per row.
 NO_SPLITTING = {"do_image_splitting": False, "do_split_image": False, "crop_to_patches": False,
                 "do_pan_and_scan": False, "use_thumbnail": False, "dynamic_hd": False}
 
 
-class VisionInputError(Exception):
+class VisionInputError(PlaceholderError):
     """The model's images or placeholders could not be made; the message says which."""
 
 
@@ -137,76 +126,6 @@ def process_images(processor: Any, pictures: list[PIL.Image.Image]) -> dict[str,
                 from nested_error
 
 
-def config_id(config: Any, keys: tuple[str, ...]) -> int | None:
-    for key in keys:
-        value = getattr(config, key, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
-def _forward_parameters(model: torch.nn.Module) -> set[str]:
-    return set(inspect.signature(model.forward).parameters)
-
-
-def prompt_inputs(model: torch.nn.Module, image_inputs: dict[str, Any], count: int,
-                  image: int | None = None) -> dict[str, Any]:
-    """Left-padded rows holding ``count`` placeholders ``image`` each (default: the config's), the
-    image inputs, token types and the model type's extra inputs (`vision_extras`)."""
-    config = model.config
-    image = config_id(config, IMAGE_TOKEN_KEYS) if image is None else image
-    opening, closing = config_id(config, OPEN_KEYS), config_id(config, CLOSE_KEYS)
-    bos = model.generation_config.bos_token_id
-    texts = random_rows(model, TEXT_LENGTHS, seed=3)
-    rows = []
-    for text in texts:
-        row = [bos] if isinstance(bos, int) else []
-        if image is not None:
-            row += ([opening] if opening is not None else []) + [image] * count + ([closing] if closing is not None else [])
-        rows.append(row + text)
-    input_ids, attention_mask = pad_rows(rows, pad_id(model), left=True)
-    inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **image_inputs}
-    parameters = _forward_parameters(model)
-    if image is not None and "mm_token_type_ids" in parameters:
-        inputs["mm_token_type_ids"] = (input_ids == image).long()
-    if image is not None and "token_type_ids" in parameters and "token_type_ids" not in inputs:
-        # Gemma 3 marks image tokens 1 (they attend bidirectionally); PaliGemma's prompt is all prefix (0).
-        marks = torch.zeros_like(input_ids) if "paligemma" in config.model_type else (input_ids == image).long()
-        inputs["token_type_ids"] = marks
-    extra = EXTRA_INPUTS.get(config.model_type)
-    if extra is not None:
-        inputs.update(extra(model, inputs, image))
-    return inputs
-
-
-def placeholder_count(model: torch.nn.Module, image_inputs: dict[str, Any]) -> int:
-    """Placeholders per row the vision tower fills: read off the model's own mismatch error.
-
-    The error's feature count is per token for most models and per element (tokens x width) for
-    some, so both readings are tried.
-    """
-    width = getattr(model.config.get_text_config(), "hidden_size", None)
-    tried: list[int] = []
-    queue = [1]
-    while queue and len(tried) < 5:
-        count = queue.pop(0)
-        tried.append(count)
-        try:
-            with torch.no_grad():
-                model(**prompt_inputs(model, image_inputs, count))
-            return count
-        except Exception as error:
-            match = _COUNTS.search(str(error))
-            if match is None:
-                raise VisionInputError(f"forward with images: {type(error).__name__}: {error}"[:200]) from error
-            rows = int(match.group(1)) // count
-            features = int(match.group(2))
-            for total in (features, features // width if width and features % width == 0 else None):
-                if total and total % rows == 0 and total // rows not in tried:
-                    queue.append(total // rows)
-    raise VisionInputError(f"no placeholder count fits the image features (tried {tried})")
-
-
 def sub_config_types(config: Any) -> tuple[str, ...]:
     """Model types of the vision sub-configs, where a processor may be registered instead."""
     types = []
@@ -217,9 +136,10 @@ def sub_config_types(config: Any) -> tuple[str, ...]:
     return tuple(types)
 
 
-def model_image_inputs(model: torch.nn.Module, processed: dict[str, Any]) -> dict[str, Any]:
-    """The processor outputs the model's forward names (processors also return what only they use)."""
-    parameters = _forward_parameters(model)
+def model_media_inputs(model: torch.nn.Module, processed: dict[str, Any]) -> dict[str, Any]:
+    """The processor outputs the model's forward names (processors also return what only they use),
+    floating ones in the model's dtype (some processors return bfloat16)."""
+    parameters = forward_parameters(model)
     dtype = next(model.parameters()).dtype
     return {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
             for k, v in processed.items() if k in parameters}
@@ -228,10 +148,24 @@ def model_image_inputs(model: torch.nn.Module, processed: dict[str, Any]) -> dic
 def vision_language_inputs(model: torch.nn.Module) -> dict[str, Any]:
     config = model.config
     processor = image_processor(config.model_type, sub_config_types(config), getattr(config, "vision_config", None))
-    image_inputs = model_image_inputs(model, process_images(processor, images()))
+    image_inputs = model_media_inputs(model, process_images(processor, images()))
     fixed = FIXED_PLACEHOLDERS.get(config.model_type)
     if fixed is not None:
         image, count = fixed(model)
-        return prompt_inputs(model, image_inputs, count, image)
-    count = placeholder_count(model, image_inputs)
-    return prompt_inputs(model, image_inputs, count)
+        return prompt_inputs(model, IMAGE, image_inputs, count, image)
+    count = placeholder_count(model, IMAGE, image_inputs)
+    return prompt_inputs(model, IMAGE, image_inputs, count)
+
+
+def vision_encoder_decoder_inputs(model: torch.nn.Module) -> dict[str, Any]:
+    """Pixel inputs for an image encoder; a prompt too when the model reads text beside the image
+    (Florence-2, T5Gemma 2), with its image placeholders."""
+    config = model.config
+    encoder = getattr(config, "encoder", None)
+    processor = image_processor(config.model_type, sub_config_types(config),
+                                getattr(config, "vision_config", None) or encoder)
+    pixels = model_media_inputs(model, process_images(processor, images()))
+    if model.main_input_name != "input_ids":
+        return pixels
+    count = placeholder_count(model, IMAGE, pixels)
+    return prompt_inputs(model, IMAGE, pixels, count)
