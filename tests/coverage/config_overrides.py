@@ -37,6 +37,8 @@ ROPE = {"rope_type": "default", "rope_theta": 10000.0}
 # Checkpoints of M-RoPE models set the sections (temporal, height, width) of a head's rotary half
 # (8 with 16-wide heads); the configs' defaults leave them out.
 M_ROPE = Override({"text_config.rope_parameters": {**ROPE, "mrope_section": [2, 3, 3]}})
+M_ROPE_PARTIAL = Override({"text_config.rope_parameters": {**ROPE, "partial_rotary_factor": 0.5,
+                                                           "mrope_section": [1, 2, 1]}})  # half the head rotates
 
 OVERRIDES: dict[str, Override] = {
     # Hybrid models: a layer pattern by period and offset, so two layers would hold no attention layer.
@@ -58,6 +60,10 @@ OVERRIDES: dict[str, Override] = {
     "reformer": Override({"is_decoder": True, "attn_layers": ["local", "lsh"], "axial_pos_embds_dim": [32, 32]}),
     # Configs whose defaults leave a needed part unset.
     "qwen2_vl": M_ROPE, "qwen2_5_vl": M_ROPE, "glm4v": M_ROPE, "glm46v": M_ROPE, "llava_onevision1_5": M_ROPE,
+    "glm4v_moe": M_ROPE_PARTIAL, "paddleocr_vl": M_ROPE,
+    "mistral4": Override({"head_dim": 32}),  # latent attention: rotary half of nope + rope (16 + 16)
+    # Aria maps the patch count to its query count: 224 px images give 16 x 16 patches.
+    "aria": Override({"projector_patch_to_query_dict": {256: 64, 1225: 64, 4900: 64}}),
     # Gemma 3 pools the 14 x 14 patch grid of a 224 px image to 7 x 7 tokens (the checkpoint: 64 to 16).
     "gemma3": Override({"mm_tokens_per_image": 49}),
     # Mllama concatenates the last hidden state with intermediate ones: output width = hidden x (1 + layers).
@@ -83,7 +89,7 @@ OVERRIDES: dict[str, Override] = {
     # The assistant (a draft model) shares its cache across all layers and has no per-layer inputs.
     "gemma4_assistant": Override({"text_config.hidden_size_per_layer_input": 0,
                                   "text_config.vocab_size_per_layer_input": 0}, base=lambda: {
-        "model_type": "gemma4_assistant", "text_config": {"model_type": "gemma4_text"}}),
+        "model_type": "gemma4_assistant", "text_config": CONFIG_MAPPING["gemma4_text"]().to_dict()}),
     "falcon_h1": Override({"mamba_d_head": 16}),  # heads x head = expand x hidden
     "dots3_note_text": Override({"head_dim": 32}),  # sliding-window heads are nope + rope wide
     "dots3_note": Override({"text_config.head_dim": 32}),

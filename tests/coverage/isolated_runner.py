@@ -1,4 +1,5 @@
-"""Run each architecture's check in its own forked process with a time limit: a hang or a crash is a record.
+"""Run each architecture's check in its own forked process with time and memory limits: a hang, a
+blow-up or a crash is a record.
 
 The parent imports torch, transformers and mmgen once; each child is a fork (cheap: no second
 import), runs `architecture_check.check_architecture` on one torch thread and sends its records
@@ -21,7 +22,8 @@ from architecture_check import STRATEGIES, check_architecture
 from architectures import Architecture
 
 TIME_LIMIT_S = 240.0
-TIMEOUT, CRASH = "timeout", "crash"
+MEMORY_LIMIT_GB = 4.0  # a tiny model needs far less; more means a size the shrinking missed
+TIMEOUT, CRASH, MEMORY = "timeout", "crash", "memory"
 
 
 def _child(arch: Architecture, strategies: tuple[str, ...], connection: multiprocessing.connection.Connection) -> None:
@@ -66,12 +68,20 @@ class _Running:
             if code is None or code != 0 or not any(r["stage"] in STRATEGIES for r in self.records):
                 self.records.append({"stage": "harness", "status": CRASH, "cause": _exit_cause(code)})
 
-    def stop(self, reason: str) -> None:
+    def stop(self, status: str, reason: str) -> None:
         if self.process.is_alive():
             os.kill(self.process.pid, signal.SIGKILL)
         self.process.join()
-        self.records.append({"stage": "harness", "status": TIMEOUT, "cause": reason})
+        self.records.append({"stage": "harness", "status": status, "cause": reason})
         self.done = True
+
+    def resident_gb(self) -> float:
+        """The child's resident memory, from /proc (0 where there is none)."""
+        try:
+            with open(f"/proc/{self.process.pid}/statm") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+        except (OSError, ValueError, IndexError):
+            return 0.0
 
 
 def _exit_cause(code: int | None) -> str:
@@ -81,7 +91,8 @@ def _exit_cause(code: int | None) -> str:
 
 
 def run_isolated(architectures: Iterable[Architecture], on_result: Callable[[Architecture, list[dict]], None],
-                 strategies: tuple[str, ...] = STRATEGIES, jobs: int = 1, time_limit_s: float = TIME_LIMIT_S) -> None:
+                 strategies: tuple[str, ...] = STRATEGIES, jobs: int = 1, time_limit_s: float = TIME_LIMIT_S,
+                 memory_limit_gb: float = MEMORY_LIMIT_GB) -> None:
     """Check every architecture in a child process; ``on_result(arch, records)`` as each finishes."""
     torch.set_num_threads(1)
     pending = list(architectures)
@@ -94,7 +105,9 @@ def run_isolated(architectures: Iterable[Architecture], on_result: Callable[[Arc
         for run in list(running):
             run.drain()
             if not run.done and time.monotonic() - run.started > time_limit_s:
-                run.stop(f"no result within {time_limit_s:.0f} s")
+                run.stop(TIMEOUT, f"no result within {time_limit_s:.0f} s")
+            elif not run.done and (resident := run.resident_gb()) > memory_limit_gb:
+                run.stop(MEMORY, f"{resident:.1f} GB resident, over the {memory_limit_gb:.0f} GB limit")
             if not run.done and not run.process.is_alive():
                 run.drain()
                 if not run.done:

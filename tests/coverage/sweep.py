@@ -4,9 +4,11 @@
     python tests/coverage/sweep.py llama gpt2 "vision-language" --jobs 2 -o /tmp/coverage.json
     python tests/coverage/sweep.py --write-baseline      # refresh tests/coverage/baseline.json
 
-Prints a line per architecture as it finishes, then the coverage table, the summary by group
-and the failures grouped by cause; writes the JSON result (``-o``, default
-``coverage_result.json`` in the working directory).
+Names are class names (LlavaForConditionalGeneration), model types (llava) or groups
+("decoder-only text", "text encoder-decoder", "vision encoder-decoder", "vision-language",
+"speech and audio"). Prints a line per architecture as it finishes, then the coverage table, the
+summary by group and the failures grouped by cause; writes the JSON result (``-o``, default
+``mmgen-coverage.json`` in the temporary directory).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import logging
 import pathlib
 import sys
+import tempfile
 import time
 import warnings
 
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="architectures checked at once (default 1)")
     parser.add_argument("--time-limit", type=float, default=isolated_runner.TIME_LIMIT_S,
                         help="seconds per architecture before it is recorded as a timeout")
-    parser.add_argument("-o", "--output", type=pathlib.Path, default=pathlib.Path("coverage_result.json"))
+    parser.add_argument("-o", "--output", type=pathlib.Path,
+                        default=pathlib.Path(tempfile.gettempdir()) / "mmgen-coverage.json")
     parser.add_argument("--write-baseline", action="store_true", help=f"also write {BASELINE.name}")
     args = parser.parse_args(argv)
 

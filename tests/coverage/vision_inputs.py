@@ -18,7 +18,9 @@ import transformers
 from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
-from placeholder_prompts import IMAGE, PlaceholderError, forward_parameters, placeholder_count, prompt_inputs
+from placeholder_prompts import (IMAGE, PlaceholderError, config_id, forward_parameters, placeholder_count,
+                                 prompt_inputs)
+from text_inputs import text_inputs
 from vision_extras import FIXED_PLACEHOLDERS
 
 IMAGE_SIDE = 64  # before the processor: it resizes (or, native-resolution models, keeps ~this size)
@@ -89,6 +91,19 @@ def _side(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _entries(size: Any) -> dict[str, Any]:
+    """The set fields of a size setting: a dict, a SizeDict, or anything else (no fields)."""
+    if isinstance(size, dict):
+        items = size.items()
+    elif hasattr(size, "__dict__"):
+        items = vars(size).items()
+    elif hasattr(size, "keys"):
+        items = ((k, size[k]) for k in size.keys())
+    else:
+        return {}
+    return {k: v for k, v in items if v is not None}
+
+
 def _fit_to_vision_config(processor: Any, vision: Any) -> None:
     """Make the processor cut images the way the tiny vision tower reads them: its patch, merge and
     temporal sizes, and its fixed ``image_size`` (the processor's defaults may be another checkpoint's).
@@ -101,11 +116,13 @@ def _fit_to_vision_config(processor: Any, vision: Any) -> None:
     side = _side(getattr(vision, "image_size", None))
     if side is None:
         return
+    if isinstance(getattr(processor, "max_image_size", None), int):  # Aria: the longest side, in pixels
+        processor.max_image_size = side
     for attribute in ("size", "crop_size", "max_image_size"):
         size = getattr(processor, attribute, None)
-        if size is None:
+        if size is None or isinstance(size, int):
             continue
-        entries = {k: v for k, v in (size.items() if isinstance(size, dict) else vars(size).items()) if v is not None}
+        entries = _entries(size)
         fixed = set(entries) <= {"height", "width", "shortest_edge"}
         capped = set(entries) == {"longest_edge"} and hasattr(processor, "max_image_size")  # Idefics 3, SmolVLM
         if entries and (fixed or capped):
@@ -115,12 +132,16 @@ def _fit_to_vision_config(processor: Any, vision: Any) -> None:
 
 def process_images(processor: Any, pictures: list[PIL.Image.Image]) -> dict[str, Any]:
     """The processor's outputs for one image per row: images nested by row (a flat list is one
-    sample's images to some processors, Idefics 3's), else flat."""
+    sample's images to some processors, Idefics 3's), else flat. A bare tensor is the pixel values."""
+    def run(images: Any) -> dict[str, Any]:
+        output = processor(images=images, return_tensors="pt")
+        return {"pixel_values": output} if isinstance(output, torch.Tensor) else dict(output)
+
     try:
-        return dict(processor(images=[[p] for p in pictures], return_tensors="pt"))
+        return run([[p] for p in pictures])
     except Exception as nested_error:
         try:
-            return dict(processor(images=pictures, return_tensors="pt"))
+            return run(pictures)
         except Exception:
             raise VisionInputError(f"image processor: {type(nested_error).__name__}: {nested_error}"[:200]) \
                 from nested_error
@@ -147,12 +168,16 @@ def model_media_inputs(model: torch.nn.Module, processed: dict[str, Any]) -> dic
 
 def vision_language_inputs(model: torch.nn.Module) -> dict[str, Any]:
     config = model.config
+    if not sub_config_types(config) and config_id(config, IMAGE.token_keys) is None:
+        return text_inputs(model, left=True)  # filed as image-text-to-text, but a text model (Mistral 4)
     processor = image_processor(config.model_type, sub_config_types(config), getattr(config, "vision_config", None))
     image_inputs = model_media_inputs(model, process_images(processor, images()))
     fixed = FIXED_PLACEHOLDERS.get(config.model_type)
     if fixed is not None:
         image, count = fixed(model)
         return prompt_inputs(model, IMAGE, image_inputs, count, image)
+    if config_id(config, IMAGE.token_keys) is None:  # the image is not spliced into the prompt (BLIP, GIT)
+        return prompt_inputs(model, IMAGE, image_inputs, 0)
     count = placeholder_count(model, IMAGE, image_inputs)
     return prompt_inputs(model, IMAGE, image_inputs, count)
 
