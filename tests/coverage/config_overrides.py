@@ -61,7 +61,10 @@ OVERRIDES: dict[str, Override] = {
     # Configs whose defaults leave a needed part unset.
     "qwen2_vl": M_ROPE, "qwen2_5_vl": M_ROPE, "glm4v": M_ROPE, "glm46v": M_ROPE, "llava_onevision1_5": M_ROPE,
     "glm4v_moe": M_ROPE_PARTIAL, "paddleocr_vl": M_ROPE,
-    "mistral4": Override({"head_dim": 32}),  # latent attention: rotary half of nope + rope (16 + 16)
+    "mistral4": Override({"head_dim": 32}),
+    # The Omni thinkers place M-RoPE positions from a vision start their configs leave out.
+    "qwen2_5_omni_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204, **M_ROPE.values}),
+    "qwen3_omni_moe_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204}),  # latent attention: rotary half of nope + rope (16 + 16)
     # Aria maps the patch count to its query count: 224 px images give 16 x 16 patches.
     "aria": Override({"projector_patch_to_query_dict": {256: 64, 1225: 64, 4900: 64}}),
     # Gemma 3 pools the 14 x 14 patch grid of a 224 px image to 7 x 7 tokens (the checkpoint: 64 to 16).

@@ -4,13 +4,19 @@ Each side gets its own deep copy of the inputs (some models' ``generate`` writes
 BLIP's does with its BOS). The reference's output is its ``sequences`` when it returns a
 ``ModelOutput``. Outcomes: "pass" (same shape, ``torch.equal``), "fail" (tokens or shape differ,
 with the first differing position), "error" (mmgen raised), "reference error"
-(``model.generate`` itself raised on these inputs: the harness cannot judge mmgen there).
+(``model.generate`` itself raised on these inputs: the harness cannot judge mmgen there),
+"unsupported" (transformers refuses the strategy for this model: beam search for MusicGen, CSM),
+"not applicable" (no such strategy for this model: SpeechT5 synthesis has no beam search).
+
+Models that generate continuous frames (SpeechT5's spectrograms) are compared frame for frame:
+``Generation.spectrogram`` rows against the reference's padded batch, equal up to float rounding.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import time
 from typing import Any
 
@@ -26,6 +32,13 @@ STRATEGIES: dict[str, dict[str, Any]] = {
 }
 
 PASS, FAIL, ERROR, REFERENCE_ERROR = "pass", "fail", "error", "reference error"
+UNSUPPORTED, NOT_APPLICABLE = "unsupported", "not applicable"
+FRAME_RTOL, FRAME_ATOL = 1e-4, 1e-5
+
+# Models whose generation takes other options than token decoding: {strategy: options}; a strategy
+# missing here is not applicable to them. SpeechT5 synthesis stops on its own stop probability.
+CLASS_STRATEGIES: dict[str, dict[str, dict[str, Any]]] = {"SpeechT5ForTextToSpeech": {"greedy": {}}}
+_REFUSED = re.compile(r"beam.?search|incompatible mode for generation|not supported", re.IGNORECASE)
 
 # Options given to the reference only, to get the output convention mmgen follows (as the
 # project's own parity tests do): Whisper's short-form generate then keeps the decoder start.
@@ -66,27 +79,60 @@ def first_difference(expected: torch.Tensor, actual: torch.Tensor, prompt_length
     return f"tokens differ at position {position} (new token {position - prompt_length})"
 
 
+def strategy_options(model: torch.nn.Module, strategy: str, new_tokens: int) -> dict[str, Any] | None:
+    """The options of one strategy for this model, or None where the strategy does not apply."""
+    own = CLASS_STRATEGIES.get(type(model).__name__)
+    if own is not None:
+        return own.get(strategy)
+    return {"max_new_tokens": new_tokens, **STRATEGIES[strategy]}
+
+
+def as_reference_layout(result: Any, expected: torch.Tensor) -> torch.Tensor:
+    """mmgen's output in the reference's layout: token ids, or continuous rows padded into its batch."""
+    if not expected.is_floating_point():
+        return result.sequences
+    rows = result.spectrogram if result.spectrogram is not None else result.audio
+    padded = torch.zeros_like(expected)
+    for i, row in enumerate(rows):
+        if row.shape[0] > expected.shape[1] or i >= expected.shape[0]:
+            return torch.stack(list(rows))  # a shape the reference does not have: reported as a shape difference
+        padded[i, :row.shape[0]] = row
+    return padded
+
+
+def same_values(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Token ids must be equal; continuous frames equal up to float rounding (another batching of the same sums)."""
+    if expected.is_floating_point():
+        return torch.allclose(actual, expected, rtol=FRAME_RTOL, atol=FRAME_ATOL)
+    return torch.equal(actual, expected)
+
+
 def check(model: torch.nn.Module, inputs: dict[str, Any], strategy: str, new_tokens: int = NEW_TOKENS) -> Outcome:
-    options = {"max_new_tokens": new_tokens, **STRATEGIES[strategy]}
+    options = strategy_options(model, strategy, new_tokens)
+    if options is None:
+        return Outcome(NOT_APPLICABLE, f"{type(model).__name__} has no {strategy} decoding")
     started = time.perf_counter()
     try:
         with torch.no_grad():
             reference_options = {**options, **REFERENCE_OPTIONS.get(type(model).__name__, {})}
             expected = reference_sequences(model.generate(**copy.deepcopy(inputs), **reference_options))
     except Exception as error:
-        return Outcome(REFERENCE_ERROR, describe(error), time.perf_counter() - started)
+        refused = strategy != "greedy" and _REFUSED.search(str(error))
+        return Outcome(UNSUPPORTED if refused else REFERENCE_ERROR, describe(error), time.perf_counter() - started)
     prompt_length = _prompt_length(model, inputs, expected, new_tokens)
     generated = expected.shape[-1] - prompt_length
     try:
         with torch.no_grad():
             result = mmgen.generate(model, **copy.deepcopy(inputs), **options)
-        actual = result.sequences
+        actual = as_reference_layout(result, expected)
     except Exception as error:
         return Outcome(ERROR, describe(error), time.perf_counter() - started, generated)
     seconds = time.perf_counter() - started
-    if actual.shape == expected.shape and torch.equal(actual.cpu(), expected.cpu()):
+    if actual.shape == expected.shape and same_values(actual.cpu(), expected.cpu()):
         return Outcome(PASS, "", seconds, generated)
-    prompt_length = getattr(result, "prompt_length", prompt_length)
+    if expected.is_floating_point() and actual.shape == expected.shape:
+        return Outcome(FAIL, f"frames differ by up to {float((actual - expected).abs().max()):.2e}", seconds, generated)
+    prompt_length = getattr(result, "prompt_length", None) or prompt_length
     return Outcome(FAIL, first_difference(expected.cpu(), actual.cpu(), prompt_length), seconds, generated)
 
 

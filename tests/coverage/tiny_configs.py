@@ -212,6 +212,17 @@ def _name_placeholders(config: dict[str, Any]) -> None:
             config[key] = next(free)
 
 
+def _with_vision_tower(model_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Configs whose default is text-only (Gemma 4: ``vision_config=None``) get their vision tower's defaults."""
+    vision_class = getattr(CONFIG_MAPPING[model_type], "sub_configs", {}).get("vision_config")
+    if "vision_config" in config and config["vision_config"] is None and vision_class is not None:
+        try:
+            config["vision_config"] = vision_class().to_dict()
+        except Exception:  # an AutoConfig placeholder: no defaults to take
+            pass
+    return config
+
+
 def _fit_feature_layers(config: dict[str, Any]) -> None:
     """Vision feature layers index the vision tower's hidden states; keep them inside the shrunk tower
     ([-2, -5, -8, -11, 6] over 2 layers -> [-2, -2, -2, -2, 1])."""
@@ -250,15 +261,16 @@ def _fit_latent_attention(config: dict[str, Any]) -> None:
 
 def _fit_rope_sections(config: dict[str, Any]) -> None:
     """M-RoPE sections split a head's rotary half; rescale them to the shrunk head (sum = head_dim // 2)."""
-    rope = config.get("rope_parameters") or config.get("rope_scaling")
-    if not isinstance(rope, dict) or "mrope_section" not in rope:
-        return
-    sections = rope["mrope_section"]
-    factor = rope.get("partial_rotary_factor", config.get("partial_rotary_factor", 1.0)) or 1.0
-    half = int(config.get("head_dim", HEAD_DIM) * factor) // 2
-    scaled = [max(1, s * half // sum(sections)) for s in sections]
-    scaled[0] += half - sum(scaled)
-    rope["mrope_section"] = scaled
+    for key in ("rope_parameters", "rope_scaling"):
+        rope = config.get(key)
+        if not isinstance(rope, dict) or not isinstance(rope.get("mrope_section"), list):
+            continue
+        sections = rope["mrope_section"]
+        factor = rope.get("partial_rotary_factor", config.get("partial_rotary_factor", 1.0)) or 1.0
+        half = int((config.get("head_dim") or HEAD_DIM) * factor) // 2
+        scaled = [max(1, s * half // sum(sections)) for s in sections]
+        scaled[0] += half - sum(scaled)
+        rope["mrope_section"] = scaled
 
 
 def tiny_config(model_type: str, class_name: str | None = None) -> PreTrainedConfig:
@@ -267,7 +279,7 @@ def tiny_config(model_type: str, class_name: str | None = None) -> PreTrainedCon
     if override.base is not None:
         base = override.base()
     else:
-        base = CONFIG_MAPPING[model_type]().to_dict()
+        base = _with_vision_tower(model_type, CONFIG_MAPPING[model_type]().to_dict())
     shrunk = shrink(base)
     _fit_feature_layers(shrunk)
     _name_placeholders(shrunk)

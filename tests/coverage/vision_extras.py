@@ -51,11 +51,21 @@ def mllama_cross_attention(model: torch.nn.Module, inputs: dict[str, Any], image
     return {"cross_attention_mask": mask}
 
 
+def idefics_images(model: torch.nn.Module, inputs: dict[str, Any], image_id: int | None) -> dict[str, Any]:
+    """IDEFICS (v1) takes images as (rows, images per row, 3, H, W) and which images each token sees:
+    ``image_attention_mask`` (rows, tokens, images), here every prompt token sees its row's image."""
+    pixels = inputs["pixel_values"]
+    rows = inputs["input_ids"].shape[0]
+    return {"pixel_values": pixels.reshape(rows, -1, *pixels.shape[-3:]),
+            "image_attention_mask": inputs["attention_mask"][:, :, None].clone()}
+
+
 EXTRA_INPUTS: dict[str, Callable[[torch.nn.Module, dict[str, Any], int | None], dict[str, Any]]] = {
     "instructblip": qformer_prompt,
     "instructblipvideo": qformer_prompt,
     "kosmos-2": kosmos2_positions,
     "mllama": mllama_cross_attention,
+    "idefics": idefics_images,
 }
 
 def query_token_placeholders(model: torch.nn.Module) -> tuple[int, int]:
