@@ -24,6 +24,9 @@ from text_inputs import text_inputs
 from vision_inputs import model_media_inputs
 
 SECONDS = (1.0, 0.6)  # two clips of unequal length: the shorter one is padded
+# Audio-input language models get equal lengths: a model's mismatch error counts the batch's audio
+# features in total, which splits evenly over rows only when each row has as many.
+PROMPTED_SECONDS = (1.0, 1.0)
 
 
 class AudioInputError(PlaceholderError):
@@ -41,9 +44,13 @@ def clips(rate: int, seconds: tuple[float, ...] = SECONDS, seed: int = 0) -> lis
     return out
 
 
+# Model types whose processor registers no feature extractor of its own, and the type whose they use.
+EXTRACTOR_OF = {"musicflamingo": "audioflamingo3"}
+
+
 def _extractor_model_types(config: Any) -> list[str]:
     """The model type, the type its processor class is filed under, and its audio encoder's type."""
-    candidates = [config.model_type]
+    candidates = [config.model_type, EXTRACTOR_OF.get(config.model_type, "")]
     processor_name = PROCESSOR_MAPPING_NAMES.get(config.model_type)
     processor_class = getattr(transformers, processor_name, None) if isinstance(processor_name, str) else None
     if processor_class is not None:
@@ -96,6 +103,9 @@ def extract(extractor: Any, waveforms: list[np.ndarray]) -> dict[str, Any]:
 
 
 TEXT_TO_AUDIO = {"TEXT_TO_WAVEFORM", "TEXT_TO_SPECTROGRAM"}
+# What audio-input language models call the feature frames' mask (the prompt's is attention_mask).
+FEATURE_MASK_NAMES = ("feature_attention_mask", "input_features_mask", "audio_attention_mask",
+                      "input_features_attention_mask")
 
 
 def speech_inputs(model: torch.nn.Module, mappings: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -106,12 +116,15 @@ def speech_inputs(model: torch.nn.Module, mappings: tuple[str, ...] = ()) -> dic
         inputs = text_inputs(model, left=not getattr(config, "is_encoder_decoder", False))
     else:
         extractor = feature_extractor(model)
-        audio = model_media_inputs(model, extract(extractor, clips(getattr(extractor, "sampling_rate", 16_000))))
+        seconds = SECONDS if model.main_input_name != "input_ids" else PROMPTED_SECONDS
+        waveforms = clips(getattr(extractor, "sampling_rate", 16_000), seconds)
+        audio = model_media_inputs(model, extract(extractor, waveforms))
         if model.main_input_name != "input_ids":  # an encoder-decoder over the audio
             inputs = audio
         else:
-            if "feature_attention_mask" in forward_parameters(model) and "attention_mask" in audio:
-                audio["feature_attention_mask"] = audio.pop("attention_mask")  # Qwen2-Audio's name
+            mask_name = next((n for n in FEATURE_MASK_NAMES if n in forward_parameters(model)), None)
+            if mask_name is not None and "attention_mask" in audio:  # the prompt's mask is attention_mask
+                audio[mask_name] = audio.pop("attention_mask")
             count = placeholder_count(model, AUDIO, audio)
             inputs = prompt_inputs(model, AUDIO, audio, count)
     extra = SPEECH_EXTRAS.get(type(model).__name__)

@@ -69,6 +69,8 @@ OVERRIDES: dict[str, Override] = {
     "aria": Override({"projector_patch_to_query_dict": {256: 64, 1225: 64, 4900: 64}}),
     # Gemma 3 pools the 14 x 14 patch grid of a 224 px image to 7 x 7 tokens (the checkpoint: 64 to 16).
     "gemma3": Override({"mm_tokens_per_image": 49}),
+    "t5gemma2": Override({"encoder.mm_tokens_per_image": 49}),
+    "moonshine": Override({"encoder_num_key_value_heads": 4, "decoder_num_key_value_heads": 4}),
     # Mllama concatenates the last hidden state with intermediate ones: output width = hidden x (1 + layers).
     "mllama": Override({"vision_config.intermediate_layers_indices": [0, 1], "vision_config.vision_output_dim": 192}),
     # Llama 4's pixel shuffle (ratio 0.5) feeds the projector 4 x the vision width.

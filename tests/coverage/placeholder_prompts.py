@@ -100,9 +100,14 @@ def placeholder_count(model: torch.nn.Module, medium: Placeholder, media_inputs:
     while queue and len(tried) < 5:
         count = queue.pop(0)
         tried.append(count)
+        inputs = prompt_inputs(model, medium, media_inputs, count)
+        if getattr(model.config, "is_encoder_decoder", False):  # the forward needs a decoder step too
+            start = model.generation_config.decoder_start_token_id
+            start = start if isinstance(start, int) else model.generation_config.bos_token_id or 0
+            inputs["decoder_input_ids"] = torch.full((inputs["input_ids"].shape[0], 1), start)
         try:
             with torch.no_grad():
-                model(**prompt_inputs(model, medium, media_inputs, count))
+                model(**inputs)
             return count
         except Exception as error:
             match = _COUNTS.search(str(error))
