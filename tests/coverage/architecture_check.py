@@ -8,11 +8,11 @@ stream; the runner marks the stages that never ran with the failing stage's stat
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
-
-import torch
+from collections.abc import Iterator
+from typing import Any
 
 import parity
+import torch
 from architectures import Architecture
 from model_builder import BuildError, build_model, first_line
 from model_inputs import make_inputs

@@ -14,14 +14,18 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
-from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
-
-from placeholder_prompts import (AUDIO, PlaceholderError, config_id, forward_parameters, placeholder_count,
-                                 prompt_inputs)
+from placeholder_prompts import (
+    AUDIO,
+    PlaceholderError,
+    forward_parameters,
+    model_media_inputs,
+    placeholder_count,
+    prompt_inputs,
+)
 from speech_extras import SPEECH_EXTRAS
 from text_inputs import text_inputs
-from vision_inputs import model_media_inputs
+from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
+from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
 SECONDS = (1.0, 0.6)  # two clips of unequal length: the shorter one is padded
 # Audio-input language models get equal lengths: a model's mismatch error counts the batch's audio
@@ -45,7 +49,7 @@ def clips(rate: int, seconds: tuple[float, ...] = SECONDS, seed: int = 0) -> lis
 
 
 # Model types whose processor registers no feature extractor of its own, and the type whose they use.
-EXTRACTOR_OF = {"musicflamingo": "audioflamingo3"}
+EXTRACTOR_OF = {"musicflamingo": "audioflamingo3", "moonshine_streaming": "moonshine"}
 
 
 def _extractor_model_types(config: Any) -> list[str]:

@@ -9,7 +9,8 @@ usable defaults; ``finish`` edits the built config object.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from transformers import CONFIG_MAPPING
 
@@ -60,13 +61,17 @@ OVERRIDES: dict[str, Override] = {
     "reformer": Override({"is_decoder": True, "attn_layers": ["local", "lsh"], "axial_pos_embds_dim": [32, 32]}),
     # Configs whose defaults leave a needed part unset.
     "qwen2_vl": M_ROPE, "qwen2_5_vl": M_ROPE, "glm4v": M_ROPE, "glm46v": M_ROPE, "llava_onevision1_5": M_ROPE,
-    "glm4v_moe": M_ROPE_PARTIAL, "paddleocr_vl": M_ROPE,
+    "glm4v_moe": M_ROPE_PARTIAL, "paddleocr_vl": M_ROPE, "glm_ocr": M_ROPE,
     "mistral4": Override({"head_dim": 32}),
     # The Omni thinkers place M-RoPE positions from a vision start their configs leave out.
     "qwen2_5_omni_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204, **M_ROPE.values}),
     "qwen3_omni_moe_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204}),  # latent attention: rotary half of nope + rope (16 + 16)
-    # Aria maps the patch count to its query count: 224 px images give 16 x 16 patches.
-    "aria": Override({"projector_patch_to_query_dict": {256: 64, 1225: 64, 4900: 64}}),
+    # Aria maps the patch count to its query count; its processor cuts 490 px images (35 x 35 patches).
+    "aria": Override({"vision_config.image_size": 490, "projector_patch_to_query_dict": {225: 64, 1225: 64, 4900: 64}}),
+    "step3p7": Override({"text_config.sliding_window": 64}),
+    "moonshine_streaming": Override({"num_key_value_heads": 4, "encoder_config.num_key_value_heads": 4}),
+    "qwen3_omni_moe": Override({"talker_config.text_config.shared_expert_intermediate_size": 32}),
+    "fun_asr_nano": Override({"adaptor_config.intermediate_size": 16}),  # text width // 4
     # Gemma 3 pools the 14 x 14 patch grid of a 224 px image to 7 x 7 tokens (the checkpoint: 64 to 16).
     "gemma3": Override({"mm_tokens_per_image": 49}),
     "t5gemma2": Override({"encoder.mm_tokens_per_image": 49}),

@@ -14,10 +14,10 @@ import multiprocessing.connection
 import os
 import signal
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
-
 from architecture_check import STRATEGIES, check_architecture
 from architectures import Architecture
 
@@ -28,7 +28,7 @@ TIMEOUT, CRASH, MEMORY = "timeout", "crash", "memory"
 
 def _child(arch: Architecture, strategies: tuple[str, ...], connection: multiprocessing.connection.Connection) -> None:
     torch.set_num_threads(1)
-    import transformers  # noqa: PLC0415  (already imported by the parent; only quiets the child's logs)
+    import transformers
     transformers.logging.set_verbosity_error()
     try:
         for record in check_architecture(arch, strategies):

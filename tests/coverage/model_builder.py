@@ -7,7 +7,6 @@ that must come from the hub, or a config the generic shrinking could not make va
 from __future__ import annotations
 
 import torch
-
 from architectures import Architecture
 from tiny_configs import config_for_class, tiny_config
 

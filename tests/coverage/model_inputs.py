@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 import architectures as groups
+import torch
 from architectures import Architecture
-from text_inputs import text_inputs
 from audio_inputs import speech_inputs
+from text_inputs import text_inputs
 from vision_inputs import vision_encoder_decoder_inputs, vision_language_inputs
 
 

@@ -21,9 +21,9 @@ import time
 from typing import Any
 
 import torch
+from model_builder import first_line
 
 import mmgen
-from model_builder import first_line
 
 NEW_TOKENS = 10
 STRATEGIES: dict[str, dict[str, Any]] = {

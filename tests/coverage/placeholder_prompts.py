@@ -14,12 +14,12 @@ import re
 from typing import Any
 
 import torch
-
 from text_inputs import pad_id, pad_rows, random_rows
 from vision_extras import EXTRA_INPUTS
 
 TEXT_LENGTHS = (5, 2)  # unequal text after the media: one row is padded
 _COUNTS = re.compile(r"do not match[:,]?\s*tokens:?\s*(\d+),?\s*features:?\s*(\d+)")
+_COUNTS_REVERSED = re.compile(r"Got (\d+) feature vectors for (\d+) placeholder")  # Nemotron-H Omni
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +59,15 @@ def forward_parameters(model: torch.nn.Module) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
+def model_media_inputs(model: torch.nn.Module, processed: dict[str, Any]) -> dict[str, Any]:
+    """The processor outputs the model's forward names (processors also return what only they use),
+    floating ones in the model's dtype (some processors return bfloat16)."""
+    parameters = forward_parameters(model)
+    dtype = next(model.parameters()).dtype
+    return {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+            for k, v in processed.items() if k in parameters}
+
+
 def prompt_inputs(model: torch.nn.Module, medium: Placeholder, media_inputs: dict[str, Any], count: int,
                   placeholder: int | None = None) -> dict[str, Any]:
     """Left-padded rows holding ``count`` placeholders each (default id: the config's), the media
@@ -88,6 +97,15 @@ def prompt_inputs(model: torch.nn.Module, medium: Placeholder, media_inputs: dic
     return inputs
 
 
+def _read_counts(message: str) -> tuple[int, int] | None:
+    """(placeholder tokens, features) from a mismatch error, or None for any other error."""
+    if match := _COUNTS.search(message):
+        return int(match.group(1)), int(match.group(2))
+    if match := _COUNTS_REVERSED.search(message):
+        return int(match.group(2)), int(match.group(1))
+    return None
+
+
 def placeholder_count(model: torch.nn.Module, medium: Placeholder, media_inputs: dict[str, Any]) -> int:
     """Placeholders per row the media encoder fills: read off the model's own mismatch error.
 
@@ -110,11 +128,10 @@ def placeholder_count(model: torch.nn.Module, medium: Placeholder, media_inputs:
                 model(**inputs)
             return count
         except Exception as error:
-            match = _COUNTS.search(str(error))
-            if match is None:
+            counts = _read_counts(str(error))
+            if counts is None:
                 raise PlaceholderError(f"forward with {medium.name}: {type(error).__name__}: {error}"[:200]) from error
-            rows = int(match.group(1)) // count
-            features = int(match.group(2))
+            rows, features = counts[0] // count, counts[1]
             for total in (features, features // width if width and features % width == 0 else None):
                 if total and total % rows == 0 and total // rows not in tried:
                     queue.append(total // rows)

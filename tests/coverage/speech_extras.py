@@ -6,10 +6,10 @@ takes (model, inputs) and returns the inputs to use.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
-
 from text_inputs import pad_id, pad_rows, random_rows
 
 

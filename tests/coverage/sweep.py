@@ -26,15 +26,15 @@ import torch
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore")
 
-import transformers  # noqa: E402
+import transformers
 
 transformers.logging.set_verbosity_error()  # before the enumeration builds bare configs
 
-import architectures  # noqa: E402
-import isolated_runner  # noqa: E402
-import report  # noqa: E402
-import results  # noqa: E402
-from architecture_check import STRATEGIES  # noqa: E402
+import architectures
+import isolated_runner
+import report
+import results
+from architecture_check import STRATEGIES
 
 BASELINE = pathlib.Path(__file__).with_name("baseline.json")
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 import architectures
+import pytest
 import report
 import results
 import sweep
 from architecture_check import MISSING_DEPENDENCY, STRATEGIES
+
 
 def selected_architectures() -> list[architectures.Architecture]:
     names = [n.strip() for n in os.environ.get("MMGEN_COVERAGE", "").split(",") if n.strip()]

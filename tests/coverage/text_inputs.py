@@ -8,7 +8,6 @@ vocabulary where `special_ids` moved them.
 from __future__ import annotations
 
 import torch
-
 from special_ids import FIRST_PLAIN_ID, RESERVED_TOP, special_ids_of
 
 LENGTHS = (7, 4)  # two rows of unequal length: one row is padded

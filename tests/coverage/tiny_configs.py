@@ -15,10 +15,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from transformers import CONFIG_MAPPING, PreTrainedConfig
-
 import config_overrides
 import special_ids
+from transformers import CONFIG_MAPPING, PreTrainedConfig
 
 WIDTH = 64
 HEADS = 4

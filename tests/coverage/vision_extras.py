@@ -7,10 +7,10 @@ type; each function takes (model, inputs so far, image placeholder id) and retur
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
-
 from text_inputs import pad_rows, random_rows
 
 TEXT_LENGTHS = (5, 2)

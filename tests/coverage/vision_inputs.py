@@ -15,12 +15,10 @@ import numpy as np
 import PIL.Image
 import torch
 import transformers
+from placeholder_prompts import IMAGE, PlaceholderError, config_id, model_media_inputs, placeholder_count, prompt_inputs
+from text_inputs import text_inputs
 from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
-
-from placeholder_prompts import (IMAGE, PlaceholderError, config_id, forward_parameters, placeholder_count,
-                                 prompt_inputs)
-from text_inputs import text_inputs
 from vision_extras import FIXED_PLACEHOLDERS
 
 IMAGE_SIDE = 64  # before the processor: it resizes (or, native-resolution models, keeps ~this size)
@@ -44,10 +42,14 @@ def images(count: int = 2, side: int = IMAGE_SIDE, seed: int = 0) -> list[PIL.Im
     return [PIL.Image.fromarray(generator.integers(0, 256, (side, side, 3), dtype=np.uint8)) for _ in range(count)]
 
 
+# Model types that register no image processor, and the types whose processors they use.
+IMAGE_PROCESSOR_OF = {"glm_ocr": ("glm46v", "glm4v")}
+
+
 def _processor_model_types(model_type: str, sub_types: tuple[str, ...]) -> list[str]:
     """Model types whose image processor may serve: the type itself, the type its processor class is
     filed under (glm4v_moe uses Glm4vProcessor), the type without a variant suffix, the vision sub-config's."""
-    candidates = [model_type]
+    candidates = [model_type, *IMAGE_PROCESSOR_OF.get(model_type, ())]
     for suffix in ("_thinker", "_moe", "_text", "_hybrid"):
         if model_type.endswith(suffix):
             candidates.append(model_type.removesuffix(suffix))
@@ -155,15 +157,6 @@ def sub_config_types(config: Any) -> tuple[str, ...]:
         if sub is not None and getattr(sub, "model_type", None):
             types.append(sub.model_type)
     return tuple(types)
-
-
-def model_media_inputs(model: torch.nn.Module, processed: dict[str, Any]) -> dict[str, Any]:
-    """The processor outputs the model's forward names (processors also return what only they use),
-    floating ones in the model's dtype (some processors return bfloat16)."""
-    parameters = forward_parameters(model)
-    dtype = next(model.parameters()).dtype
-    return {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-            for k, v in processed.items() if k in parameters}
 
 
 def vision_language_inputs(model: torch.nn.Module) -> dict[str, Any]:
