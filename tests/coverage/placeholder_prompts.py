@@ -83,7 +83,9 @@ def prompt_inputs(model: torch.nn.Module, medium: Placeholder, media_inputs: dic
             row += [opening] * (opening is not None) + [placeholder] * count + [closing] * (closing is not None)
         rows.append(row + text)
     input_ids, attention_mask = pad_rows(rows, pad_id(model), left=True)
-    inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **media_inputs}
+    # A media processor's own mask covers frames or patches, not the prompt: the prompt's mask wins.
+    media = {k: v for k, v in media_inputs.items() if k not in ("input_ids", "attention_mask")}
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **media}
     parameters = forward_parameters(model)
     if placeholder is not None and "mm_token_type_ids" in parameters:
         inputs["mm_token_type_ids"] = (input_ids == placeholder).long() * medium.type_id

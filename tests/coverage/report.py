@@ -39,9 +39,13 @@ def summary(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+_MODEL_CLASS = re.compile(r"\b[A-Z]\w*(?:For[A-Z]\w*|Model|_V3)\b")
+
+
 def cause_key(cause: str) -> str:
-    """A cause with its numbers and quoted names blurred, so the same failure groups across models."""
-    key = re.sub(r"'[^']*'", "'…'", cause)
+    """A cause with model class names, numbers and shapes blurred, so the same failure groups across models
+    ("Qwen2_5_VLForConditionalGeneration places tokens with M-RoPE" -> "<model> places tokens with M-RoPE")."""
+    key = _MODEL_CLASS.sub("<model>", cause)
     key = re.sub(r"\d+", "N", key)
     return key[:140]
 

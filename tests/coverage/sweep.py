@@ -58,6 +58,13 @@ def run_sweep(selected: list[architectures.Architecture], jobs: int = 1, time_li
     return rows, time.perf_counter() - started
 
 
+def print_report(rows: list[dict]) -> None:
+    print(report.table(rows), end="\n\n")
+    print(report.summary(rows), end="\n\n")
+    print("Failures by cause ([g] greedy, [b] beam):")
+    print(report.failures_by_cause(rows), end="\n\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="class names, model types or group names (default: all)")
@@ -67,16 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=pathlib.Path,
                         default=pathlib.Path(tempfile.gettempdir()) / "mmgen-coverage.json")
     parser.add_argument("--write-baseline", action="store_true", help=f"also write {BASELINE.name}")
+    parser.add_argument("--report", type=pathlib.Path, metavar="JSON",
+                        help="print the table of a result file (baseline.json) instead of running")
     args = parser.parse_args(argv)
+    if args.report is not None:
+        print_report(list(results.load(args.report).values()))
+        return 0
 
     selected = architectures.by_name(args.names) if args.names else list(architectures.all_architectures())
     rows, seconds = run_sweep(selected, jobs=args.jobs, time_limit_s=args.time_limit)
     meta = {"transformers": transformers.__version__, "torch": torch.__version__, "seconds": round(seconds, 1),
             "jobs": args.jobs}
-    print(report.table(rows), end="\n\n")
-    print(report.summary(rows), end="\n\n")
-    print("Failures by cause ([g] greedy, [b] beam):")
-    print(report.failures_by_cause(rows), end="\n\n")
+    print_report(rows)
     print(f"{len(rows)} architectures in {seconds / 60:.1f} min with {args.jobs} job(s)")
     results.save(args.output, rows, meta)
     print(f"wrote {args.output}")

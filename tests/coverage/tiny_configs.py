@@ -90,7 +90,7 @@ CAPS.update({"n_shared_experts": 1, "num_shared_experts": 1, "n_group": 1, "topk
              "first_k_dense_replace": 1, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
              "mamba_n_heads": 8, "mamba_num_heads": 8, "n_mamba_heads": 8, "num_key_value_groups": 1,
              "n_groups": 1, "mamba_n_groups": 1})
-CAPS.update({"upsample_groups": WIDTH, "codebook_dim": WIDTH, "mamba_d_ssm": 2 * WIDTH, "rotary_dim": HEAD_DIM // 2, "condition_dim": WIDTH, "vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 16})
+CAPS.update({"latent_query_num": 64, "upsample_groups": WIDTH, "codebook_dim": WIDTH, "mamba_d_ssm": 2 * WIDTH, "rotary_dim": HEAD_DIM // 2, "condition_dim": WIDTH, "vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 16})
 
 # Keys some defaults leave None that the model needs set (real checkpoints always set them).
 FILL_NONE = {"head_dim": HEAD_DIM, "num_key_value_heads": KV_HEADS, "n_routed_experts": EXPERTS,

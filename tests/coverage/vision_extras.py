@@ -64,6 +64,7 @@ EXTRA_INPUTS: dict[str, Callable[[torch.nn.Module, dict[str, Any], int | None], 
     "instructblip": qformer_prompt,
     "instructblipvideo": qformer_prompt,
     "kosmos-2": kosmos2_positions,
+    "kosmos-2.5": kosmos2_positions,
     "mllama": mllama_cross_attention,
     "idefics": idefics_images,
 }
@@ -76,6 +77,7 @@ def query_token_placeholders(model: torch.nn.Module) -> tuple[int, int]:
 # Models whose placeholders no config entry names and no mismatch error counts: (id, count) per row.
 FIXED_PLACEHOLDERS: dict[str, Callable[[torch.nn.Module], tuple[int, int]]] = {
     "kosmos-2": kosmos2_placeholders,
+    "kosmos-2.5": kosmos2_placeholders,
     "blip-2": query_token_placeholders,
     "instructblip": query_token_placeholders,
 }
