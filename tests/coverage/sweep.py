@@ -58,6 +58,18 @@ def run_sweep(selected: list[architectures.Architecture], jobs: int = 1, time_li
     return rows, time.perf_counter() - started
 
 
+def mmgen_commit() -> str:
+    """The commit of the mmgen being measured (its repository's HEAD), or "unknown" outside a checkout."""
+    import subprocess
+
+    import mmgen
+    try:
+        return subprocess.run(["git", "-C", str(pathlib.Path(mmgen.__file__).parent), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def print_report(rows: list[dict]) -> None:
     print(report.table(rows), end="\n\n")
     print(report.summary(rows), end="\n\n")
@@ -83,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     selected = architectures.by_name(args.names) if args.names else list(architectures.all_architectures())
     rows, seconds = run_sweep(selected, jobs=args.jobs, time_limit_s=args.time_limit)
-    meta = {"transformers": transformers.__version__, "torch": torch.__version__, "seconds": round(seconds, 1),
-            "jobs": args.jobs}
+    meta = {"mmgen_commit": mmgen_commit(), "transformers": transformers.__version__, "torch": torch.__version__,
+            "seconds": round(seconds, 1), "jobs": args.jobs}
     print_report(rows)
     print(f"{len(rows)} architectures in {seconds / 60:.1f} min with {args.jobs} job(s)")
     results.save(args.output, rows, meta)
