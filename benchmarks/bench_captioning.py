@@ -12,11 +12,12 @@ produced the same tokens.
 from __future__ import annotations
 
 import argparse
+
 import torch
-from transformers import GPT2Config, ViTConfig, VisionEncoderDecoderConfig, VisionEncoderDecoderModel
+from compare import compare, header, row
+from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
 
 import mmgen
-from compare import compare, header, row
 
 EOS = 50256
 

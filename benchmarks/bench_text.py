@@ -10,11 +10,12 @@ Every run also checks that both produced the same tokens.
 from __future__ import annotations
 
 import argparse
+
 import torch
+from compare import compare, header, row
 from transformers import GPT2Config, GPT2LMHeadModel
 
 import mmgen
-from compare import compare, header, row
 
 SHAPES = {
     "tiny": dict(n_embd=64, n_layer=2, n_head=2),

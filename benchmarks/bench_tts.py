@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 
 import torch
+from compare import timed
 from transformers import SpeechT5Config, SpeechT5ForTextToSpeech
 
 from mmgen.api import generate
-from compare import timed
 
 SHAPES = {
     "tiny": dict(hidden_size=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,

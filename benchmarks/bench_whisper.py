@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 
 import torch
+from compare import compare, header, row
 from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
 
 import mmgen
-from compare import compare, header, row
 
 SOT, EOT, EN, TRANSCRIBE, NO_TIMESTAMPS = 50258, 50257, 50259, 50359, 50363
 
@@ -50,8 +50,7 @@ def main() -> None:
         features = torch.randn(batch, 80, 3000, generator=g).to(args.device)
         options = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, language="en", task="transcribe")
         result = compare(lambda: model.generate(features, **options),
-                         # transformers' Whisper returns the generated tokens without the decoder prompt
-                         lambda: mmgen.generate(model, input_features=features, **options).new_tokens,
+                         lambda: mmgen.generate(model, input_features=features, **options).sequences,
                          args.repeats, args.device)
         row("whisper-base", batch, batch * args.new_tokens, result)
 

@@ -22,12 +22,12 @@ _EXPORTS = {
     "DEFAULT_MAX_NEW_TOKENS": "mmgen.core.options",
     "GenerationOptions": "mmgen.core.options",
     "OptionError": "mmgen.core.options",
-    "BeamResult": "mmgen.core.results",
-    "BeamStep": "mmgen.core.results",
-    "FinishReason": "mmgen.core.results",
+    "BeamResult": "mmgen.core.frames",
+    "BeamStep": "mmgen.core.frames",
+    "FinishReason": "mmgen.core.frames",
     "Generation": "mmgen.core.results",
     "Timings": "mmgen.core.results",
-    "TokenStep": "mmgen.core.results",
+    "TokenStep": "mmgen.core.frames",
     "generate": "mmgen.api",
     "stream": "mmgen.api",
     "Generator": "mmgen.generator",
@@ -35,8 +35,8 @@ _EXPORTS = {
     "Result": "mmgen.generator",
     "load": "mmgen.generator",
     "InputError": "mmgen.inputs.errors",
-    "TextDelta": "mmgen.text.streaming",
-    "stream_text": "mmgen.text.streaming",
+    "TextDelta": "mmgen.outputs.text_stream",
+    "stream_text": "mmgen.outputs.text_stream",
 }
 
 __all__ = [
@@ -75,9 +75,10 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from mmgen.core.options import DEFAULT_MAX_NEW_TOKENS, GenerationOptions, OptionError
-    from mmgen.core.results import BeamResult, BeamStep, FinishReason, Generation, Timings, TokenStep
     from mmgen.api import generate, stream
+    from mmgen.core.frames import BeamResult, BeamStep, FinishReason, TokenStep
+    from mmgen.core.options import DEFAULT_MAX_NEW_TOKENS, GenerationOptions, OptionError
+    from mmgen.core.results import Generation, Timings
     from mmgen.generator import Generator, LoadError, Result, load
     from mmgen.inputs.errors import InputError
-    from mmgen.text.streaming import TextDelta, stream_text
+    from mmgen.outputs.text_stream import TextDelta, stream_text

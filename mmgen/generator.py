@@ -7,7 +7,7 @@
         print(delta.text, end="")
 
 The model class is an ``AutoModelFor...`` chosen from the config (`auto_class_for`); the input
-adapter from the model's input modality (`mmgen.adapters.adapter_for`). ``generate`` runs the
+adapter from the model's input modality (`mmgen.inputs.adapters.adapter_for`). ``generate`` runs the
 adapter on the raw inputs, then the decode core (`mmgen.generate`) on its tensors, and returns
 one `Result` per generated row. Nothing here depends on the model family: family-specific
 prompts and options live in the family adapters (`mmgen.families`).
@@ -25,15 +25,24 @@ from typing import Any
 import torch
 import transformers as T
 
-from mmgen.adapters import AudioAdapter, Components, ImageAdapter, InputAdapter, TextAdapter, adapter_for, as_batch
-from mmgen.adapters import load_components
-from mmgen.core.options import OPTION_NAMES, OptionError
-from mmgen.core.results import FinishReason, Generation, TokenStep
-from mmgen.families import FAMILIES, family_for
 from mmgen.api import generate as generate_tokens
 from mmgen.api import stream as stream_tokens
+from mmgen.core.frames import FinishReason, TokenStep
+from mmgen.core.options import OPTION_NAMES, OptionError
+from mmgen.core.results import Generation
+from mmgen.families import FAMILIES
+from mmgen.inputs.adapters import (
+    AudioAdapter,
+    Components,
+    ImageAdapter,
+    InputAdapter,
+    TextAdapter,
+    adapter_for,
+    as_batch,
+    load_components,
+)
+from mmgen.outputs.text_stream import TextDelta, stream_text
 from mmgen.registry import resolve_model_path
-from mmgen.text.streaming import TextDelta, stream_text
 
 logger = logging.getLogger("mmgen")
 
@@ -52,7 +61,7 @@ AUTO_CLASSES: tuple[tuple[Any, type], ...] = (
 HUB_ARGUMENTS = frozenset({"revision", "cache_dir", "local_files_only", "token", "trust_remote_code", "subfolder"})
 
 # Call options `load` keeps as the generator's defaults instead of passing to from_pretrained.
-CALL_OPTIONS = (OPTION_NAMES | frozenset().union(*(f.OPTIONS for f in FAMILIES))
+CALL_OPTIONS = (OPTION_NAMES | frozenset().union(*(f.options for f in FAMILIES))
                 | AudioAdapter.OPTIONS | ImageAdapter.OPTIONS | TextAdapter.OPTIONS)
 
 
@@ -65,12 +74,15 @@ class Result:
     """One generated row.
 
     text: the generated text (special tokens skipped); "" for speech and audio outputs.
-    tokens: (generated,) the new token ids, up to and including the row's last one (its EOS);
-      for audio-code models, the row's codes as the family returns them.
+    tokens: (generated,) the row's real new token ids (`Generation.row_tokens`: up to its EOS, included
+      except for Whisper, whose ``generate`` drops it); for speech and audio-code models, the
+      row's input ids or codes as the family returns them.
     finish_reason: why the row ended.
     input_index: the input it answers (rows are input-major: ``num_return_sequences`` per input).
     score: the length-penalised beam score under beam search, else None.
-    audio, sampling_rate: the waveform of speech / audio models, else None.
+    audio, sampling_rate: the waveform of speech / audio models, else None (SpeechT5 without a
+      ``vocoder=``: see ``spectrogram``).
+    spectrogram: (frames, num_mel_bins) of speech synthesis, else None.
     """
 
     text: str
@@ -80,6 +92,7 @@ class Result:
     score: float | None = None
     audio: torch.Tensor | None = None
     sampling_rate: int | None = None
+    spectrogram: torch.Tensor | None = None
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -167,28 +180,6 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
 
 # -- generation -----------------------------------------------------------------------------------
 
-def row_lengths(generation: Generation, eos_token_ids: Any, pad_token_id: int | None) -> torch.Tensor:
-    """(rows,) how many of each row's generated tokens are real, read from a `Generation`.
-
-    A row that ended on EOS ends at its first EOS (EOS always stops a row); one that reached the
-    length limit fills every column; any other (stop string, time) ends at its last column that
-    is not padding: padding is the pad id with a log-probability of exactly 0 (what the loop and
-    beam search write after a row's end).
-    """
-    new_tokens, logprobs = generation.new_tokens, generation.logprobs.to(generation.new_tokens.device)
-    rows, width = new_tokens.shape
-    reasons = generation.finish_reasons
-    real = (logprobs != 0) if pad_token_id is None else (new_tokens != pad_token_id) | (logprobs != 0)
-    last_real = torch.where(real.any(-1), width - real.flip(-1).int().argmax(-1), 0)
-    reached_length = torch.tensor([r is FinishReason.LENGTH for r in reasons], device=new_tokens.device)
-    lengths = torch.where(reached_length, width, last_real)
-    if eos_token_ids:
-        is_eos = torch.isin(new_tokens, torch.tensor(list(eos_token_ids), device=new_tokens.device))
-        ended = torch.tensor([r is FinishReason.EOS for r in reasons], device=new_tokens.device) & is_eos.any(-1)
-        lengths = torch.where(ended, is_eos.int().argmax(-1) + 1, lengths)
-    return lengths
-
-
 class Generator:
     """A model with its preprocessing parts and input adapter; ``generate`` / ``stream`` take raw inputs.
 
@@ -220,7 +211,8 @@ class Generator:
 
     @property
     def generation_config(self) -> Any:
-        """The model's generation defaults (``generation_config.json``), under the generator's `defaults`."""
+        """The model's generation defaults (``generation_config.json``); the generator's `defaults` apply over
+        them, and each call's options over both."""
         return self.model.generation_config
 
     def __repr__(self) -> str:
@@ -240,9 +232,8 @@ class Generator:
     def arguments(self, inputs: Any, **options: Any) -> tuple[dict[str, Any], int]:
         """(keyword arguments for `mmgen.api.generate` / ``stream``, number of inputs).
 
-        The raw inputs become model inputs through the adapter; the family may resolve its
-        options with the tokenizer (a family module's optional ``resolve_options(tokenizer,
-        family_options)``, e.g. language codes to token ids).
+        The raw inputs become model inputs through the adapter; the options (the generator's
+        defaults under the call's own) and the tokenizer go along as they are.
         """
         options = {**self.defaults, **options}
         adapter_options = {k: options.pop(k) for k in list(options) if k in self.adapter.OPTIONS}
@@ -252,41 +243,32 @@ class Generator:
         if clash:
             raise TypeError(f"{clash[0]}= is made from the inputs by the generator; pass raw inputs only, or call "
                             "mmgen.generate(model, ...) with tensors.")
-        family = family_for(self.model)
-        resolve = getattr(family, "resolve_options", None)
-        if resolve is not None:
-            options.update(resolve(self.tokenizer, {k: v for k, v in options.items() if k in family.OPTIONS}))
         return {"tokenizer": self.tokenizer, **model_inputs, **options}, len(items)
 
     def generate(self, inputs: Any, **options: Any) -> list[Result]:
         """One `Result` per generated row (``num_return_sequences`` per input, input-major).
 
-        inputs: one raw input or a list of them (see `mmgen.adapters`); options: generation,
+        inputs: one raw input or a list of them (see `mmgen.inputs.adapters`); options: generation,
         family and input options (``max_new_tokens=``, ``tgt_lang=``, ``sampling_rate=``, ...).
         """
         arguments, inputs_count = self.arguments(inputs, **options)
         generation = generate_tokens(self.model, **arguments)
-        return self._results(generation, inputs_count, arguments)
+        return self._results(generation, inputs_count)
 
-    def _results(self, generation: Generation, inputs_count: int, arguments: dict[str, Any]) -> list[Result]:
+    def _results(self, generation: Generation, inputs_count: int) -> list[Result]:
         rows = generation.sequences.shape[0]
         per_input = max(1, rows // inputs_count)
         scores = generation.sequence_scores.tolist() if generation.sequence_scores is not None else [None] * rows
-        if generation.audio is not None or generation.sequences.ndim != 2:  # speech / audio-code outputs
+        if generation.spectrogram is not None or generation.sequences.ndim != 2:  # speech / audio-code outputs
             return [Result(text="", tokens=generation.sequences[i].cpu(), finish_reason=generation.finish_reasons[i],
                            input_index=i // per_input, score=scores[i],
                            audio=generation.audio[i] if generation.audio is not None else None,
-                           sampling_rate=generation.sampling_rate) for i in range(rows)]
-        config = self.model.generation_config
-        eos = arguments.get("eos_token_id", config.eos_token_id)
-        eos = [eos] if isinstance(eos, int) else eos
-        pad = arguments.get("pad_token_id", config.pad_token_id)
-        if pad is None:  # the fill the decode core uses
-            pad = eos[0] if eos else 0
-        lengths = row_lengths(generation, eos, pad).tolist()
-        new_tokens = generation.new_tokens.cpu()
-        tokens = [new_tokens[i, :n] for i, n in enumerate(lengths)]
-        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True) if self.tokenizer is not None else [""] * rows
+                           sampling_rate=generation.sampling_rate,
+                           spectrogram=generation.spectrogram[i] if generation.spectrogram is not None else None)
+                    for i in range(rows)]
+        tokens = [generation.row_tokens(i).cpu() for i in range(rows)]
+        texts = ([""] * rows if self.tokenizer is None
+                 else self.tokenizer.batch_decode(tokens, skip_special_tokens=True))
         return [Result(text=texts[i], tokens=tokens[i], finish_reason=generation.finish_reasons[i],
                        input_index=i // per_input, score=scores[i]) for i in range(rows)]
 
@@ -332,4 +314,4 @@ def _text_deltas(events: Iterator[Any], tokenizer: Any) -> Iterator[TextDelta]:
     yield from stream_text(itertools.chain([first], events), tokenizer, rows=first.tokens.shape[0])
 
 
-__all__ = ["AUTO_CLASSES", "Generator", "LoadError", "Result", "auto_class_for", "load", "row_lengths"]
+__all__ = ["AUTO_CLASSES", "Generator", "LoadError", "Result", "as_generator", "auto_class_for", "load"]

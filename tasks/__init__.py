@@ -7,7 +7,7 @@ Each takes a `mmgen.load(...)` Generator and returns typed results:
 - `summarize` (`Summary`): summarization;
 - `generate_text`, `chat` (`Completion`): prompts and chat conversations;
 - `transcribe` (`Transcript`): speech recognition of audio of any length, with segments and
-  word timestamps; `mmgen.tasks.subtitles` writes txt, srt, vtt, tsv and json;
+  word timestamps; `mmgen.tasks.speech_recognition.subtitles` writes txt, srt, vtt, tsv and json;
 - `speak` (`Speech`): text to speech, long text split into sentences and joined.
 """
 

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mmgen.core.results import FinishReason
 from mmgen.tasks.records import FORMATS, write_records
+
+from mmgen.core.frames import FinishReason
 
 DEFAULT_QUESTION = "Describe this image in one sentence."
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mmgen.core.results import FinishReason
+from mmgen.core.frames import FinishReason
 
 INSTRUCTION = "Summarize the following text in a few sentences.\n\n{text}"
 TLDR = "{text}\nTL;DR:"

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
-from mmgen.core.results import FinishReason
+from mmgen.core.frames import FinishReason
 
 Message = Mapping[str, Any]
 Prompt = Union[str, Sequence[Message]]

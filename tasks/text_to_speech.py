@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmgen.audio_out import write_audio
-from mmgen.core.options import OptionError
 from mmgen.api import generate
+from mmgen.core.options import OptionError
 from mmgen.generator import as_generator
+from mmgen.outputs.audio_files import write_audio
+from mmgen.outputs.vocoders import GRIFFIN_LIM
 
 DEFAULT_PAUSE_S = 0.25
 DEFAULT_BATCH_SIZE = 8
@@ -148,9 +149,12 @@ def speaker_embedding(value: Any, dim: int) -> torch.Tensor:
 
 
 def as_vocoder(vocoder: Any) -> Any:
-    """A directory holding a ``SpeechT5HifiGan`` is loaded; anything else goes to the model's family as is."""
+    """The vocoder speech is made with: None is Griffin-Lim (no second model); a directory holding a
+    ``SpeechT5HifiGan`` is loaded; anything else goes to the model's family as is."""
     if vocoder is False:
         raise OptionError("speak() returns audio: pass vocoder=None (Griffin-Lim) or a SpeechT5HifiGan, not False.")
+    if vocoder is None or (isinstance(vocoder, str) and vocoder.lower() == GRIFFIN_LIM):
+        return GRIFFIN_LIM
     if isinstance(vocoder, (str, os.PathLike)):
         from transformers import SpeechT5HifiGan
 
@@ -207,7 +211,7 @@ def speak(model_or_generator: Any, text: str, *, speaker_embeddings: Any = None,
     spectrograms: list[torch.Tensor] = []
     rate = None
     for first in range(0, len(sentences), batch_size):
-        generation = generate(model, tokenizer=generator.tokenizer, text=sentences[first:first + batch_size], **call)
+        generation = generate(model, tokenizer=generator.processor, text=sentences[first:first + batch_size], **call)
         if generation.audio is None:
             raise OptionError(f"{type(model).__name__} made no audio: speak() needs a text-to-speech model.")
         rate = generation.sampling_rate

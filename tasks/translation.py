@@ -34,9 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from mmgen.core.frames import FinishReason
 from mmgen.core.options import OptionError
-from mmgen.core.results import FinishReason
-from mmgen.families import translation as family
+from mmgen.families.translation import Translation as TranslationFamily
+from mmgen.families.translation import language_codes, language_ids
 
 # ISO 639-1 code -> English name, for the prompts of T5 and decoder-only models.
 LANGUAGE_NAMES = {
@@ -110,8 +111,8 @@ def language_scheme(generator: Any) -> LanguageScheme:
     if not config.is_encoder_decoder:
         names = tuple(LANGUAGE_NAMES) + tuple(LANGUAGE_NAMES.values())
         return LanguageScheme("instruction", names, names)
-    if family.matches(model):
-        codes = tuple(family.language_codes(tokenizer)) if tokenizer is not None else ()
+    if TranslationFamily().matches(model):
+        codes = tuple(language_codes(tokenizer)) if tokenizer is not None else ()
         if codes:
             return LanguageScheme("language_token", codes, codes)
     if config.model_type == "marian":
@@ -198,7 +199,7 @@ def _language_token_call(generator: Any, scheme: LanguageScheme, texts: list[str
             raise OptionError("This model translates into many languages: pass target_lang= (e.g. "
                               f"{', '.join(repr(c) for c in scheme.targets[:3])}).")
         return texts, options, state
-    ids = family.language_ids(tokenizer, targets)
+    ids = language_ids(tokenizer, targets)
     if config.decoder_start_token_id is not None and all(i == config.decoder_start_token_id for i in ids):
         return texts, options, state  # mBART-en-ro style: the decoder already starts with the language
     extra = {"tgt_lang": ids}

@@ -1,7 +1,8 @@
 """Packaging: every sub-package ships, `tasks/` installs as `mmgen.tasks` and never as a bare `tasks`."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

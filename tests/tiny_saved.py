@@ -7,11 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import tiny_vision as tv
 import torch
 import transformers as T
 from PIL import Image
-
-import tiny_vision as tv
 from tiny_models import tiny_model
 from tiny_tokenizers import byte_level_bpe, model_for
 

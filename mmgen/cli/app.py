@@ -1,14 +1,19 @@
 """The ``mmgen`` typer app: ``mmgen <command> --help`` for each task.
 
 A command is a function in its own module of this package, registered below with an
-``Example:`` epilog (`mmgen.cli.common.example`).
+``Example:`` epilog (`mmgen.cli.options.example`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
+
+from mmgen.cli.report import fail
+from mmgen.core.options import OptionError
 
 app = typer.Typer(
     name="mmgen",
@@ -45,18 +50,31 @@ COMMANDS = ("caption", "translate", "summarize", "generate", "transcribe")
 PLAIN_COMMANDS = ("speak",)
 
 
+def stops_on_option_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command whose bad option, wherever it is found (`OptionError`), stops it: ``Error: ...``, exit 2."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except OptionError as exc:
+            raise fail(str(exc)) from exc
+
+    return run
+
+
 def _register() -> None:
     """Add each command of `COMMANDS` with its examples and the generation flags."""
     import importlib
 
-    from mmgen.cli.common import example, generation_options
+    from mmgen.cli.options import example, generation_options
 
-    for name in COMMANDS:
+    for name in COMMANDS + PLAIN_COMMANDS:
         module = importlib.import_module(f"mmgen.cli.{name}")
-        app.command(name, epilog=example(*module.EXAMPLES))(generation_options(getattr(module, name)))
-    for name in PLAIN_COMMANDS:
-        module = importlib.import_module(f"mmgen.cli.{name}")
-        app.command(name, epilog=example(*module.EXAMPLES))(getattr(module, name))
+        command = getattr(module, name)
+        if name in COMMANDS:
+            command = generation_options(command)
+        app.command(name, epilog=example(*module.EXAMPLES))(stops_on_option_errors(command))
 
 
 _register()

@@ -9,8 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmgen.cli.common import (BatchSize, Device, Dtype, Format, Inputs, Item, Model, Output, expand_paths, finish,
-                              load_generator, output_target, run_batches, write_results)
+from mmgen.cli.inputs import Item, expand_paths
+from mmgen.cli.loading import load_generator
+from mmgen.cli.options import BatchSize, Device, Dtype, Format, Inputs, Model, Output
+from mmgen.cli.outputs import output_target, write_results
+from mmgen.cli.report import finish, print_failure
+from mmgen.jobs import run_batches
 
 FORMATS = ("jsonl", "csv", "parquet", "json")
 EXAMPLES = (
@@ -51,8 +55,9 @@ def caption(
     .parquet) in the image folder, datasets.load_dataset("imagefolder", data_dir=FOLDER) reads
     the images with their captions. An image that cannot be read is reported and left out.
     """
-    from mmgen.inputs.images import load_image
-    from mmgen.tasks.captioning import IMAGE_EXTENSIONS, caption as caption_images, caption_records
+    from mmgen.inputs.files.images import load_image
+    from mmgen.tasks.captioning import IMAGE_EXTENSIONS, caption_records
+    from mmgen.tasks.captioning import caption as caption_images
 
     paths = expand_paths(inputs, IMAGE_EXTENSIONS)
     target, fmt = output_target(output, fmt, FORMATS, "metadata")
@@ -62,7 +67,7 @@ def caption(
     def process(images: list) -> list:
         return caption_images(generator, images, prompt=prompt, question=question, **(generation or {}))
 
-    report = run_batches(items, process, batch_size=batch_size, label="caption",
+    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="caption",
                          prepare=lambda item: load_image(item.value))
     captions = [dataclasses.replace(c, image=str(p)) for c, p in zip(report.results, paths) if c is not None]
     write_results(target, fmt, caption_records(captions, file_root(paths, target)))

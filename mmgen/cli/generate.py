@@ -8,8 +8,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmgen.cli.common import (BatchSize, Device, Dtype, Format, Item, Model, Output, fail, finish, load_generator,
-                              one_line, output_target, run_batches, text_items, write_results)
+from mmgen.cli.inputs import Item, text_items
+from mmgen.cli.loading import load_generator
+from mmgen.cli.options import BatchSize, Device, Dtype, Format, Model, Output
+from mmgen.cli.outputs import one_line, output_target, write_results
+from mmgen.cli.report import fail, finish, print_failure
+from mmgen.jobs import run_batches
 
 FORMATS = ("jsonl", "txt", "json", "csv", "parquet")
 EXAMPLES = (
@@ -95,7 +99,8 @@ def generate(
         completions = generate_text(generator, prompts, **options)
         return [[c for c in completions if c.input_index == i] for i in range(len(prompts))]
 
-    report = run_batches(items, process, batch_size=batch_size, label="generate", prepare=prepare)
+    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="generate",
+                         prepare=prepare)
     rows, lines = [], []
     for i, (item, completions) in enumerate(zip(items, report.results)):
         for c in completions or [None]:

@@ -9,7 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmgen.cli.common import Device, Dtype, Item, Model, fail, finish, load_generator, run_batches
+from mmgen.cli.inputs import Item
+from mmgen.cli.loading import load_generator
+from mmgen.cli.options import Device, Dtype, Model
+from mmgen.cli.report import fail, finish, print_failure
+from mmgen.jobs import run_batches
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 EXAMPLES = (
@@ -128,5 +132,5 @@ def speak(
             written.append(speech.write(where[name]))
         return written
 
-    report = run_batches(items, process, batch_size=1, label="speak", prepare=_text)
+    report = run_batches(items, process, on_failure=print_failure, batch_size=1, label="speak", prepare=_text)
     finish(report)

@@ -6,9 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmgen.cli.common import (STDIN, BatchSize, Device, Dtype, Format, Inputs, Item, Model, Output, expand_paths,
-                              finish, load_generator, one_line, output_target, run_batches, text_items,
-                              write_results)
+from mmgen.cli.inputs import STDIN, Item, expand_paths, text_items
+from mmgen.cli.loading import load_generator
+from mmgen.cli.options import BatchSize, Device, Dtype, Format, Inputs, Model, Output
+from mmgen.cli.outputs import one_line, output_target, write_results
+from mmgen.cli.report import finish, print_failure
+from mmgen.jobs import run_batches
 
 FORMATS = ("jsonl", "txt", "csv", "json", "parquet")
 EXAMPLES = (
@@ -62,7 +65,7 @@ def summarize(
     def process(texts: list[str]) -> list:
         return summarize_texts(generator, texts, instruction=instruction, **(generation or {}))
 
-    report = run_batches(items, process, batch_size=batch_size, label="summarize")
+    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="summarize")
     rows = [{"id": i, "source": item.name, "summary": None if s is None else s.text,
              "finish_reason": s.finish_reason.value if s is not None and s.finish_reason else None}
             for i, (item, s) in enumerate(zip(items, report.results))]

@@ -7,8 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmgen.cli.common import (Device, Dtype, Item, Model, expand_paths, fail, finish, load_generator,
-                              run_batches)
+from mmgen.cli.inputs import Item, expand_paths
+from mmgen.cli.loading import load_generator
+from mmgen.cli.options import Device, Dtype, Model
+from mmgen.cli.report import fail, finish, print_failure
+from mmgen.jobs import run_batches
 
 FORMATS = ("txt", "vtt", "srt", "tsv", "json", "all")
 TASKS = ("transcribe", "translate")
@@ -53,9 +56,9 @@ def transcribe(
     decode 20 s windows that overlap by 5 s. A recording that cannot be read is reported on
     stderr and the others are still written; the exit code is then 1.
     """
-    from mmgen.inputs.audio import load_audio
+    from mmgen.inputs.files.audio import load_audio
     from mmgen.tasks.speech_recognition import transcribe as transcribe_audio
-    from mmgen.tasks.subtitles import write_transcript
+    from mmgen.tasks.speech_recognition.subtitles import write_transcript
 
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -81,6 +84,6 @@ def transcribe(
             written.append(write_transcript(transcript, path, output, fmt))
         return written
 
-    report = run_batches(items, process, batch_size=1, label="transcribe",
+    report = run_batches(items, process, on_failure=print_failure, batch_size=1, label="transcribe",
                          prepare=lambda item: (item.value, load_audio(item.value, rate)))
     finish(report)

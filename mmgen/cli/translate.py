@@ -6,8 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmgen.cli.common import (BatchSize, Device, Dtype, Format, Inputs, Model, Output, finish, load_generator,
-                              output_target, run_batches, text_items, write_results)
+from mmgen.cli.inputs import text_items
+from mmgen.cli.loading import load_generator
+from mmgen.cli.options import BatchSize, Device, Dtype, Format, Inputs, Model, Output
+from mmgen.cli.outputs import output_target, write_results
+from mmgen.cli.report import finish, print_failure
+from mmgen.jobs import run_batches
 
 FORMATS = ("txt", "jsonl")
 EXAMPLES = (
@@ -38,7 +42,8 @@ def translate(
     reason. A line that fails is reported and left empty (null in jsonl); the exit code is then 1.
     A language code the model does not know stops the job and lists the close valid codes.
     """
-    from mmgen.tasks.translation import records, translate as translate_texts
+    from mmgen.tasks.translation import records
+    from mmgen.tasks.translation import translate as translate_texts
 
     items = text_items(inputs)
     target, fmt = output_target(output, fmt, FORMATS, "translations")
@@ -48,7 +53,7 @@ def translate(
         return translate_texts(generator, texts, source_lang=source_lang, target_lang=target_lang,
                                **(generation or {}))
 
-    report = run_batches(items, process, batch_size=batch_size, label="translate")
+    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="translate")
     lines = ["" if t is None else " ".join(t.text.splitlines()) for t in report.results]
     write_results(target, fmt, records(report.results, [item.value for item in items]), lines)
     finish(report)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 
 from mmgen.core.decode import Processor, TokenBuffer, apply_processors
+from mmgen.core.frames import BeamResult, BeamStep
 from mmgen.core.model_step import ModelStep
-from mmgen.core.results import BeamResult, BeamStep
 from mmgen.core.selectors import exponential_noise
 from mmgen.core.stopping import StoppingRule
 
@@ -216,6 +216,7 @@ def beam_result(finished: Hypotheses, num_return_sequences: int, prompt_length: 
         sequence_scores=best.scores,
         token_logprobs=best.logprobs[:, :generated],
         finish_codes=best.codes,
+        lengths=best.lengths,
     )
 
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from mmgen.core.frames import TokenStep
 from mmgen.core.loop import decode
 from mmgen.core.model_step import ModelStep
-from mmgen.core.results import TokenStep
 from mmgen.core.stopping import StoppingRule
 
 Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -47,17 +47,27 @@ def apply_processors(processors: Sequence[Processor], tokens: torch.Tensor, scor
 
 
 class TokenEmitter:
-    """The discrete output adapter: logits -> processed scores -> one token per row."""
+    """The discrete output adapter: logits -> processed scores -> one token per row.
 
-    def __init__(self, buffer: TokenBuffer, processors: Sequence[Processor], select: Selector, pad_token_id: int):
+    logprob_scale: multiplies the processed scores before the chosen tokens' log-probs are read,
+    to undo a sampling temperature (``temperature``; 1.0 otherwise): a `TokenStep`'s log-prob is
+    then that of the processed distribution at temperature 1, the filters (top-k, top-p, ...)
+    kept, as openai/whisper and transformers' Whisper read it for their log-prob checks.
+    """
+
+    def __init__(self, buffer: TokenBuffer, processors: Sequence[Processor], select: Selector, pad_token_id: int,
+                 logprob_scale: float = 1.0):
         self.buffer = buffer
         self.processors = tuple(processors)
         self.select = select
         self.pad_token_id = pad_token_id
+        self.logprob_scale = logprob_scale
 
     def __call__(self, logits: torch.Tensor, index: int, running: torch.Tensor) -> TokenStep:
         scores = apply_processors(self.processors, self.buffer.view, logits)
         tokens = torch.where(running, self.select(scores, index), self.pad_token_id)
+        if self.logprob_scale != 1.0:
+            scores = scores * self.logprob_scale
         logprobs = torch.log_softmax(scores, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
         self.buffer.append(tokens)
         return TokenStep(index=index, tokens=tokens, logprobs=torch.where(running, logprobs, 0.0),
@@ -72,12 +82,14 @@ def decode_tokens(
     stopping: StoppingRule,
     pad_token_id: int,
     compact: bool = False,
+    logprob_scale: float = 1.0,
 ) -> Iterator[TokenStep]:
     """Run token decoding to the end, yielding a `TokenStep` per step. ``buffer`` holds the prompt.
 
     ``compact``: finished rows leave the model's batch (see `mmgen.core.loop.decode`).
+    ``logprob_scale``: see `TokenEmitter`.
     """
-    emit = TokenEmitter(buffer, processors, select, pad_token_id)
+    emit = TokenEmitter(buffer, processors, select, pad_token_id, logprob_scale)
     stopping.start()
     return decode(step, emit, lambda frame: stopping(buffer.view, frame.tokens), buffer.ids.shape[0],
                   buffer.ids.device, compact=compact)

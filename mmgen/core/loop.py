@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
-from mmgen.core.results import FinishReason
+from mmgen.core.frames import FinishReason
 
 
 class Frame(Protocol):
@@ -38,12 +38,16 @@ T = TypeVar("T")
 
 
 class Step(Protocol):
+    """A model step: ``prefill`` consumes the prompt, ``step`` one frame per row; both return the
+    model's output for the next frame. ``keep(rows)`` drops every other row (batch compaction),
+    for steps whose ``compactable`` is True."""
+
+    compactable: bool
+
     def prefill(self) -> Any: ...
 
     def step(self, next_input: torch.Tensor) -> Any: ...
 
-
-class CompactableStep(Step, Protocol):
     def keep(self, rows: torch.Tensor) -> None: ...
 
 
@@ -69,10 +73,11 @@ def decode(
 ) -> Iterator[F]:
     """Yield one frame per step until every row has finished.
 
-    With ``compact``, rows that finish leave the model's batch (their cache rows are dropped
-    through ``step.keep``), so a straggler does not keep finished rows computing; the output
-    adapter and the stopping rule still see full-size (rows, ...) tensors.
+    With ``compact`` (and a ``compactable`` step), rows that finish leave the model's batch (their
+    cache rows are dropped through ``step.keep``), so a straggler does not keep finished rows
+    computing; the output adapter and the stopping rule still see full-size (rows, ...) tensors.
     """
+    compact = compact and step.compactable
     running = torch.ones(rows, dtype=torch.bool, device=device)
     codes = torch.zeros(rows, dtype=torch.int8, device=device)
     alive = torch.arange(rows, device=device)  # rows still in the model's batch

@@ -18,7 +18,9 @@ from typing import Any
 
 import torch
 from transformers import DynamicCache, EncoderDecoderCache
-from transformers.modeling_outputs import BaseModelOutput
+from transformers.utils import ModelOutput
+
+from mmgen.core.prepared_step import map_rows
 
 
 def _forward_parameters(model: torch.nn.Module) -> set[str]:
@@ -35,6 +37,8 @@ def new_cache(model: torch.nn.Module) -> DynamicCache | EncoderDecoderCache:
 
 class ModelStep:
     """Base of the two step kinds; holds the model, its cache and the row count."""
+
+    compactable = True
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
@@ -141,19 +145,23 @@ class EncoderDecoderStep(ModelStep):
         self.decoder_input_ids = decoder_input_ids
         self.rows = decoder_input_ids.shape[0]
         self.rows_per_input = rows_per_input
-        self.encoder_outputs: BaseModelOutput | None = None
+        self.encoder_outputs: ModelOutput | None = None
         self.encoder_mask = encoder_inputs.get("attention_mask")
 
-    def encode(self) -> BaseModelOutput:
+    def encode(self) -> ModelOutput:
+        """The encoder's output for the input rows, every field of it (some decoders read its
+        ``attention_mask``, mixtures of experts their ``router_logits``), repeated per row."""
         encoder = self.model.get_encoder()
         parameters = inspect.signature(encoder.forward).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
         inputs = {k: v for k, v in self.encoder_inputs.items() if takes_any or k in parameters}
         outputs = encoder(**inputs, return_dict=True)
-        hidden = outputs.last_hidden_state.repeat_interleave(self.rows_per_input, dim=0)
-        if self.encoder_mask is not None:
-            self.encoder_mask = self.encoder_mask.repeat_interleave(self.rows_per_input, dim=0)
-        return BaseModelOutput(last_hidden_state=hidden)
+        if self.rows_per_input > 1:
+            rows = torch.arange(outputs.last_hidden_state.shape[0], device=self.device)
+            outputs = map_rows(outputs, rows.repeat_interleave(self.rows_per_input))
+            if self.encoder_mask is not None:
+                self.encoder_mask = self.encoder_mask.repeat_interleave(self.rows_per_input, dim=0)
+        return outputs
 
     def _forward(self, decoder_input_ids: torch.Tensor) -> torch.Tensor:
         inputs: dict[str, Any] = {
@@ -175,7 +183,6 @@ class EncoderDecoderStep(ModelStep):
 
     def keep(self, rows: torch.Tensor) -> None:
         super().keep(rows)
-        hidden = self.encoder_outputs.last_hidden_state.index_select(0, rows)
-        self.encoder_outputs = BaseModelOutput(last_hidden_state=hidden)
+        self.encoder_outputs = map_rows(self.encoder_outputs, rows)
         if self.encoder_mask is not None:
             self.encoder_mask = self.encoder_mask.index_select(0, rows)

@@ -49,7 +49,6 @@ class GenerationOptions:
     length_penalty: float = 1.0
     early_stopping: bool | str = False
     seed: int | Sequence[int] | None = None
-    use_cache: bool = True
     # mmgen: rows that finish leave the model's batch, so a straggler does not keep finished
     # rows computing (same tokens either way). Beam search does not compact.
     compact: bool = True
@@ -91,17 +90,19 @@ class GenerationOptions:
 
 OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(GenerationOptions))
 
-# Options transformers accepts that mmgen answers itself and ignores: output flags (a
-# `Generation` always carries scores) and the cache choice (mmgen owns its cache).
+# Options transformers accepts that mmgen answers itself: output flags (a `Generation` always
+# carries scores), the cache choice (mmgen owns its cache) and ``use_cache=True`` (mmgen always
+# decodes with a KV cache; ``use_cache=False`` is refused by `resolve_options`).
 ACCEPTED_AND_IGNORED = frozenset(
-    {"return_dict_in_generate", "output_scores", "output_logits", "cache_implementation", "generation_config"}
+    {"return_dict_in_generate", "output_scores", "output_logits", "cache_implementation", "generation_config",
+     "use_cache"}
 )
 
 
 # The value of each non-optional option that makes it do nothing.
 NEUTRAL: dict[str, Any] = {
     "min_length": 0, "do_sample": False, "num_beams": 1, "num_return_sequences": 1, "length_penalty": 1.0,
-    "early_stopping": False, "use_cache": True, "compact": True, "temperature": 1.0, "top_p": 1.0,
+    "early_stopping": False, "compact": True, "temperature": 1.0, "top_p": 1.0,
     "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "repetition_penalty": 1.0,
     "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_no_repeat_ngram_size": 0,
     "remove_invalid_values": False, "renormalize_logits": False, "logits_processor": (),
@@ -151,6 +152,9 @@ def resolve_options(model_generation_config: Any, user: dict[str, Any]) -> Gener
     if unknown:
         name = sorted(unknown)[0]
         raise OptionError(f"Unknown generation option {name!r}.{suggest(name, OPTION_NAMES)}")
+    if user.get("use_cache", True) is not True:
+        raise OptionError(f"use_cache={user['use_cache']!r}: mmgen always decodes with a KV cache (the tokens are "
+                          "the same as without one). Leave use_cache out.")
 
     values: dict[str, Any] = {}
     for name in OPTION_NAMES:

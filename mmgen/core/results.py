@@ -1,94 +1,12 @@
-"""Typed outputs of the decode core: the per-step frames a stream yields and the collected result."""
+"""The collected result of a call: `Generation`, with its `Timings`."""
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-
-class FinishReason(str, enum.Enum):
-    """Why a row stopped. Stored in tensors as the integer codes below (no per-row Python in the step)."""
-
-    RUNNING = "running"
-    EOS = "eos"
-    LENGTH = "length"
-    STOP_STRING = "stop_string"
-    TIME = "time"
-
-    @property
-    def code(self) -> int:
-        return _CODES[self]
-
-    @classmethod
-    def from_code(cls, code: int) -> FinishReason:
-        return _REASONS[code]
-
-
-_REASONS = list(FinishReason)
-_CODES = {reason: i for i, reason in enumerate(_REASONS)}
-
-
-class FrameStatus:
-    """What every frame dataclass shares: ``finish_codes`` (rows,) int8 `FinishReason` codes."""
-
-    finish_codes: torch.Tensor
-
-    @property
-    def finished(self) -> torch.Tensor:
-        """(rows,) True for rows that have finished (at this step or before)."""
-        return self.finish_codes != FinishReason.RUNNING.code
-
-
-@dataclass(frozen=True)
-class TokenStep(FrameStatus):
-    """One decode step of a token-per-row batch: every row's new frame.
-
-    tokens: (rows,) the chosen token of each row (the pad id for rows already finished).
-    logprobs: (rows,) log-probability of each chosen token under the processed distribution.
-    active: (rows,) True for rows that produced a real token at this step.
-    finish_codes: (rows,) int8 `FinishReason` codes after this step (0 while running).
-    index: 0 for the first generated token.
-    """
-
-    index: int
-    tokens: torch.Tensor
-    logprobs: torch.Tensor
-    active: torch.Tensor
-    finish_codes: torch.Tensor
-
-    @property
-    def next_input(self) -> torch.Tensor:
-        """What the model consumes at the next step: this step's tokens."""
-        return self.tokens
-
-
-@dataclass(frozen=True)
-class BeamStep:
-    """One beam-search step: the best running hypothesis of each input row so far.
-
-    tokens: (rows, generated) the generated tokens of each row's current best running beam.
-    """
-
-    index: int
-    tokens: torch.Tensor
-
-
-@dataclass(frozen=True)
-class BeamResult:
-    """The end of a beam search: the ranked finished hypotheses.
-
-    sequences: (rows * num_return_sequences, prompt + generated) like ``model.generate``.
-    sequence_scores: (rows * num_return_sequences,) length-penalised sum of log-probabilities.
-    token_logprobs: (rows * num_return_sequences, generated) processed log-prob of each token (0 on padding).
-    finish_codes: (rows * num_return_sequences,) `FinishReason` codes.
-    """
-
-    sequences: torch.Tensor
-    sequence_scores: torch.Tensor
-    token_logprobs: torch.Tensor
-    finish_codes: torch.Tensor
+from mmgen.core.frames import FinishReason
 
 
 @dataclass(frozen=True)
@@ -109,12 +27,18 @@ class Timings:
 class Generation:
     """The collected result of a call, shaped like ``model.generate``'s output.
 
-    sequences: (rows, prompt + generated) token ids, identical to what ``model.generate`` returns.
+    sequences: (rows, prompt + generated) token ids, identical to what ``model.generate`` returns
+      (Whisper: the generated tokens only, as its ``generate`` returns them).
     logprobs: (rows, generated) log-probability of each chosen token (0 after a row finished).
     finish_reasons: one `FinishReason` per row.
-    sequence_scores: (rows,) for beam search, else None.
+    lengths: (rows,) how many leading columns of each row's `new_tokens` (of each row's frames,
+      for speech) are real; the rest is padding. A row that ended on EOS counts it.
     prompt_length: columns of ``sequences`` that are the (padded) prompt or decoder prompt.
+    timings: wall-clock figures of the call.
+    sequence_scores: (rows,) for beam search, else None.
     texts: the decoded generated text per row, when a tokenizer was given.
+    prompt_ids: (rows, prompt) the decoder prompt the rows continued, for families whose
+      ``sequences`` leave it out (Whisper), else None.
     spectrogram: per row, (frames, num_mel_bins) log-mel spectrogram (speech synthesis), else None.
     audio: per row, the waveform ((samples,), or (channels, samples)), else None.
     sampling_rate: of ``audio``, in Hz.
@@ -124,10 +48,12 @@ class Generation:
     sequences: torch.Tensor
     logprobs: torch.Tensor
     finish_reasons: tuple[FinishReason, ...]
+    lengths: torch.Tensor
     prompt_length: int
     timings: Timings
     sequence_scores: torch.Tensor | None = None
-    texts: tuple[str, ...] | None = field(default=None)
+    texts: tuple[str, ...] | None = None
+    prompt_ids: torch.Tensor | None = None
     spectrogram: tuple[torch.Tensor, ...] | None = None
     audio: tuple[torch.Tensor, ...] | None = None
     sampling_rate: int | None = None
@@ -136,3 +62,10 @@ class Generation:
     def new_tokens(self) -> torch.Tensor:
         """(rows, generated) the generated part of ``sequences``."""
         return self.sequences[:, self.prompt_length:]
+
+    def row_tokens(self, row: int) -> torch.Tensor:
+        """(lengths[row],) the real generated tokens of one row, without the padding after its end."""
+        return self.new_tokens[row, : int(self.lengths[row])]
+
+
+__all__ = ["Generation", "Timings"]

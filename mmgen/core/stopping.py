@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from mmgen.core.results import FinishReason
+from mmgen.core.frames import FinishReason
 
 # A matcher sees the whole token buffer (rows, length) and the new tokens (rows,) and returns
 # (rows,) bool: True where the row's text now ends with (or contains in its last token) a stop string.

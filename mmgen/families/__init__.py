@@ -1,48 +1,45 @@
-"""Model families: how a model's inputs become a model step and a decoder prompt.
+"""Model families: how the decode core drives each kind of model (`Family`, in `family.py`).
 
-A family adapter is a module with:
-- ``matches(model) -> bool``;
-- ``OPTIONS``: names of family-specific options it accepts (e.g. Whisper's ``language``),
-  taken out of the call's keyword arguments before the generic options are validated;
-- ``prepare(model, model_inputs, options, family_options, per_input) -> Prepared``; or, for
-  families whose outputs are not one token per row (speech, audio codes), ``generate(model,
-  tokenizer=None, **kwargs) -> Generation`` and ``stream(...)``, which `mmgen.generate` calls instead.
-The first family whose ``matches`` is true wins, so specific families come before the
-generic decoder-only and encoder-decoder ones. A new family is a new file plus one line here.
+`FAMILIES` lists one instance of each, specific families first: the first whose ``matches``
+is true drives a model (`family_for`). A new family is a new file with a `Family` subclass
+plus one line here.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import torch
 
-from mmgen.families import decoder_only, encoder_decoder, whisper
-from mmgen.families import blip, git, qwen2_vl, vlm
-from mmgen.families import musicgen, speecht5
-from mmgen.families import translation
-from mmgen.families.prepared import Prepared
+from mmgen.families.blip import Blip
+from mmgen.families.decoder_only import DecoderOnly
+from mmgen.families.encoder_decoder import EncoderDecoder
+from mmgen.families.family import Family
+from mmgen.families.git import Git
+from mmgen.families.musicgen import MusicGen
+from mmgen.families.prepared import Call, Prepared
+from mmgen.families.speecht5 import SpeechT5
+from mmgen.families.translation import Translation
+from mmgen.families.whisper import Whisper
 
-FAMILIES: list[ModuleType] = [
+FAMILIES: tuple[Family, ...] = (
     # Specific families first.
-    whisper,
-    blip,
-    git,
-    qwen2_vl,
-    vlm,
-    speecht5,
-    musicgen,
-    translation,
-    encoder_decoder,
-    decoder_only,
-]
+    Whisper(),
+    Blip(),
+    Git(),
+    SpeechT5(),
+    MusicGen(),
+    Translation(),
+    # Then the generic ones.
+    EncoderDecoder(),
+    DecoderOnly(),
+)
 
 
-def family_for(model: torch.nn.Module) -> ModuleType:
+def family_for(model: torch.nn.Module) -> Family:
+    """The family that drives ``model``: the first of `FAMILIES` that matches it."""
     for family in FAMILIES:
         if family.matches(model):
             return family
-    raise TypeError(f"mmgen has no adapter for {type(model).__name__} (model_type={model.config.model_type!r}).")
+    raise TypeError(f"mmgen has no family for {type(model).__name__} (model_type={model.config.model_type!r}).")
 
 
-__all__ = ["FAMILIES", "Prepared", "family_for"]
+__all__ = ["FAMILIES", "Call", "Family", "Prepared", "family_for"]

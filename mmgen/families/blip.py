@@ -25,15 +25,9 @@ from transformers import BlipForConditionalGeneration
 from mmgen.core.model_step import DecoderOnlyStep
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.families.decoder_only import max_length
+from mmgen.families.family import Family
 from mmgen.families.prepared import Prepared
-from mmgen.text.prompts import attention_mask_for
-
-OPTIONS: frozenset[str] = frozenset({"interpolate_pos_encoding"})
-
-
-def matches(model: torch.nn.Module) -> bool:
-    # Not BlipForQuestionAnswering: its generate runs a text encoder over the question first.
-    return isinstance(model, BlipForConditionalGeneration)
+from mmgen.inputs.prompts import attention_mask_for
 
 
 class BlipCaptionStep(DecoderOnlyStep):
@@ -55,7 +49,8 @@ class BlipCaptionStep(DecoderOnlyStep):
         self.image_mask: torch.Tensor | None = None
 
     def prefill(self) -> torch.Tensor:
-        outputs = self.vision_model(pixel_values=self.pixel_values, interpolate_pos_encoding=self.interpolate_pos_encoding)
+        outputs = self.vision_model(pixel_values=self.pixel_values,
+                                    interpolate_pos_encoding=self.interpolate_pos_encoding)
         self.image_embeds = outputs.last_hidden_state.repeat_interleave(self.rows_per_input, dim=0)
         self.image_mask = torch.ones(self.image_embeds.shape[:-1], dtype=torch.long, device=self.image_embeds.device)
         return super().prefill()
@@ -71,7 +66,8 @@ class BlipCaptionStep(DecoderOnlyStep):
 
 
 def decoder_prompt(model: torch.nn.Module, inputs: int, input_ids: torch.Tensor | None,
-                   attention_mask: torch.Tensor | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   attention_mask: torch.Tensor | None,
+                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(input_ids, attention_mask) as ``BlipForConditionalGeneration.generate`` hands its text decoder.
 
     input_ids: (inputs, length) the tokenizer's ``[CLS] text [SEP]`` (right-padded), or None.
@@ -88,32 +84,45 @@ def decoder_prompt(model: torch.nn.Module, inputs: int, input_ids: torch.Tensor 
     return prompt, attention_mask[:, :-1] if attention_mask is not None else None
 
 
-def option_defaults(model: torch.nn.Module) -> dict[str, Any]:
-    """The special tokens BLIP's generate decodes with (eos = [SEP], the text pad id), whatever the
-    generation config says; `mmgen.api.plan` applies them under the user's own options."""
-    text = model.config.text_config
-    return {"eos_token_id": text.sep_token_id, "pad_token_id": text.pad_token_id}
+class Blip(Family):
+    """BLIP captioning: the vision model once, its text decoder over a [DEC] prompt, stops at [SEP]."""
+
+    name = "blip"
+    options = frozenset({"interpolate_pos_encoding"})
+
+    def matches(self, model: torch.nn.Module) -> bool:
+        # Not BlipForQuestionAnswering: its generate runs a text encoder over the question first.
+        return isinstance(model, BlipForConditionalGeneration)
+
+    def option_defaults(self, model: torch.nn.Module) -> dict[str, Any]:
+        """The special tokens BLIP's generate decodes with (eos = [SEP], the text pad id), whatever the
+        generation config says."""
+        text = model.config.text_config
+        return {"eos_token_id": text.sep_token_id, "pad_token_id": text.pad_token_id}
+
+    def prepare(self, model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
+                family_options: dict[str, Any], per_input: int) -> Prepared:
+        if "pixel_values" not in model_inputs:
+            raise OptionError("BLIP captions images: pass pixel_values=... (from BlipProcessor / BlipImageProcessor).")
+        unknown = set(model_inputs) - {"pixel_values", "input_ids", "attention_mask"}
+        if unknown:
+            raise OptionError("BLIP captioning takes pixel_values, input_ids and attention_mask; got "
+                              f"{sorted(unknown)}.")
+        pixel_values = model_inputs["pixel_values"]
+        inputs = pixel_values.shape[0]
+        input_ids, mask = decoder_prompt(model, inputs, model_inputs.get("input_ids"),
+                                         model_inputs.get("attention_mask"), pixel_values.device)
+        if mask is None:
+            # What the text decoder's generate infers: pad positions masked when the pad id is not an EOS id.
+            mask = attention_mask_for(input_ids, options.pad_token_id, options.eos_token_id)
+        input_ids = input_ids.repeat_interleave(per_input, dim=0)
+        mask = mask.repeat_interleave(per_input, dim=0)
+        step = BlipCaptionStep(model, input_ids, mask, max_length(options, input_ids.shape[1]), pixel_values,
+                               rows_per_input=per_input,
+                               interpolate_pos_encoding=bool(family_options.get("interpolate_pos_encoding", False)))
+        # Leading pads only (a right-padded row has none), as the repetition penalty's prompt_ignore_length.
+        leading_pads = (mask != 0).int().argmax(dim=1)
+        return Prepared(step=step, prompt=input_ids, inputs=inputs, prompt_padding=leading_pads)
 
 
-def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
-            family_options: dict[str, Any], per_input: int) -> Prepared:
-    if "pixel_values" not in model_inputs:
-        raise OptionError("BLIP captions images: pass pixel_values=... (from BlipProcessor / BlipImageProcessor).")
-    unknown = set(model_inputs) - {"pixel_values", "input_ids", "attention_mask"}
-    if unknown:
-        raise OptionError(f"BLIP captioning takes pixel_values, input_ids and attention_mask; got {sorted(unknown)}.")
-    pixel_values = model_inputs["pixel_values"]
-    inputs = pixel_values.shape[0]
-    input_ids, mask = decoder_prompt(model, inputs, model_inputs.get("input_ids"), model_inputs.get("attention_mask"),
-                                     pixel_values.device)
-    if mask is None:
-        # What the text decoder's generate infers: pad positions masked when the pad id is not an EOS id.
-        mask = attention_mask_for(input_ids, options.pad_token_id, options.eos_token_id)
-    input_ids = input_ids.repeat_interleave(per_input, dim=0)
-    mask = mask.repeat_interleave(per_input, dim=0)
-    step = BlipCaptionStep(model, input_ids, mask, max_length(options, input_ids.shape[1]), pixel_values,
-                           rows_per_input=per_input,
-                           interpolate_pos_encoding=bool(family_options.get("interpolate_pos_encoding", False)))
-    # Leading pads only (a right-padded row has none), as the repetition penalty's prompt_ignore_length.
-    leading_pads = (mask != 0).int().argmax(dim=1)
-    return Prepared(step=step, prompt=input_ids, inputs=inputs, prompt_padding=leading_pads)
+__all__ = ["Blip", "BlipCaptionStep", "decoder_prompt"]

@@ -14,14 +14,8 @@ from typing import Any
 import torch
 
 from mmgen.core.options import GenerationOptions, OptionError
-from mmgen.families import decoder_only
+from mmgen.families.decoder_only import DecoderOnly
 from mmgen.families.prepared import Prepared
-
-OPTIONS: frozenset[str] = frozenset()
-
-
-def matches(model: torch.nn.Module) -> bool:
-    return model.config.model_type == "git" and not model.config.is_encoder_decoder
 
 
 def bos_prompt(options: GenerationOptions, inputs: int, device: torch.device) -> torch.Tensor:
@@ -31,11 +25,23 @@ def bos_prompt(options: GenerationOptions, inputs: int, device: torch.device) ->
     return torch.full((inputs, 1), options.bos_token_id, dtype=torch.long, device=device)
 
 
-def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
-            family_options: dict[str, Any], per_input: int) -> Prepared:
-    if "input_ids" not in model_inputs:
-        if "pixel_values" not in model_inputs:
-            raise OptionError("GIT captions images: pass pixel_values=... (and input_ids=... for a question).")
-        pixel_values = model_inputs["pixel_values"]
-        model_inputs = {**model_inputs, "input_ids": bos_prompt(options, pixel_values.shape[0], pixel_values.device)}
-    return decoder_only.prepare(model, model_inputs, options, family_options, per_input)
+class Git(DecoderOnly):
+    """GIT captioning: a caption starts from [CLS] when no prompt is given."""
+
+    name = "git"
+
+    def matches(self, model: torch.nn.Module) -> bool:
+        return model.config.model_type == "git" and not model.config.is_encoder_decoder
+
+    def prepare(self, model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
+                family_options: dict[str, Any], per_input: int) -> Prepared:
+        if "input_ids" not in model_inputs:
+            if "pixel_values" not in model_inputs:
+                raise OptionError("GIT captions images: pass pixel_values=... (and input_ids=... for a question).")
+            pixel_values = model_inputs["pixel_values"]
+            prompt = bos_prompt(options, pixel_values.shape[0], pixel_values.device)
+            model_inputs = {**model_inputs, "input_ids": prompt}
+        return super().prepare(model, model_inputs, options, family_options, per_input)
+
+
+__all__ = ["Git", "bos_prompt"]

@@ -14,7 +14,6 @@ MusicGen generates a fixed number of frames: there is no end-of-sequence stop. A
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,23 +22,21 @@ import torch
 from transformers import MusicgenForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
+from mmgen.core.collect import Collected
 from mmgen.core.decode import Processor, Selector, TokenBuffer
-from mmgen.core.loop import without_grad
+from mmgen.core.frames import CodebookStep
 from mmgen.core.model_step import EncoderDecoderStep
-from mmgen.core.options import GenerationOptions, OptionError, resolve_options
-from mmgen.core.results import FinishReason, Generation, Timings
+from mmgen.core.options import OptionError, resolve_options
+from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
+from mmgen.families.family import Family
+from mmgen.families.prepared import Call
+from mmgen.inputs.prompts import encode_call_text
 from mmgen.outputs.codebooks import decode_codebooks, delay_pattern, make_guidance, undelay
-from mmgen.outputs.frames import CodebookStep
 from mmgen.processors import ProcessorContext, build_processors
 
-OPTIONS: frozenset[str] = frozenset({"guidance_scale"})
 UNSUPPORTED_INPUTS = ("decoder_input_ids", "input_values", "padding_mask")
-
-
-def matches(model: torch.nn.Module) -> bool:
-    return isinstance(model, MusicgenForConditionalGeneration)
 
 
 class MusicgenStep(EncoderDecoderStep):
@@ -74,94 +71,6 @@ class MusicgenStep(EncoderDecoderStep):
         return self._forward(self._doubled(codes[:, None]))
 
 
-@dataclass
-class MusicPlan:
-    """The roles of one call, built before any compute."""
-
-    model: torch.nn.Module
-    options: GenerationOptions
-    step: MusicgenStep
-    buffer: TokenBuffer
-    pattern: torch.Tensor
-    processors: list[Processor]
-    select: Selector
-    stopping: StoppingRule
-    rows: int
-    pad_token_id: int
-
-    def frames(self) -> Iterator[CodebookStep]:
-        def stop(frame: CodebookStep) -> torch.Tensor:
-            codes = self.stopping(self.buffer.view, frame.tokens.reshape(-1))
-            return codes.view(self.rows, -1)[:, 0]  # all codebooks of a row stop together (length, time)
-
-        self.stopping.start()
-        return decode_codebooks(self.step, self.buffer, self.pattern, self.processors, self.select, stop,
-                                self.pad_token_id)
-
-
-def _split(kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
-    """(family options, generation options, model inputs)."""
-    family, options, inputs = {}, {}, {}
-    for key, value in kwargs.items():
-        if key in OPTIONS:
-            family[key] = value
-        elif key == "text" or isinstance(value, torch.Tensor) or key == "encoder_outputs":
-            inputs[key] = value
-        else:
-            options[key] = value
-    return family, options, inputs
-
-
-def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> MusicPlan:
-    """Check the call and build its roles; raises `OptionError` before any compute."""
-    family, user, inputs = _split(kwargs)
-    for name in UNSUPPORTED_INPUTS:
-        if name in inputs:
-            raise OptionError(f"{name}=... (an audio prompt) is not supported by mmgen's MusicGen adapter yet: "
-                              "condition on text (input_ids / text=...) only.")
-    options = resolve_options(model.generation_config, user)
-    if options.num_beams > 1 or options.num_return_sequences > 1:
-        raise OptionError("MusicGen decodes greedily or by sampling: pass num_beams=1 and num_return_sequences=1.")
-    guidance = family.get("guidance_scale", getattr(model.generation_config, "guidance_scale", None))
-    device = model.device
-    if "text" in inputs:
-        if tokenizer is None:
-            raise OptionError("text=... needs the model's tokenizer or processor: pass tokenizer=...")
-        encoded = tokenizer(text=inputs.pop("text"), padding=True, return_tensors="pt")
-        inputs.setdefault("input_ids", encoded["input_ids"])
-        inputs.setdefault("attention_mask", encoded.get("attention_mask"))
-    if "input_ids" not in inputs:
-        raise OptionError("MusicGen needs its text prompt: pass input_ids=... (and attention_mask=...) or text=... "
-                          "with tokenizer=...")
-    encoder_inputs = {k: v.to(device) for k, v in inputs.items() if v is not None}
-    rows = encoder_inputs["input_ids"].shape[0]
-    # transformers builds an all-ones mask when none is given; the guidance rows then get zeros.
-    encoder_inputs.setdefault("attention_mask", torch.ones_like(encoder_inputs["input_ids"]))
-
-    codebooks = model.decoder.num_codebooks
-    start = options.decoder_start_token_id if options.decoder_start_token_id is not None else options.bos_token_id
-    pad = options.pad_token_id if options.pad_token_id is not None else start
-    max_length = 1 + options.max_new_tokens if options.max_new_tokens is not None else options.max_length
-    stereo = model.decoder.config.audio_channels == 2
-    per_channel = codebooks // 2 if stereo else codebooks
-    if max_length - 1 < max(2 * per_channel - 2, per_channel):
-        raise OptionError(f"max_new_tokens={max_length - 1} is too short for {codebooks} delayed codebooks: pass "
-                          f"max_new_tokens >= {max(2 * per_channel - 2, per_channel)} (each frame of audio needs "
-                          f"{per_channel - 1} extra steps).")
-
-    guided = guidance is not None and guidance > 1
-    start_ids = torch.full((rows * codebooks, 1), int(start), dtype=torch.long, device=device)
-    step = MusicgenStep(model, encoder_inputs, start_ids, guided)
-    buffer = TokenBuffer(start_ids, max_length, int(pad))
-    pattern = delay_pattern(codebooks, max_length, int(pad), stereo, device)
-    context = ProcessorContext(prompt_length=1, max_length=max_length, eos_token_ids=None, encoder_input_ids=None,
-                               prompt_padding=None, num_beams=1, device=device)
-    processors = ([make_guidance(float(guidance))] if guided else []) + build_processors(options, context)
-    select = Sampler(row_seeds(options.seed, rows, codebooks, device)) if options.do_sample else greedy
-    stopping = StoppingRule(None, max_length, options.max_time)
-    return MusicPlan(model, options, step, buffer, pattern, processors, select, stopping, rows, int(pad))
-
-
 def decode_audio(model: torch.nn.Module, codes: torch.Tensor) -> torch.Tensor:
     """(rows, K, frames) codes -> (rows, channels, samples) with the model's ``audio_encoder.decode``."""
     scales = [None] * codes.shape[0]
@@ -172,35 +81,106 @@ def decode_audio(model: torch.nn.Module, codes: torch.Tensor) -> torch.Tensor:
     return torch.cat([left, right], dim=1)
 
 
-def generate(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Generation:
-    """Drop-in for ``model.generate(input_ids=..., attention_mask=..., guidance_scale=..., ...)``.
+@dataclass
+class CodebookRun:
+    """One MusicGen call (a `mmgen.core.collect.Run`), its roles built before any compute.
 
-    ``sequences``: (rows, K, frames) the codes ``model.generate`` decodes (delay pattern
-    undone, ``prompt_length`` 0); ``logprobs``: (rows, K, frames) of those codes; ``audio``: per
-    row, (channels, samples) at ``sampling_rate`` (the audio ``model.generate`` returns).
+    ``result``: ``sequences`` (rows, K, frames) the codes ``model.generate`` decodes (delay
+    pattern undone, ``prompt_length`` 0); ``logprobs`` (rows, K, frames) of those codes; ``audio``
+    per row, (channels, samples) at ``sampling_rate`` (the audio ``model.generate`` returns).
     """
-    started = time.perf_counter()
-    p = plan(model, tokenizer, **kwargs)
-    first, logprobs = None, []
-    with torch.inference_mode():
-        for frame in p.frames():
-            first = first or time.perf_counter()
-            logprobs.append(frame.logprobs.reshape(-1))
-        pattern = p.pattern[:, : p.buffer.length]
-        codes = undelay(p.buffer.view, pattern, p.rows)
-        start = torch.zeros_like(logprobs[0])[:, None]  # the decoder start column
-        scores = undelay(torch.cat([start, torch.stack(logprobs, 1)], 1), pattern, p.rows)
-        audio = decode_audio(model, codes)
-    reasons = tuple(FinishReason.from_code(int(c)) for c in frame.finish_codes.tolist())
-    timings = Timings(time_to_first_token=(first or time.perf_counter()) - started, total=time.perf_counter() - started,
-                      new_tokens=int(codes.numel()))
-    return Generation(sequences=codes, logprobs=scores, finish_reasons=reasons, prompt_length=0, timings=timings,
-                      audio=tuple(audio), sampling_rate=int(model.config.audio_encoder.sampling_rate))
+
+    model: torch.nn.Module
+    step: MusicgenStep
+    buffer: TokenBuffer
+    pattern: torch.Tensor
+    processors: list[Processor]
+    select: Selector
+    stopping: StoppingRule
+    rows: int
+    pad_token_id: int
+
+    def events(self) -> Iterator[CodebookStep]:
+        """A `CodebookStep` per step (K delayed codes per row)."""
+        def stop(frame: CodebookStep) -> torch.Tensor:
+            codes = self.stopping(self.buffer.view, frame.tokens.reshape(-1))
+            return codes.view(self.rows, -1)[:, 0]  # all codebooks of a row stop together (length, time)
+
+        self.stopping.start()
+        return decode_codebooks(self.step, self.buffer, self.pattern, self.processors, self.select, stop,
+                                self.pad_token_id)
+
+    def stream(self) -> Iterator[CodebookStep]:
+        return self.events()
+
+    def result(self, collected: Collected) -> Generation:
+        pattern = self.pattern[:, : self.buffer.length]
+        codes = undelay(self.buffer.view, pattern, self.rows)
+        logprobs = collected.logprobs.reshape(self.rows * pattern.shape[0], -1)  # (rows * K, steps)
+        start = torch.zeros_like(logprobs[:, :1])  # the decoder start column
+        scores = undelay(torch.cat([start, logprobs], 1), pattern, self.rows)
+        audio = decode_audio(self.model, codes)
+        frames = torch.full((self.rows,), codes.shape[-1], dtype=torch.long, device=codes.device)
+        return Generation(sequences=codes, logprobs=scores, finish_reasons=collected.finish_reasons, lengths=frames,
+                          prompt_length=0, timings=collected.timings, audio=tuple(audio),
+                          sampling_rate=int(self.model.config.audio_encoder.sampling_rate))
 
 
-def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iterator[CodebookStep]:
-    """Yield a `CodebookStep` per step (K delayed codes per row); ``generate`` decodes them to audio."""
-    return without_grad(plan(model, tokenizer, **kwargs).frames())
+class MusicGen(Family):
+    """MusicGen: K delayed codebooks per frame, optional classifier-free guidance, EnCodec to audio."""
+
+    name = "musicgen"
+    options = frozenset({"guidance_scale"})
+
+    def matches(self, model: torch.nn.Module) -> bool:
+        return isinstance(model, MusicgenForConditionalGeneration)
+
+    def plan(self, model: torch.nn.Module, tokenizer: Any, call: Call) -> CodebookRun:
+        """Check the call and build its roles; raises `OptionError` before any compute."""
+        inputs = dict(call.model_inputs)
+        for name in UNSUPPORTED_INPUTS:
+            if name in inputs:
+                raise OptionError(f"{name}=... (an audio prompt) is not supported by mmgen's MusicGen adapter yet: "
+                                  "condition on text (input_ids / text=...) only.")
+        options = resolve_options(model.generation_config, call.options)
+        if options.num_beams > 1 or options.num_return_sequences > 1:
+            raise OptionError("MusicGen decodes greedily or by sampling: pass num_beams=1 and num_return_sequences=1.")
+        guidance = call.family_options.get("guidance_scale", getattr(model.generation_config, "guidance_scale", None))
+        device = model.device
+        if call.text:
+            encoded = encode_call_text(tokenizer, call.text, left=False)
+            inputs.setdefault("input_ids", encoded["input_ids"])
+            inputs.setdefault("attention_mask", encoded["attention_mask"])
+        if "input_ids" not in inputs:
+            raise OptionError("MusicGen needs its text prompt: pass input_ids=... (and attention_mask=...) or "
+                              "text=... with tokenizer=...")
+        encoder_inputs = {k: v.to(device) for k, v in inputs.items() if v is not None}
+        rows = encoder_inputs["input_ids"].shape[0]
+        # transformers builds an all-ones mask when none is given; the guidance rows then get zeros.
+        encoder_inputs.setdefault("attention_mask", torch.ones_like(encoder_inputs["input_ids"]))
+
+        codebooks = model.decoder.num_codebooks
+        start = options.decoder_start_token_id if options.decoder_start_token_id is not None else options.bos_token_id
+        pad = options.pad_token_id if options.pad_token_id is not None else start
+        max_length = 1 + options.max_new_tokens if options.max_new_tokens is not None else options.max_length
+        stereo = model.decoder.config.audio_channels == 2
+        per_channel = codebooks // 2 if stereo else codebooks
+        if max_length - 1 < max(2 * per_channel - 2, per_channel):
+            raise OptionError(f"max_new_tokens={max_length - 1} is too short for {codebooks} delayed codebooks: pass "
+                              f"max_new_tokens >= {max(2 * per_channel - 2, per_channel)} (each frame of audio needs "
+                              f"{per_channel - 1} extra steps).")
+
+        guided = guidance is not None and guidance > 1
+        start_ids = torch.full((rows * codebooks, 1), int(start), dtype=torch.long, device=device)
+        step = MusicgenStep(model, encoder_inputs, start_ids, guided)
+        buffer = TokenBuffer(start_ids, max_length, int(pad))
+        pattern = delay_pattern(codebooks, max_length, int(pad), stereo, device)
+        context = ProcessorContext(prompt_length=1, max_length=max_length, eos_token_ids=None, encoder_input_ids=None,
+                                   prompt_padding=None, num_beams=1, device=device)
+        processors = ([make_guidance(float(guidance))] if guided else []) + build_processors(options, context)
+        select = Sampler(row_seeds(options.seed, rows, codebooks, device)) if options.do_sample else greedy
+        stopping = StoppingRule(None, max_length, options.max_time)
+        return CodebookRun(model, step, buffer, pattern, processors, select, stopping, rows, int(pad))
 
 
-__all__ = ["OPTIONS", "MusicPlan", "MusicgenStep", "decode_audio", "generate", "matches", "plan", "stream"]
+__all__ = ["CodebookRun", "MusicGen", "MusicgenStep", "decode_audio"]

@@ -1,18 +1,54 @@
-"""What a family adapter hands the decode core for one call."""
+"""What a family hands the decode core: the sorted call (`Call`) and a prepared step (`Prepared`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
+from mmgen.core.decode import Processor
 from mmgen.core.model_step import ModelStep
+
+# Keyword arguments that are text to tokenize, neither generation options nor model inputs.
+TEXT_INPUTS = ("text", "messages")
+
+
+@dataclass(frozen=True)
+class Call:
+    """The keyword arguments of one call, sorted by what they are.
+
+    options: generation options (``max_new_tokens``, ``num_beams``, ...), validated later.
+    family_options: the family's own options (names in `Family.options`).
+    text: ``text=`` / ``messages=`` to tokenize.
+    model_inputs: tensors (and ``encoder_outputs``) for the model.
+    """
+
+    options: dict[str, Any]
+    family_options: dict[str, Any]
+    text: dict[str, Any]
+    model_inputs: dict[str, Any]
+
+
+def split_call(family_options_names: frozenset[str], kwargs: dict[str, Any]) -> Call:
+    """Sort a call's keyword arguments (see `Call`): the family's options by name (``Family.options``),
+    text by name, tensors (and ``encoder_outputs``) are model inputs, the rest generation options."""
+    options, family_options, text, model_inputs = {}, {}, {}, {}
+    for key, value in kwargs.items():
+        if key in family_options_names:
+            family_options[key] = value
+        elif key in TEXT_INPUTS:
+            text[key] = value
+        elif isinstance(value, torch.Tensor) or key == "encoder_outputs":
+            model_inputs[key] = value
+        else:
+            options[key] = value
+    return Call(options, family_options, text, model_inputs)
 
 
 @dataclass
 class Prepared:
-    """A model step and its prompt, ready for the loop.
+    """A model step and its prompt, ready for token decoding.
 
     prompt: (rows, prompt_length) the token ids the buffer starts with (decoder prompt for
       encoder-decoder models), rows = inputs * rows_per_input.
@@ -29,9 +65,12 @@ class Prepared:
     inputs: int
     encoder_input_ids: torch.Tensor | None = None
     prompt_padding: torch.Tensor | None = None
-    processors: list[Callable] = field(default_factory=list)
-    late_processors: list[Callable] = field(default_factory=list)
+    processors: list[Processor] = field(default_factory=list)
+    late_processors: list[Processor] = field(default_factory=list)
 
     @property
     def prompt_length(self) -> int:
         return self.prompt.shape[1]
+
+
+__all__ = ["Call", "Prepared", "TEXT_INPUTS", "split_call"]

@@ -4,7 +4,9 @@ The model step runs the model's public submodules the way transformers' ``_gener
 does: the text encoder once, then per step the decoder prenet on the previous mel frame (with
 the speaker embedding), the wrapped decoder with a transformers cache, and ``feat_out`` /
 ``prob_out``. The continuous output adapter, hooks and stopping rule are in
-`mmgen.outputs.spectrogram`; the postnet runs per row on its collected frames, then a vocoder.
+`mmgen.outputs.spectrogram`; the postnet runs per row on its collected frames, then a vocoder
+when one is asked for (``vocoder=``: a ``SpeechT5HifiGan``, ``"griffin-lim"``; without one the
+result is the spectrogram, as ``generate_speech`` returns it).
 
 Differences from transformers, on purpose:
 - rows stop on their own and leave the batch (their cache rows, encoder states and masks are
@@ -18,20 +20,22 @@ Differences from transformers, on purpose:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache, EncoderDecoderCache, SpeechT5ForTextToSpeech
+from transformers import DynamicCache, EncoderDecoderCache, ProcessorMixin, SpeechT5ForTextToSpeech
 
-from mmgen.core.loop import without_grad
+from mmgen.core.collect import Collected
+from mmgen.core.frames import AudioChunk, SpectrogramStep
 from mmgen.core.options import OptionError, suggest
-from mmgen.core.results import FinishReason, Generation, Timings
+from mmgen.core.results import Generation
+from mmgen.families.family import Family
+from mmgen.families.prepared import Call
+from mmgen.inputs.prompts import encode_call_text
 from mmgen.outputs.audio_stream import DEFAULT_CHUNK_FRAMES, AudioStreamer, stream_audio
-from mmgen.outputs.frames import AudioChunk, SpectrogramStep
 from mmgen.outputs.spectrogram import (
     Hook,
     LengthRatioStop,
@@ -50,16 +54,13 @@ OPTIONS: frozenset[str] = frozenset({
 INPUTS = frozenset({"input_ids", "attention_mask", "speaker_embeddings", "text"})
 
 
-def matches(model: torch.nn.Module) -> bool:
-    return isinstance(model, SpeechT5ForTextToSpeech)
-
-
 @dataclass(frozen=True)
 class SpeechOptions:
     """Options of one synthesis call (names and defaults as in ``generate_speech``).
 
-    vocoder: a ``SpeechT5HifiGan`` or `Vocoder`; None (default) for Griffin-Lim; False for none
-      (``Generation.audio`` is then None). hooks: per-step hooks, in order (see
+    vocoder: a ``SpeechT5HifiGan`` or `Vocoder`; ``"griffin-lim"`` for Griffin-Lim with the
+      model's mel settings; None (default) or False for none (``Generation.audio`` is then None,
+      as ``generate_speech`` returns only the spectrogram without one). hooks: per-step hooks, in order (see
       `mmgen.outputs.spectrogram`). chunk_frames: mel frames per streamed audio chunk.
     seed: draws the prenet's dropout masks from a generator seeded with it; None uses torch's
       global generator, as transformers does (``torch.manual_seed`` then gives its frames).
@@ -90,14 +91,13 @@ def _options(user: dict[str, Any]) -> SpeechOptions:
     return options
 
 
-def _inputs(model: torch.nn.Module, tokenizer: Any, given: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _inputs(model: torch.nn.Module, tokenizer: Any, call: Call) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(input_ids, attention_mask, speaker_embeddings) on the model's device, one row each."""
-    if "text" in given:
-        if tokenizer is None:
-            raise OptionError("text=... needs the model's tokenizer or processor: pass tokenizer=...")
-        encoded = tokenizer(text=given.pop("text"), padding=True, return_tensors="pt")
+    given = dict(call.model_inputs)
+    if call.text:
+        encoded = encode_call_text(tokenizer, call.text, left=False)
         given.setdefault("input_ids", encoded["input_ids"])
-        given.setdefault("attention_mask", encoded.get("attention_mask"))
+        given.setdefault("attention_mask", encoded["attention_mask"])
     input_ids = given.get("input_ids")
     if input_ids is None:
         raise OptionError("SpeechT5 synthesis needs input_ids=... (or text=... with tokenizer=...).")
@@ -117,13 +117,11 @@ def _inputs(model: torch.nn.Module, tokenizer: Any, given: dict[str, Any]) -> tu
     return input_ids, mask, speaker.to(device).expand(rows, -1)
 
 
-def _split(model: torch.nn.Module, tokenizer: Any, kwargs: dict[str, Any]):
-    unknown = set(kwargs) - OPTIONS - INPUTS
+def _check_names(call: Call) -> None:
+    unknown = sorted(set(call.options) | (set(call.model_inputs) - INPUTS))
     if unknown:
-        name = sorted(unknown)[0]
+        name = unknown[0]
         raise OptionError(f"Unknown option {name!r} for SpeechT5 synthesis.{suggest(name, OPTIONS | INPUTS)}")
-    options = _options({k: v for k, v in kwargs.items() if k in OPTIONS})
-    return _inputs(model, tokenizer, {k: v for k, v in kwargs.items() if k in INPUTS}), options
 
 
 class SpeechT5Step:
@@ -134,6 +132,8 @@ class SpeechT5Step:
     drops finished rows from the cache, the encoder states, masks and speaker embeddings.
     Outputs: frames (rows, reduction_factor, num_mel_bins), stop probabilities (rows, reduction_factor).
     """
+
+    compactable = True
 
     def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  speaker_embeddings: torch.Tensor, generator: torch.Generator | None = None):
@@ -188,9 +188,21 @@ class SpeechT5Step:
         return F.relu(prenet.speaker_embeds_layer(hidden))[:, None]
 
 
+def postnet_context(model: torch.nn.Module) -> int:
+    """Frames on each side the postnet reaches: its conv layers, each (kernel - 1) / 2."""
+    config = model.config
+    return config.speech_decoder_postnet_layers * (config.speech_decoder_postnet_kernel - 1) // 2
+
+
 @dataclass
-class Synthesis:
-    """The roles of one call, built before any compute: step, buffer, stopping rule, vocoder."""
+class SpeechRun:
+    """One synthesis call (a `mmgen.core.collect.Run`): step, frame buffer, stopping rule, postnet, vocoder.
+
+    ``result``: ``spectrogram`` per row, (frames, num_mel_bins) after the postnet (``generate_speech``'s
+    spectrogram for that row alone); ``audio`` per row, the vocoder's waveform (None without a
+    vocoder); ``sequences`` are the input ids (``prompt_length`` columns, nothing generated);
+    ``lengths`` each row's decoder steps.
+    """
 
     step: SpeechT5Step
     buffer: SpectrogramBuffer
@@ -198,74 +210,66 @@ class Synthesis:
     options: SpeechOptions
     vocoder: Vocoder | None
     postnet: Any
+    context: int
 
-    def frames(self) -> Iterator[SpectrogramStep]:
+    def events(self) -> Iterator[SpectrogramStep]:
         return decode_spectrogram(self.step, self.buffer, self.stopping, self.options.hooks)
 
+    def stream(self) -> Iterator[SpectrogramStep | AudioChunk]:
+        """Each `SpectrogramStep`, then the `AudioChunk`s it makes final (none without a vocoder).
 
-def synthesis(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Synthesis:
-    """Check the call and build its roles; raises `OptionError` before any compute."""
-    (input_ids, mask, speaker), options = _split(model, tokenizer, dict(kwargs))
-    config = model.config
-    stopping = LengthRatioStop(mask.sum(-1), config.reduction_factor, options.threshold, options.minlenratio,
-                               options.maxlenratio)
-    positions = model.speecht5.decoder.prenet.encode_positions.pe.shape[1]
-    if stopping.max_steps > positions:
-        raise OptionError(f"maxlenratio={options.maxlenratio} allows {stopping.max_steps} steps, more than the model's "
-                          f"{positions} decoder positions: pass a smaller maxlenratio.")
-    generator = None
-    if options.seed is not None:
-        generator = torch.Generator(device=input_ids.device).manual_seed(options.seed)
-    step = SpeechT5Step(model, input_ids, mask, speaker, generator)
-    buffer = SpectrogramBuffer(input_ids.shape[0], stopping.max_steps, config.reduction_factor, config.num_mel_bins,
-                               input_ids.device, model.dtype)
-    vocoder = None if options.vocoder is False else as_vocoder(options.vocoder)
-    return Synthesis(step, buffer, stopping, options, vocoder, model.speech_decoder_postnet.postnet)
+        A row's chunks joined in order equal its ``generate(...)`` audio (see `mmgen.outputs.audio_stream`).
+        """
+        if self.vocoder is None:
+            return self.events()
+        streamer = AudioStreamer(self.buffer, self.postnet, self.context, self.vocoder, self.options.chunk_frames)
+        return stream_audio(self.events(), streamer)
 
-
-def postnet_context(model: torch.nn.Module) -> int:
-    """Frames on each side the postnet reaches: its conv layers, each (kernel - 1) / 2."""
-    config = model.config
-    return config.speech_decoder_postnet_layers * (config.speech_decoder_postnet_kernel - 1) // 2
+    def result(self, collected: Collected) -> Generation:
+        spectrograms = postnet_rows(self.buffer, self.postnet)
+        audio = tuple(self.vocoder(mel) for mel in spectrograms) if self.vocoder is not None else None
+        input_ids = self.step.input_ids
+        return Generation(sequences=input_ids, logprobs=input_ids.new_zeros(input_ids.shape[0], 0, dtype=torch.float32),
+                          finish_reasons=collected.finish_reasons, lengths=collected.lengths,
+                          prompt_length=input_ids.shape[1], timings=collected.timings, spectrogram=spectrograms,
+                          audio=audio, sampling_rate=self.vocoder.sampling_rate if self.vocoder is not None else None)
 
 
-def generate(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Generation:
-    """Drop-in for ``model.generate_speech(input_ids, speaker_embeddings, ...)``; returns a `Generation`.
-
-    ``spectrogram``: per row, (frames, num_mel_bins) after the postnet (``generate_speech``'s
-    spectrogram for that row alone); ``audio``: per row, the vocoder's waveform;
-    ``sequences`` are the input ids (``prompt_length`` columns, nothing generated);
-    ``timings.new_tokens`` counts decoder steps over all rows.
-    """
-    started = time.perf_counter()
-    s = synthesis(model, tokenizer, **kwargs)
-    first = None
-    with torch.inference_mode():
-        for frame in s.frames():
-            first = first or time.perf_counter()
-        spectrograms = postnet_rows(s.buffer, s.postnet)
-        audio = tuple(s.vocoder(mel) for mel in spectrograms) if s.vocoder is not None else None
-    reasons = tuple(FinishReason.from_code(int(c)) for c in frame.finish_codes.tolist())
-    input_ids = s.step.input_ids
-    total = time.perf_counter() - started
-    timings = Timings(time_to_first_token=(first or time.perf_counter()) - started, total=total,
-                      new_tokens=int(s.buffer.steps.sum()))
-    return Generation(sequences=input_ids, logprobs=input_ids.new_zeros(input_ids.shape[0], 0, dtype=torch.float32),
-                      finish_reasons=reasons, prompt_length=input_ids.shape[1], timings=timings,
-                      spectrogram=spectrograms, audio=audio,
-                      sampling_rate=s.vocoder.sampling_rate if s.vocoder is not None else None)
+def _feature_extractor(tokenizer: Any) -> Any:
+    """The processor's feature extractor (its mel settings), when the call's tokenizer is a processor."""
+    return getattr(tokenizer, "feature_extractor", None) if isinstance(tokenizer, ProcessorMixin) else None
 
 
-def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iterator[SpectrogramStep | AudioChunk]:
-    """Yield each `SpectrogramStep`, then the `AudioChunk`s it makes final (none with ``vocoder=False``).
+class SpeechT5(Family):
+    """SpeechT5 text-to-speech: spectrogram frames, stop probabilities, then an optional vocoder."""
 
-    A row's chunks joined in order equal its ``generate(...)`` audio (see `mmgen.outputs.audio_stream`).
-    """
-    s = synthesis(model, tokenizer, **kwargs)
-    if s.vocoder is None:
-        return without_grad(s.frames())
-    streamer = AudioStreamer(s.buffer, s.postnet, postnet_context(model), s.vocoder, s.options.chunk_frames)
-    return without_grad(stream_audio(s.frames(), streamer))
+    name = "speecht5"
+    options = OPTIONS
+
+    def matches(self, model: torch.nn.Module) -> bool:
+        return isinstance(model, SpeechT5ForTextToSpeech)
+
+    def plan(self, model: torch.nn.Module, tokenizer: Any, call: Call) -> SpeechRun:
+        """Check the call and build its roles; raises `OptionError` before any compute."""
+        _check_names(call)
+        options = _options(dict(call.family_options))
+        input_ids, mask, speaker = _inputs(model, tokenizer, call)
+        config = model.config
+        stopping = LengthRatioStop(mask.sum(-1), config.reduction_factor, options.threshold, options.minlenratio,
+                                   options.maxlenratio)
+        positions = model.speecht5.decoder.prenet.encode_positions.pe.shape[1]
+        if stopping.max_steps > positions:
+            raise OptionError(f"maxlenratio={options.maxlenratio} allows {stopping.max_steps} steps, more than the "
+                              f"model's {positions} decoder positions: pass a smaller maxlenratio.")
+        generator = None
+        if options.seed is not None:
+            generator = torch.Generator(device=input_ids.device).manual_seed(options.seed)
+        step = SpeechT5Step(model, input_ids, mask, speaker, generator)
+        buffer = SpectrogramBuffer(input_ids.shape[0], stopping.max_steps, config.reduction_factor,
+                                   config.num_mel_bins, input_ids.device, model.dtype)
+        vocoder = as_vocoder(options.vocoder, config.num_mel_bins, _feature_extractor(tokenizer))
+        return SpeechRun(step, buffer, stopping, options, vocoder, model.speech_decoder_postnet.postnet,
+                         postnet_context(model))
 
 
-__all__ = ["OPTIONS", "SpeechOptions", "SpeechT5Step", "Synthesis", "generate", "matches", "stream", "synthesis"]
+__all__ = ["OPTIONS", "SpeechOptions", "SpeechRun", "SpeechT5", "SpeechT5Step", "postnet_context"]

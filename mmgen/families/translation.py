@@ -25,20 +25,14 @@ import torch
 
 from mmgen.core.decode import Processor
 from mmgen.core.options import GenerationOptions, OptionError
-from mmgen.families import encoder_decoder
+from mmgen.families.encoder_decoder import EncoderDecoder
 from mmgen.families.prepared import Prepared
-
-OPTIONS: frozenset[str] = frozenset({"tgt_lang"})
 
 # Model types whose checkpoints choose the target language with a forced first token.
 MODEL_TYPES = frozenset({"m2m_100", "nllb_moe", "mbart", "speech_to_text"})
 
 NEG_INF = -float("inf")
 FREE = -1  # a row without a forced token
-
-
-def matches(model: torch.nn.Module) -> bool:
-    return model.config.model_type in MODEL_TYPES and encoder_decoder.matches(model)
 
 
 # -- language codes -> token ids --------------------------------------------------------------------
@@ -92,13 +86,6 @@ def language_ids(tokenizer: Any, tgt_lang: Any) -> int | list[int | None] | None
     return [language_id(tokenizer, code, codes) for code in tgt_lang]
 
 
-def resolve_options(tokenizer: Any, family_options: dict[str, Any]) -> dict[str, Any]:
-    """Family options with language codes resolved through ``tokenizer`` (None: left as given)."""
-    if tokenizer is None or family_options.get("tgt_lang") is None:
-        return family_options
-    return {**family_options, "tgt_lang": language_ids(tokenizer, family_options["tgt_lang"])}
-
-
 def _per_row(tgt_lang: Any, inputs: int) -> list[int]:
     """One token id (or FREE) per input row; codes must have been resolved already."""
     values = [tgt_lang] * inputs if isinstance(tgt_lang, (str, int)) else list(tgt_lang)
@@ -133,28 +120,42 @@ def make_forced_first_tokens(token_ids: torch.Tensor) -> Processor:
     return forced_first_tokens
 
 
-def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
-            family_options: dict[str, Any], per_input: int) -> Prepared:
-    prepared = encoder_decoder.prepare(model, model_inputs, options, {}, per_input)
-    tgt_lang = family_options.get("tgt_lang")
-    if tgt_lang is None:
+class Translation(EncoderDecoder):
+    """Encoder-decoder models told their target language by a forced first token (``tgt_lang``)."""
+
+    name = "translation"
+    options = frozenset({"tgt_lang"})
+
+    def matches(self, model: torch.nn.Module) -> bool:
+        return model.config.model_type in MODEL_TYPES and super().matches(model)
+
+    def resolve_options(self, tokenizer: Any, family_options: dict[str, Any]) -> dict[str, Any]:
+        """Language codes resolved through ``tokenizer`` (without one, left as given)."""
+        if tokenizer is None or family_options.get("tgt_lang") is None:
+            return family_options
+        return {**family_options, "tgt_lang": language_ids(tokenizer, family_options["tgt_lang"])}
+
+    def prepare(self, model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
+                family_options: dict[str, Any], per_input: int) -> Prepared:
+        prepared = super().prepare(model, model_inputs, options, {}, per_input)
+        tgt_lang = family_options.get("tgt_lang")
+        if tgt_lang is None:
+            return prepared
+        ids = _per_row(tgt_lang, prepared.inputs)
+        forced = options.forced_bos_token_id
+        if forced is not None and any(i not in (forced, FREE) for i in ids):
+            raise OptionError(
+                f"tgt_lang and forced_bos_token_id={forced} both choose the first token. Pass only tgt_lang; if "
+                "forced_bos_token_id comes from the model's generation_config, switch it off with "
+                "forced_bos_token_id=None.")
+        vocab = model.config.get_text_config(decoder=True).vocab_size
+        too_large = [i for i in ids if i >= vocab]
+        if too_large:
+            raise OptionError(f"tgt_lang resolves to token id {too_large[0]}, past the model's vocabulary ({vocab}): "
+                              "check the tokenizer belongs to this model.")
+        token_ids = torch.tensor(ids, dtype=torch.long, device=model.device).repeat_interleave(per_input)
+        prepared.processors.insert(0, make_forced_first_tokens(token_ids))
         return prepared
-    ids = _per_row(tgt_lang, prepared.inputs)
-    forced = options.forced_bos_token_id
-    if forced is not None and any(i not in (forced, FREE) for i in ids):
-        raise OptionError(
-            f"tgt_lang and forced_bos_token_id={forced} both choose the first token. Pass only tgt_lang; if "
-            "forced_bos_token_id comes from the model's generation_config, switch it off with "
-            "forced_bos_token_id=None.")
-    vocab = model.config.get_text_config(decoder=True).vocab_size
-    too_large = [i for i in ids if i >= vocab]
-    if too_large:
-        raise OptionError(f"tgt_lang resolves to token id {too_large[0]}, past the model's vocabulary ({vocab}): "
-                          "check the tokenizer belongs to this model.")
-    token_ids = torch.tensor(ids, dtype=torch.long, device=model.device).repeat_interleave(per_input)
-    prepared.processors.insert(0, make_forced_first_tokens(token_ids))
-    return prepared
 
 
-__all__ = ["MODEL_TYPES", "OPTIONS", "language_codes", "language_id", "language_ids", "make_forced_first_tokens",
-           "matches", "prepare", "resolve_options"]
+__all__ = ["MODEL_TYPES", "Translation", "language_codes", "language_id", "language_ids", "make_forced_first_tokens"]

@@ -1,37 +1,43 @@
-"""Whisper (``WhisperForConditionalGeneration``): the decoder prompt, language detection, timestamps.
+"""Whisper (``WhisperForConditionalGeneration``): one 30 s window through the decode core.
 
-Short-form audio (at most 30 s: 3000 mel frames) is one pass of the decode core and gives the
-tokens of transformers' ``model.generate(input_features, ..., force_unique_generate_call=True)``
-(its one underlying pass; without that flag transformers re-runs the window from the last
-timestamp when timestamps are on, which is `whisper_longform.transcribe_long`). Longer audio,
-temperature fallback and the thresholds are `whisper_longform.transcribe_long`.
-
-The decoder prompt, per row (openai/whisper ``decoding.py``; transformers' ``WhisperGenerationMixin``):
-
-    [<|startofprev|> prompt ids]  <|startoftranscript|>  [<|lang|>]  [<|task|>]  [<|notimestamps|>]
-
-The language is given (``"en"``, ``"english"`` or ``"<|en|>"``, or one per row) or detected: one
-decoder step on ``<|startoftranscript|>``, argmax over the language tokens. The encoder output
-of the detection is kept for decoding, so the encoder runs once.
-
-Processors: with timestamps, the timestamp rules are `Prepared.late_processors`: they run after
-the generic built-ins (they read a log-softmax, so they must see the suppressed tokens masked)
-and before the user's callables, where transformers puts its Whisper list.
+``mmgen.generate(model, input_features=..., ...)`` decodes each row's window in one pass, with
+the decoder prompt of `mmgen.families.whisper_prompt` (language given or detected, task,
+timestamps, ``prompt_ids``) and, with timestamps, the timestamp rules as the late processors
+(they read a log-softmax, so they must see the suppressed tokens masked, and run before the
+user's callables, where transformers puts its Whisper list). The result is what
+``model.generate(input_features, ...)`` returns for audio its first pass covers: each row's
+tokens without the decoder prompt and without the final EOS, right-padded with the pad id
+(the prompt is kept in `Generation.prompt_ids`). `WhisperGeneration` adds what long-form
+decoding's checks read: each row's average log-prob and its no-speech probability. Audio past
+one window, temperature fallback and those checks are the speech recognition task's
+(`mmgen.tasks.speech_recognition`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers import WhisperForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
-from transformers.models.whisper.tokenization_whisper import TASK_IDS, TO_LANGUAGE_CODE
 
+from mmgen.core.collect import Collected, Run
+from mmgen.core.frames import FinishReason
 from mmgen.core.model_step import EncoderDecoderStep
 from mmgen.core.options import GenerationOptions, OptionError
-from mmgen.families.prepared import Prepared
+from mmgen.core.results import Generation
+from mmgen.families.family import Family
+from mmgen.families.prepared import Call, Prepared
+from mmgen.families.tokens import TokenEvent, TokenRun, plan_tokens
+from mmgen.families.whisper_prompt import (
+    LanguageDetector,
+    frames,
+    has_timestamp_tokens,
+    prompt_prefix,
+    start_tokens,
+)
 from mmgen.families.whisper_timestamps import timestamp_rules_for
 
 SHORT_FORM_OPTIONS = frozenset({"language", "task", "return_timestamps", "prompt_ids", "prompt_condition_type",
@@ -40,185 +46,49 @@ SHORT_FORM_OPTIONS = frozenset({"language", "task", "return_timestamps", "prompt
 LONG_FORM_OPTIONS = frozenset({"condition_on_prev_tokens", "compression_ratio_threshold", "logprob_threshold",
                                "no_speech_threshold", "return_segments", "time_precision",
                                "time_precision_features", "num_segment_frames"})
-OPTIONS: frozenset[str] = SHORT_FORM_OPTIONS | LONG_FORM_OPTIONS
+LONG_FORM_FIX = ("call mmgen.tasks.transcribe(generator, audio, ...) (or "
+                 "mmgen.tasks.speech_recognition.transcribe_long(model, input_features, ...)) for long-form decoding")
 
 
-def matches(model: torch.nn.Module) -> bool:
-    return isinstance(model, WhisperForConditionalGeneration)
+@dataclass(frozen=True)
+class WhisperGeneration(Generation):
+    """A Whisper `Generation`, with the two figures openai/whisper's fallback checks read.
 
-
-def frames(model: torch.nn.Module) -> tuple[int, int]:
-    """(input stride, frames per window): mel frames per encoder position, and 3000 for 30 s."""
-    encoder = model.get_encoder()
-    stride = encoder.conv1.stride[0] * encoder.conv2.stride[0]
-    return stride, stride * model.config.max_source_positions
-
-
-def has_timestamp_tokens(model: torch.nn.Module) -> bool:
-    """Whether the vocabulary has Whisper's timestamp tokens ``<|0.00|>`` ... after ``<|notimestamps|>``.
-
-    A Whisper trained without timestamps (e.g. ``demo/asr``) ends its vocabulary at ``<|notimestamps|>``."""
-    no_timestamps = getattr(model.generation_config, "no_timestamps_token_id", None)
-    return no_timestamps is not None and no_timestamps + 1 < model.config.vocab_size
-
-
-# -- the start tokens ------------------------------------------------------------------------------
-
-
-def check_language_options(generation_config: Any, language: Any, task: str | None,
-                           is_multilingual: bool | None) -> None:
-    """The checks transformers makes on ``language``/``task``/``is_multilingual``, as OptionErrors."""
-    multilingual = getattr(generation_config, "is_multilingual", None) if is_multilingual is None else is_multilingual
-    if multilingual is False and (task is not None or language is not None):
-        raise OptionError("language=/task= need a multilingual Whisper: this generation_config has is_multilingual="
-                          "False. Pass is_multilingual=True if the model is multilingual.")
-    if language is not None and getattr(generation_config, "lang_to_id", None) is None:
-        raise OptionError("language= needs generation_config.lang_to_id, which this model's generation_config "
-                          "lacks: update the generation config (see transformers issue #25084).")
-    if task is not None:
-        if task not in TASK_IDS:
-            raise OptionError(f"task={task!r} is not a Whisper task: pass one of {TASK_IDS}.")
-        if getattr(generation_config, "task_to_id", None) is None:
-            raise OptionError("task= needs generation_config.task_to_id, which this model's generation_config lacks.")
-
-
-def language_id(generation_config: Any, language: str) -> int:
-    """The id of a language given as ``"en"``, ``"english"`` or ``"<|en|>"`` (any case)."""
-    name = language.lower()
-    if name in generation_config.lang_to_id:
-        token = name
-    elif name in TO_LANGUAGE_CODE:
-        token = f"<|{TO_LANGUAGE_CODE[name]}|>"
-    elif name in TO_LANGUAGE_CODE.values():
-        token = f"<|{name}|>"
-    else:
-        raise OptionError(f"language={language!r} is not a Whisper language: pass a code such as 'en', a name such "
-                          f"as 'english', or a token such as '<|en|>'.")
-    if token not in generation_config.lang_to_id:
-        raise OptionError(f"language={language!r}: {token} is not in this model's generation_config.lang_to_id.")
-    return generation_config.lang_to_id[token]
-
-
-def _languages(language: Any, batch: int) -> list[str] | None:
-    if language is None:
-        return None
-    if isinstance(language, str):
-        return [language] * batch
-    languages = list(language)
-    if any(lang is None for lang in languages) or len(languages) != batch:
-        raise OptionError(f"language= must be one string or one per input row ({batch}); got {language!r}.")
-    return languages
-
-
-def encode(model: torch.nn.Module, input_features: torch.Tensor) -> torch.Tensor:
-    """(batch, positions, d_model) the encoder's output for one 30 s window of features."""
-    return model.get_encoder()(input_features, return_dict=True).last_hidden_state
-
-
-def detect_language(model: torch.nn.Module, encoder_hidden: torch.Tensor) -> torch.Tensor:
-    """(batch,) the most likely language token after ``<|startoftranscript|>`` (one forward, no cache)."""
-    config = model.generation_config
-    start = torch.full((encoder_hidden.shape[0], 1), config.decoder_start_token_id, dtype=torch.long,
-                       device=encoder_hidden.device)
-    logits = model(encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden), decoder_input_ids=start,
-                   use_cache=False, return_dict=True).logits[:, -1]
-    is_language = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
-    is_language[list(config.lang_to_id.values())] = True
-    return logits.masked_fill(~is_language, float("-inf")).argmax(dim=-1)
-
-
-def _forced_start(model: torch.nn.Module, generation_config: Any) -> list[int | None]:
-    """Tokens after the start token from the deprecated ``forced_decoder_ids`` (positions 1, 2, ...)."""
-    forced = getattr(generation_config, "forced_decoder_ids", None) or getattr(model.config, "forced_decoder_ids", None)
-    tokens: list[int | None] = []
-    for position, token in forced or ():
-        if position != len(tokens) + 1:
-            break
-        tokens.append(token)
-    return tokens
-
-
-def start_tokens(
-    model: torch.nn.Module,
-    batch: int,
-    detect: Callable[[], torch.Tensor],
-    language: str | Sequence[str] | None = None,
-    task: str | None = None,
-    return_timestamps: bool = False,
-    is_multilingual: bool | None = None,
-) -> torch.Tensor:
-    """(batch, n) ``<|startoftranscript|> [<|lang|>] [<|task|>] [<|notimestamps|>]`` per row.
-
-    ``detect()`` returns (batch,) detected language ids; it is called only when the language is
-    neither given nor forced and the model has ``lang_to_id``. Mirrors transformers'
-    ``_retrieve_init_tokens``, including the deprecated ``forced_decoder_ids`` (used only when
-    neither ``language`` nor ``task`` is given).
+    avg_logprobs: (rows,) the mean log-prob of each row's tokens, its EOS included, under the
+      processed distribution at temperature 1 (openai/whisper's ``avg_logprob``).
+    no_speech_probs: (rows,) the probability of ``<|nospeech|>`` right after
+      ``<|startoftranscript|>``, from the unprocessed logits (openai/whisper), or None when the
+      prompt has no start token.
     """
-    config = model.generation_config
-    check_language_options(config, language, task, is_multilingual)
-    head: list[int | None] = [config.decoder_start_token_id]
-    if task is None and language is None:
-        head += _forced_start(model, config)
-    rows = [list(head) for _ in range(batch)]
 
-    languages = _languages(language, batch)
-    lang_ids = None
-    if languages is not None:
-        lang_ids = [language_id(config, lang) for lang in languages]
-    elif getattr(config, "lang_to_id", None) and (len(head) <= 1 or head[1] is None):
-        lang_ids = detect().tolist()
-    if lang_ids is not None:
-        for row, lang in zip(rows, lang_ids):
-            if len(row) > 1:
-                row[1] = lang
-            else:
-                row.append(lang)
-
-    task_ids = getattr(config, "task_to_id", None) or {}
-    no_timestamps = getattr(config, "no_timestamps_token_id", None)
-    for i, row in enumerate(rows):
-        if task is not None:
-            row.append(task_ids[task])
-        elif language is not None and task_ids and not any(t in row for t in task_ids.values()):
-            row.append(task_ids["transcribe"])
-        if not return_timestamps and no_timestamps is not None and row[-1] != no_timestamps:
-            row.append(no_timestamps)
-        elif return_timestamps and row[-1] == no_timestamps:
-            row.pop()
-        rows[i] = [t for t in row if t is not None]
-    return torch.tensor(rows, dtype=torch.long, device=model.device)
+    avg_logprobs: torch.Tensor | None = None
+    no_speech_probs: torch.Tensor | None = None
 
 
-def prompt_prefix(prompt_ids: torch.Tensor | None) -> torch.Tensor | None:
-    """Check ``prompt_ids`` (rank 1, ``<|startofprev|>`` first, from ``WhisperProcessor.get_prompt_ids``)."""
-    if prompt_ids is None:
-        return None
-    prompt_ids = torch.as_tensor(prompt_ids, dtype=torch.long)
-    if prompt_ids.dim() != 1:
-        raise OptionError(f"prompt_ids must be one rank-1 tensor of ids for every row; got shape {tuple(prompt_ids.shape)}.")
-    return prompt_ids
-
-
-# -- the model step --------------------------------------------------------------------------------
+def average_logprobs(logprobs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(rows,) mean of each row's first ``lengths`` log-probs (rows, steps), summed in order as transformers does."""
+    running = logprobs.float().cumsum(dim=1)
+    return running.gather(1, (lengths - 1).clamp(min=0)[:, None]).squeeze(1) / lengths.clamp(min=1)
 
 
 class WhisperStep(EncoderDecoderStep):
     """`EncoderDecoderStep` with what Whisper decoding needs on top.
 
-    encoder_hidden: (inputs, positions, d_model) an encoder output already computed (by language
-      detection), expanded to rows here; None runs the encoder in ``prefill``.
+    encoder_hidden: (inputs, positions, d_model) an encoder output already computed (given as
+      ``encoder_outputs``, or by language detection), expanded to rows here; None runs the
+      encoder in ``prefill``.
     decoder_attention_mask: (rows, prompt) for a left-padded decoder prompt (long-form decoding
       conditioned on previous text); positions then come from it, as transformers'
       ``WhisperForConditionalGeneration.prepare_inputs_for_generation`` computes them
       (``cumsum - 1``, 0 on padding). Preallocated to ``max_target_positions`` columns.
     start_index: prompt column of ``<|startoftranscript|>``; ``prefill`` keeps the logits it
-      predicts there as ``start_logits`` (rows, vocab): the no-speech probability is read from them.
+      predicts there as ``start_logits`` (rows, vocab), from which the no-speech probability is read.
     """
 
     def __init__(
         self,
         model: torch.nn.Module,
-        input_features: torch.Tensor,
+        input_features: torch.Tensor | None,
         decoder_input_ids: torch.Tensor,
         rows_per_input: int = 1,
         encoder_hidden: torch.Tensor | None = None,
@@ -284,18 +154,44 @@ class WhisperStep(EncoderDecoderStep):
         self._select(rows)
 
 
-def no_speech_probs(step: WhisperStep, no_speech_token_id: int) -> torch.Tensor | None:
-    """(rows,) probability of the no-speech token right after ``<|startoftranscript|>``, or None.
+@dataclass
+class WhisperRun:
+    """Token decoding of one window (a `Run`), whose result is shaped like Whisper's ``generate``."""
 
-    The token is ``<|nospeech|>`` (``<|nocaptions|>`` in older vocabularies), the id before
-    ``<|notimestamps|>``; the probability is read from the unprocessed logits, as openai/whisper does.
-    """
-    if step.start_logits is None:
-        return None
-    return step.start_logits.softmax(dim=-1)[:, no_speech_token_id]
+    tokens: TokenRun
+    step: WhisperStep
+    no_speech_token_id: int | None
 
+    def events(self) -> Iterator[TokenEvent]:
+        return self.tokens.events()
 
-# -- the adapter -----------------------------------------------------------------------------------
+    def stream(self) -> Iterator[TokenEvent]:
+        return self.events()
+
+    def no_speech_probs(self, rows: int) -> torch.Tensor | None:
+        """(rows,) from the start logits of each input (the rows of an input share its prompt)."""
+        logits = self.step.start_logits
+        if logits is None or self.no_speech_token_id is None:
+            return None
+        per_input = logits.softmax(dim=-1)[:: self.step.rows_per_input, self.no_speech_token_id]
+        return per_input.repeat_interleave(rows // per_input.shape[0])
+
+    def result(self, collected: Collected) -> WhisperGeneration:
+        full = self.tokens.result(collected)
+        generated = full.new_tokens
+        ended = torch.tensor([r is FinishReason.EOS for r in full.finish_reasons], device=generated.device)
+        lengths = full.lengths.to(generated.device) - ended.long()
+        width = int(lengths.max()) if lengths.numel() else 0
+        real = torch.arange(width, device=generated.device) < lengths[:, None]
+        sequences = torch.where(real, generated[:, :width], self.tokens.pad_token_id)
+        logprobs = full.logprobs.to(generated.device)
+        return WhisperGeneration(
+            sequences=sequences, logprobs=torch.where(real, logprobs[:, :width], 0.0),
+            finish_reasons=full.finish_reasons, lengths=lengths, prompt_length=0, timings=full.timings,
+            sequence_scores=full.sequence_scores, texts=full.texts, prompt_ids=full.sequences[:, : full.prompt_length],
+            avg_logprobs=average_logprobs(logprobs, full.lengths.to(generated.device)),
+            no_speech_probs=self.no_speech_probs(sequences.shape[0]),
+        )
 
 
 def _start_index(prompt: torch.Tensor, start_token: int) -> int | None:
@@ -315,63 +211,82 @@ def _check_length(model: torch.nn.Module, options: GenerationOptions, prompt_len
                           f"max_new_tokens<={limit - prompt_length}.")
 
 
-def _late_processors(model: torch.nn.Module, prompt_length: int, return_timestamps: bool) -> list:
-    return [timestamp_rules_for(model.generation_config, prompt_length)] if return_timestamps else []
+def _encoder_hidden(encoder_outputs: Any) -> torch.Tensor | None:
+    """The hidden states of ``encoder_outputs=`` (a ``BaseModelOutput``, a tuple, or a tensor), or None."""
+    if encoder_outputs is None or isinstance(encoder_outputs, torch.Tensor):
+        return encoder_outputs
+    hidden = getattr(encoder_outputs, "last_hidden_state", None)
+    return hidden if hidden is not None else encoder_outputs[0]
 
 
-def prepare(model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
-            family_options: dict[str, Any], per_input: int) -> Prepared:
-    long_form = sorted(set(family_options) & LONG_FORM_OPTIONS)
-    if long_form:
-        raise OptionError(f"{long_form[0]}= is an option of sequential long-form decoding: call "
-                          "mmgen.families.whisper_longform.transcribe_long(model, input_features, ...) instead.")
-    if family_options.get("prompt_condition_type") not in (None, "first-segment"):
-        raise OptionError("prompt_condition_type='all-segments' needs long-form decoding (transcribe_long with "
-                          "condition_on_prev_tokens=True); a single pass conditions on prompt_ids once.")
-    inputs = dict(model_inputs)
-    features = inputs.pop("input_features", None)
-    if features is None:
-        raise OptionError("Whisper needs input_features=... (from WhisperFeatureExtractor).")
-    _, window = frames(model)
-    if features.shape[-1] > window:
-        raise OptionError(f"input_features has {features.shape[-1]} frames, more than one {window}-frame window "
-                          "(30 s): call mmgen.families.whisper_longform.transcribe_long(model, input_features, "
-                          "attention_mask=..., ...) for long-form audio.")
-    config = model.generation_config
-    return_timestamps = family_options.get("return_timestamps")
-    if return_timestamps is None:
-        return_timestamps = bool(getattr(config, "return_timestamps", False))
-    if return_timestamps and getattr(config, "no_timestamps_token_id", None) is None:
-        raise OptionError("return_timestamps=True needs generation_config.no_timestamps_token_id, which this model's "
-                          "generation_config lacks.")
-    if return_timestamps and not has_timestamp_tokens(model):
-        raise OptionError("return_timestamps=True needs timestamp tokens after <|notimestamps|>, and this model's "
-                          f"vocabulary ({model.config.vocab_size} ids) ends there: pass return_timestamps=False.")
+class Whisper(Family):
+    """Whisper short-form: one window per row, the decoder prompt, timestamps (module docstring)."""
 
-    batch = features.shape[0]
-    decoder_input_ids = inputs.pop("decoder_input_ids", None)
-    decoder_mask = inputs.pop("decoder_attention_mask", None)
-    encoder_hidden = None
-    if decoder_input_ids is None:
-        def detect() -> torch.Tensor:
-            nonlocal encoder_hidden
-            encoder_hidden = encode(model, features[:, :, :window])
-            return detect_language(model, encoder_hidden)
+    name = "whisper"
+    options = SHORT_FORM_OPTIONS | LONG_FORM_OPTIONS
 
-        start = start_tokens(model, batch, detect, family_options.get("language"), family_options.get("task"),
-                             return_timestamps, family_options.get("is_multilingual"))
-        prefix = prompt_prefix(family_options.get("prompt_ids"))
-        decoder_input_ids = start
-        if prefix is not None:
-            decoder_input_ids = torch.cat([prefix.to(start.device).expand(batch, -1), start], dim=-1)
-        start_index = decoder_input_ids.shape[1] - start.shape[1]
-    else:
-        start_index = _start_index(decoder_input_ids, config.decoder_start_token_id)
+    def matches(self, model: torch.nn.Module) -> bool:
+        return isinstance(model, WhisperForConditionalGeneration)
 
-    _check_length(model, options, decoder_input_ids.shape[1])
-    prompt = decoder_input_ids.repeat_interleave(per_input, dim=0)
-    if decoder_mask is not None:
-        decoder_mask = decoder_mask.repeat_interleave(per_input, dim=0)
-    step = WhisperStep(model, features, prompt, per_input, encoder_hidden, decoder_mask, start_index)
-    return Prepared(step=step, prompt=prompt, inputs=batch,
-                    late_processors=_late_processors(model, prompt.shape[1], return_timestamps))
+    def prepare(self, model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
+                family_options: dict[str, Any], per_input: int) -> Prepared:
+        long_form = sorted(set(family_options) & LONG_FORM_OPTIONS)
+        if long_form:
+            raise OptionError(f"{long_form[0]}= is an option of sequential long-form decoding: {LONG_FORM_FIX}.")
+        if family_options.get("prompt_condition_type") not in (None, "first-segment"):
+            raise OptionError("prompt_condition_type='all-segments' needs long-form decoding (condition_on_prev_tokens"
+                              f"=True): {LONG_FORM_FIX}.")
+        inputs = dict(model_inputs)
+        features = inputs.pop("input_features", None)
+        encoder_hidden = _encoder_hidden(inputs.pop("encoder_outputs", None))
+        if features is None and encoder_hidden is None:
+            raise OptionError("Whisper needs input_features=... (from WhisperFeatureExtractor).")
+        _, window = frames(model)
+        if features is not None and features.shape[-1] > window:
+            raise OptionError(f"input_features has {features.shape[-1]} frames, more than one {window}-frame window "
+                              f"(30 s): {LONG_FORM_FIX}.")
+        config = model.generation_config
+        return_timestamps = family_options.get("return_timestamps")
+        if return_timestamps is None:
+            return_timestamps = bool(getattr(config, "return_timestamps", False))
+        if return_timestamps and getattr(config, "no_timestamps_token_id", None) is None:
+            raise OptionError("return_timestamps=True needs generation_config.no_timestamps_token_id, which this "
+                              "model's generation_config lacks.")
+        if return_timestamps and not has_timestamp_tokens(model):
+            raise OptionError("return_timestamps=True needs timestamp tokens after <|notimestamps|>, and this model's "
+                              f"vocabulary ({model.config.vocab_size} ids) ends there: pass return_timestamps=False.")
+
+        batch = features.shape[0] if features is not None else encoder_hidden.shape[0]
+        decoder_input_ids = inputs.pop("decoder_input_ids", None)
+        decoder_mask = inputs.pop("decoder_attention_mask", None)
+        if decoder_input_ids is None:
+            detector = LanguageDetector(model, features, encoder_hidden)
+            start = start_tokens(model, batch, detector, family_options.get("language"), family_options.get("task"),
+                                 return_timestamps, family_options.get("is_multilingual"))
+            encoder_hidden = detector.encoder_hidden  # the detection's encoder output, reused for decoding
+            prefix = prompt_prefix(family_options.get("prompt_ids"))
+            decoder_input_ids = start
+            if prefix is not None:
+                decoder_input_ids = torch.cat([prefix.to(start.device).expand(batch, -1), start], dim=-1)
+            start_index = decoder_input_ids.shape[1] - start.shape[1]
+        else:
+            start_index = _start_index(decoder_input_ids, config.decoder_start_token_id)
+
+        _check_length(model, options, decoder_input_ids.shape[1])
+        prompt = decoder_input_ids.repeat_interleave(per_input, dim=0)
+        if decoder_mask is not None:
+            decoder_mask = decoder_mask.repeat_interleave(per_input, dim=0)
+        step = WhisperStep(model, features, prompt, per_input, encoder_hidden, decoder_mask, start_index)
+        late = [timestamp_rules_for(config, prompt.shape[1])] if return_timestamps else []
+        return Prepared(step=step, prompt=prompt, inputs=batch, late_processors=late)
+
+    def plan(self, model: torch.nn.Module, tokenizer: Any, call: Call) -> Run:
+        tokens = plan_tokens(self, model, tokenizer, call)
+        no_timestamps = getattr(model.generation_config, "no_timestamps_token_id", None)
+        # <|nospeech|> (<|nocaptions|> in older vocabularies) is the id before <|notimestamps|>.
+        no_speech = no_timestamps - 1 if no_timestamps is not None else None
+        return WhisperRun(tokens, tokens.step, no_speech)
+
+
+__all__ = ["LONG_FORM_OPTIONS", "SHORT_FORM_OPTIONS", "Whisper", "WhisperGeneration", "WhisperRun", "WhisperStep",
+           "average_logprobs"]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from mmgen.outputs.frames import AudioChunk, SpectrogramStep
+from mmgen.core.frames import AudioChunk, SpectrogramStep
 from mmgen.outputs.spectrogram import SpectrogramBuffer
 from mmgen.outputs.vocoders import Vocoder
 

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from mmgen.core.decode import Processor, Selector, TokenBuffer, apply_processors
+from mmgen.core.frames import CodebookStep
 from mmgen.core.loop import Step, decode
-from mmgen.outputs.frames import CodebookStep
 
 FREE = -1  # in a delay pattern: the model's token is kept
 

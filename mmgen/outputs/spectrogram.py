@@ -23,10 +23,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from mmgen.core.frames import FinishReason, SpectrogramStep
 from mmgen.core.loop import Step, decode
 from mmgen.core.options import OptionError
-from mmgen.core.results import FinishReason
-from mmgen.outputs.frames import SpectrogramStep
 
 Hook = Callable[[SpectrogramStep], "SpectrogramStep | None"]
 

@@ -16,7 +16,7 @@ stream (`mmgen.outputs.audio_stream`) overlaps chunks by that much.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -97,6 +97,20 @@ class GriffinLimVocoder:
             power=1.0, momentum=momentum, rand_init=False,
         )
 
+    @classmethod
+    def for_model(cls, num_mel_bins: int, feature_extractor: Any = None) -> GriffinLimVocoder:
+        """Griffin-Lim for a model's own mel settings: ``num_mel_bins`` from its config, the rest from
+        its ``SpeechT5FeatureExtractor`` when given (rate, FFT size, hop, mel range), else SpeechT5's."""
+        settings: dict[str, Any] = {"n_mels": int(num_mel_bins)}
+        if feature_extractor is not None:
+            read = {"sampling_rate": "sampling_rate", "n_fft": "n_fft", "hop_length": "sample_stride",
+                    "win_length": "sample_size", "f_min": "fmin", "f_max": "fmax"}
+            settings.update({ours: getattr(feature_extractor, theirs) for ours, theirs in read.items()
+                             if isinstance(getattr(feature_extractor, theirs, None), (int, float))})
+            settings["win_length"] = min(settings.get("win_length", settings.get("n_fft", 1024)),
+                                         settings.get("n_fft", 1024))
+        return cls(**settings)
+
     def magnitude(self, mel: torch.Tensor) -> torch.Tensor:
         """(frames, n_mels) log10 mel -> (n_fft // 2 + 1, frames) linear magnitude spectrogram."""
         self.inverse_mel.to(mel.device)
@@ -114,14 +128,21 @@ class GriffinLimVocoder:
         return F.pad(audio, (0, frames * self.hop_length - audio.shape[-1]))
 
 
-def as_vocoder(vocoder: object) -> Vocoder:
-    """A ``SpeechT5HifiGan`` (or any module with a HiFi-GAN config) becomes a `HifiGanVocoder`;
-    None becomes a `GriffinLimVocoder`; a `Vocoder` is returned as is."""
-    if vocoder is None:
-        return GriffinLimVocoder()
+GRIFFIN_LIM = "griffin-lim"
+
+
+def as_vocoder(vocoder: object, num_mel_bins: int = 80, feature_extractor: Any = None) -> Vocoder | None:
+    """The vocoder a call asks for: None (or False) for none (spectrogram only, as ``generate_speech``
+    without a vocoder); ``"griffin-lim"`` for `GriffinLimVocoder.for_model` (``num_mel_bins`` and the
+    feature extractor's settings); a ``SpeechT5HifiGan`` (or any module with a HiFi-GAN config)
+    becomes a `HifiGanVocoder`; a `Vocoder` is returned as is."""
+    if vocoder is None or vocoder is False:
+        return None
+    if isinstance(vocoder, str) and vocoder.lower() == GRIFFIN_LIM:
+        return GriffinLimVocoder.for_model(num_mel_bins, feature_extractor)
     if isinstance(vocoder, torch.nn.Module) and hasattr(getattr(vocoder, "config", None), "upsample_rates"):
         return HifiGanVocoder(vocoder)
     if callable(vocoder) and all(hasattr(vocoder, a) for a in ("sampling_rate", "hop_length", "context_frames")):
         return vocoder  # type: ignore[return-value]
-    raise OptionError(f"vocoder={type(vocoder).__name__} is not a vocoder: pass a SpeechT5HifiGan, a "
-                      "mmgen.outputs.vocoders.Vocoder, None (Griffin-Lim) or False (spectrogram only).")
+    raise OptionError(f"vocoder={vocoder!r:.60} is not a vocoder: pass a SpeechT5HifiGan, a "
+                      f"mmgen.outputs.vocoders.Vocoder, {GRIFFIN_LIM!r} (no second model), or None (spectrogram only).")

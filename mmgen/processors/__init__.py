@@ -30,14 +30,15 @@ each only when its option is active:
   23. renormalize (log-softmax)              (constraints.make_renormalize)
 
 Processors that cannot move the argmax (a strictly monotone map, or a filter that keeps every
-maximal token) carry ``keeps_argmax = True``, so a greedy selector may skip them (vLLM's idea).
+maximal token) carry ``keeps_argmax = True``, and greedy decoding skips them (`for_greedy`,
+vLLM's idea): the tokens cannot change, and neither do their log-probs, which are read after
+a log-softmax.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -187,4 +188,14 @@ def build_processors(options: GenerationOptions, context: ProcessorContext,
     return processors
 
 
-__all__ = ["Processor", "ProcessorContext", "build_processors"]
+def keeps_argmax(processor: Processor) -> bool:
+    """Whether ``processor`` declares that it never changes which token scores highest."""
+    return bool(getattr(processor, "keeps_argmax", False))
+
+
+def for_greedy(processors: Sequence[Processor]) -> list[Processor]:
+    """The processors greedy decoding needs: those that may move the argmax (see the module docstring)."""
+    return [p for p in processors if not keeps_argmax(p)]
+
+
+__all__ = ["Processor", "ProcessorContext", "build_processors", "for_greedy", "keeps_argmax"]

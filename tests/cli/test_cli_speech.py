@@ -21,10 +21,10 @@ import srt
 import torch
 import transformers as T
 import webvtt
+from mmgen.tasks.speech_recognition import join_texts
 from typer.testing import CliRunner
 
 from mmgen.cli.app import app
-from mmgen.tasks.speech_recognition import join_texts
 
 T.utils.logging.disable_progress_bar()
 RATE = 16_000

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import tiny_saved as ts
 from typer.testing import CliRunner
 
-import tiny_saved as ts
 from mmgen.cli.app import app
-from mmgen.cli.common import Item, run_batches
+from mmgen.jobs import Item, run_batches
 
 NEW = ["--max-new-tokens", "4", "--device", "cpu"]
 COMMANDS = ["caption", "translate", "summarize", "generate"]

@@ -13,9 +13,9 @@ import pytest
 import torch
 from tiny_models import CONFIGS, DECODER_ONLY, EOS, prompts, tiny_model
 
-from mmgen.core.beam import beam_search, gumbel_noise, initial_beams, top_candidates
-from mmgen.core.results import BeamResult, BeamStep, FinishReason
 from mmgen.api import generate, plan, stream
+from mmgen.core.beam import beam_search, gumbel_noise, initial_beams, top_candidates
+from mmgen.core.frames import BeamResult, BeamStep, FinishReason
 
 NEW_TOKENS = 10
 LENGTH_PENALTIES = (1.0, 0.0, 2.0, -1.0)

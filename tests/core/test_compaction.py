@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from tiny_models import DECODER_ONLY, ENCODER_DECODER, prompts, tiny_model
 
 import mmgen
-from tiny_models import DECODER_ONLY, ENCODER_DECODER, prompts, tiny_model
 
 
 def eos_ids_that_fire(model, ids, mask, steps):

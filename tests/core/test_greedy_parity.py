@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from tiny_models import DECODER_ONLY, ENCODER_DECODER, EOS, prompts, tiny_model
 
 import mmgen
-from tiny_models import DECODER_ONLY, ENCODER_DECODER, EOS, prompts, tiny_model
 
 ARCHITECTURES = DECODER_ONLY + ENCODER_DECODER
 

@@ -3,7 +3,7 @@
 import torch
 
 from mmgen.core.decode import TokenBuffer, decode_tokens
-from mmgen.core.results import FinishReason
+from mmgen.core.frames import FinishReason
 from mmgen.core.selectors import greedy
 from mmgen.core.stopping import StoppingRule
 

@@ -3,11 +3,11 @@
 import logging
 
 import pytest
+from tiny_models import prompts, tiny_model
 from transformers import GenerationConfig
 
 import mmgen
 from mmgen.core.options import DEFAULT_MAX_NEW_TOKENS, OptionError, resolve_options
-from tiny_models import prompts, tiny_model
 
 
 def test_user_overrides_model_config_overrides_defaults():

@@ -1,10 +1,10 @@
 """Seeded per-row sampling: exact distribution, reproducible, independent of batch position."""
 
 import torch
+from tiny_models import prompts, tiny_model
 
 import mmgen
 from mmgen.core.selectors import Sampler, row_seeds, uniform_noise
-from tiny_models import prompts, tiny_model
 
 
 def test_noise_is_uniform_and_a_function_of_seed_step_column():

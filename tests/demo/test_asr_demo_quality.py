@@ -1,6 +1,6 @@
 """demo/asr meets its quality gate, measured with mmgen's decode core on fresh speech, and runs in every task.
 
-Held-out speech is synthesized here with espeak-ng from `mmgen.demo.speech`, with this file's
+Held-out speech is synthesized here with espeak-ng from `mmgen.demo.data.speech`, with this file's
 own seed: utterances with numbers held out of training (or hashed out of it), spoken by
 held-out voices (unseen language/variant pairs, odd speeds and pitches) with fresh noise. The
 weights are the shipped ones; nothing is retrained. Gate: word error rate <= 10%.
@@ -23,10 +23,11 @@ from typer.testing import CliRunner
 
 import mmgen
 from mmgen.cli.app import app
-from mmgen.demo import demo_path, speech
-from mmgen.demo.speech_scoring import features, transcribe, word_error_rate
-from mmgen.demo.train_asr import held_out_set
-from mmgen.families import whisper
+from mmgen.demo import demo_path
+from mmgen.demo.data import speech
+from mmgen.demo.training.speech_scoring import features, transcribe, word_error_rate
+from mmgen.demo.training.train_asr import held_out_set
+from mmgen.families import whisper_prompt
 
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"
 SEED = 7  # training used seeds 0-2 and evaluation 1000+; this one is the tests' own
@@ -57,14 +58,15 @@ def test_processor_loads_with_auto_processor(asr):
     config = model.generation_config
     assert config.lang_to_id == {"<|en|>": processor.tokenizer.convert_tokens_to_ids("<|en|>")}
     assert config.no_timestamps_token_id == processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>")
-    assert whisper.has_timestamp_tokens(model)
+    assert whisper_prompt.has_timestamp_tokens(model)
     first = processor.tokenizer.convert_tokens_to_ids("<|0.00|>")
     assert first == config.no_timestamps_token_id + 1 and processor.tokenizer.convert_ids_to_tokens(first + 25) == "<|1.00|>"
 
 
 @pytest.mark.parametrize("language", [None, "en"])
 def test_mmgen_matches_transformers_generate(asr, language):
-    """Greedy tokens equal ``model.generate``'s on the shipped samples (it returns them after the prompt)."""
+    """Greedy: ``mmgen.generate`` returns what ``model.generate`` returns on the shipped samples, shape
+    included: the tokens after the decoder prompt, without the final EOS, right-padded."""
     model, processor = asr
     audio = [sf.read(SAMPLES / name, dtype="float32")[0] for name in sample_transcripts()]
     inputs = features(processor, audio)
@@ -72,11 +74,8 @@ def test_mmgen_matches_transformers_generate(asr, language):
     ours = mmgen.generate(model, input_features=inputs, max_new_tokens=30, **options)
     with torch.inference_mode():
         theirs = model.generate(inputs, max_new_tokens=30, **options)
-    generated = ours.sequences[:, ours.prompt_length:]
-    width = max(generated.shape[1], theirs.shape[1])
-    eos = model.generation_config.eos_token_id
-    pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=eos)
-    assert torch.equal(pad(generated), pad(theirs))
+    assert torch.equal(ours.sequences, theirs)
+    assert ours.prompt_ids[:, 0].eq(model.generation_config.decoder_start_token_id).all()
 
 
 def test_transcribes_the_shipped_samples(asr):

@@ -24,15 +24,9 @@ from transformers import (
 )
 
 import mmgen
-from mmgen.demo import (
-    DEMO_MODELS,
-    MODELS_DIR,
-    UnknownDemoModel,
-    demo_path,
-    grammar,
-    scenes,
-)
-from mmgen.demo.train_lm import acceptance_rate, split_prompt
+from mmgen.demo import DEMO_MODELS, MODELS_DIR, UnknownDemoModel, demo_path
+from mmgen.demo.data import grammar, scenes
+from mmgen.demo.training.train_lm import acceptance_rate, split_prompt
 
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"
 SEED = 7  # training used seeds 0-2 and evaluation 1000+; this one is the tests' own

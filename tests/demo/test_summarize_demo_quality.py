@@ -1,6 +1,6 @@
 """demo/summarize meets its quality gate, measured with mmgen's summarization task on fresh held-out reports.
 
-Held-out reports come from `mmgen.demo.reports` with this file's own seed: each holds a (room,
+Held-out reports come from `mmgen.demo.data.reports` with this file's own seed: each holds a (room,
 thing) pair or a temperature that no training report holds. The weights are the shipped ones;
 nothing is retrained. Gate: exact match >= 90% (as translation and captioning).
 """
@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 import mmgen
 from mmgen.cli.app import app
-from mmgen.demo import demo_path, grammar, reports
+from mmgen.demo import demo_path
+from mmgen.demo.data import grammar, reports
 from mmgen.generator import Generator
 
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"

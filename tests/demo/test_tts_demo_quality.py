@@ -1,6 +1,6 @@
 """demo/tts meets its quality gate: what it says, demo/asr understands (round trip through mmgen's decode core).
 
-Held-out sentences come from `mmgen.demo.speech` with this file's own seed (numbers held out of
+Held-out sentences come from `mmgen.demo.data.speech` with this file's own seed (numbers held out of
 training, or sentences hashed out of it); demo/tts speaks them with `mmgen.generate` and the
 Griffin-Lim vocoder, demo/asr transcribes them with `mmgen.generate`. The weights are the
 shipped ones; nothing is retrained. Gate: round-trip word error rate <= 25%.
@@ -11,15 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from mmgen.tasks.text_to_speech import default_speaker, speak
 from transformers import AutoProcessor, SpeechT5ForTextToSpeech, SpeechT5Processor, WhisperForConditionalGeneration
 from typer.testing import CliRunner
 
 import mmgen
 from mmgen.cli.app import app
-from mmgen.demo import demo_path, speech
-from mmgen.demo.speech_scoring import transcribe, word_error_rate
-from mmgen.demo.train_tts import SPEAKER_EMBEDDING, synthesize
+from mmgen.demo import demo_path
+from mmgen.demo.data import speech
+from mmgen.demo.training.speech_scoring import transcribe, word_error_rate
+from mmgen.demo.training.train_tts import SPEAKER_EMBEDDING, synthesize
 
 SEED = 7  # training used seeds 0-2 and evaluation 1000+; this one is the tests' own
 
@@ -74,3 +76,15 @@ def test_speak_task_and_cli_say_the_text(tmp_path, asr):
     heard = transcribe(*asr, [audio, said.audio.numpy()])
     references = ["turn on the light in the kitchen", "set a timer for five minutes play track twelve"]
     assert word_error_rate(heard, references) <= 0.25  # the gate's bound
+
+
+def test_a_loaded_tts_model_reads_text_and_returns_its_spectrogram_or_audio():
+    """mmgen.load gives a text-to-speech model the text adapter (its text encoder names its input
+    ``input_values``); without a vocoder a row is its spectrogram, with "griffin-lim" its audio."""
+    generator = mmgen.load("demo/tts")
+    assert generator.adapter.modality == "text"
+    speaker = torch.from_numpy(np.load(demo_path("demo/tts") / "speaker_embedding.npy"))[None]
+    plain = generator.generate(["set a timer"], speaker_embeddings=speaker, seed=0)[0]
+    spoken = generator.generate(["set a timer"], speaker_embeddings=speaker, seed=0, vocoder="griffin-lim")[0]
+    assert plain.audio is None and plain.spectrogram.shape[1] == 80
+    assert spoken.audio.shape == (plain.spectrogram.shape[0] * 256,) and spoken.sampling_rate == 16000

@@ -18,8 +18,9 @@ import sentencepiece as spm
 import torch
 import transformers as T
 
-from mmgen.families import family_for, translation
 from mmgen.api import generate
+from mmgen.families import family_for
+from mmgen.families.translation import Translation
 from mmgen.generator import load
 
 MUSTC = ["pt", "fr", "ru", "nl", "ro", "it", "es", "de"]
@@ -73,7 +74,7 @@ def features(proc) -> dict[str, torch.Tensor]:
 
 def test_runs_through_the_generic_encoder_decoder_path():
     model = speech2text()
-    assert family_for(model) is translation  # the forced-language family, generic without tgt_lang
+    assert type(family_for(model)) is Translation  # the forced-language family, generic without tgt_lang
     assert model.main_input_name == "input_features"
 
 

@@ -2,17 +2,20 @@
 
 LLaVA (CLIP + Llama) and Qwen2-VL (M-RoPE positions). Each batch holds three different images
 and prompts of unequal length with the image placeholders expanded by hand (what the
-processors do); the images are encoded once and fed with the prompt only.
+processors do). No family file: the generic decoder-only family runs them on the step where
+the model prepares its own inputs (`PreparedStep`: pixels at the prefill only, M-RoPE
+positions placed by the model, each input prefilled once and repeated for its beams).
 """
 
 import pytest
+import tiny_vision as tv
 import torch
 import transformers as T
 
 import mmgen
-import tiny_vision as tv
+from mmgen.api import plan
 from mmgen.core import beam
-from mmgen.families import family_for, qwen2_vl, vlm
+from mmgen.core.prepared_step import PreparedStep
 
 NEW_TOKENS = 14  # long enough for a row to finish early, so compaction (the default) drops it
 STRATEGIES = {"greedy": {}, "beam": {"num_beams": 3}}
@@ -62,13 +65,14 @@ def with_token_types(input_ids, mask, images):
 @pytest.mark.parametrize("strategy", STRATEGY_CASES)
 def test_llava(strategy):
     model = tv.llava()
-    assert family_for(model) is vlm
+    assert isinstance(plan(model, **llava_inputs(model), max_new_tokens=2).step, PreparedStep)
     expected, actual = both(model, llava_inputs(model), **STRATEGIES[strategy])
     assert_parity(expected, actual)
 
 
-def test_llava_full_batch_equals_compacted():
-    """Rows that finish leave the batch by default; keeping them gives the same tokens."""
+def test_llava_rows_finishing_early_stay_in_the_batch():
+    """The prepared step keeps every row (a model's own per-input state must stay aligned): with
+    compaction asked for or not, the tokens are the same."""
     model = tv.llava()
     inputs = llava_inputs(model)
     compacted = mmgen.generate(model, **inputs, max_new_tokens=NEW_TOKENS)
@@ -80,25 +84,11 @@ def test_llava_full_batch_equals_compacted():
 @pytest.mark.parametrize("strategy", STRATEGY_CASES)
 def test_qwen2_vl(strategy):
     model = tv.qwen2_vl()
-    assert family_for(model) is qwen2_vl
     rows, images = qwen2_vl_rows()
     expected, actual = both(model, with_token_types(*tv.left_padded(rows), images), **STRATEGIES[strategy])
     assert_parity(expected, actual)
     if strategy == "greedy":  # a row left the batch early, and the others' M-RoPE positions followed
         assert "eos" in {r.value for r in actual.finish_reasons}
-
-
-def test_qwen2_vl_positions_are_m_rope():
-    """Image tokens sit on their (h, w) grid, so the M-RoPE rows differ from the text count (row 0)."""
-    model = tv.qwen2_vl()
-    rows, images = qwen2_vl_rows()
-    input_ids, mask = tv.left_padded(rows)
-    positions = qwen2_vl.rope_positions(model, input_ids, mask, with_token_types(input_ids, mask, images))
-    assert positions.shape == (4, *input_ids.shape)
-    text = (mask.cumsum(-1) - 1).clamp(min=0)
-    assert torch.equal(positions[0], text)
-    assert not torch.equal(positions[1:], text[None].expand(3, -1, -1))
-    assert bool((positions[1:, :, -1] < text[:, -1]).all())  # a 2-D grid takes fewer ids than its tokens
 
 
 def test_qwen2_vl_right_padded_prompts_are_left_padded():
@@ -111,11 +101,3 @@ def test_qwen2_vl_right_padded_prompts_are_left_padded():
     right = with_token_types(right_ids, (right_ids != tv.PAD).long(), images)
     expected, actual = both(model, right, reference_inputs=with_token_types(*tv.left_padded(rows), images))
     assert_parity(expected, actual)
-
-
-def test_group_per_row_repeats_each_inputs_images():
-    a, b, c = torch.zeros(2, 1), torch.ones(3, 1), torch.full((4, 1), 2.0)
-    grouped = vlm.group_per_row([a, b, c], tokens_per_input=[5, 4], rows_per_input=2)
-    assert [g is x for g, x in zip(grouped, [a, b, a, b, c, c])] == [True] * 6
-    with pytest.raises(mmgen.OptionError, match="placeholder"):
-        vlm.group_per_row([a, b], tokens_per_input=[4], rows_per_input=2)

@@ -19,6 +19,9 @@ import functools
 
 import pytest
 import torch
+from mmgen.tasks.speech_recognition.fallback import compression_ratio
+from mmgen.tasks.speech_recognition.longform import LongFormResult, transcribe_long
+from mmgen.tasks.speech_recognition.windows import split_segments
 from test_whisper import (
     EOT,
     PROMPT,
@@ -31,12 +34,6 @@ from test_whisper import (
 from transformers import WhisperFeatureExtractor
 
 from mmgen.core.options import OptionError
-from mmgen.families.whisper_longform import (
-    LongFormResult,
-    compression_ratio,
-    split_segments,
-    transcribe_long,
-)
 
 NEW_TOKENS = 24
 SECONDS = ((45, 4), (62, 5), (40, 6))

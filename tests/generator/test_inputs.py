@@ -13,16 +13,16 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
+import tiny_vision as tv
 import torch
 import torchaudio
 import transformers as T
-
-import tiny_vision as tv
-from mmgen.adapters import Components, as_batch
-from mmgen.generator import Generator, load
-from mmgen.inputs.errors import InputError
 from tiny_models import EOS, PAD
 from tiny_tokenizers import byte_level_bpe, metaspace_bpe, model_for
+
+from mmgen.generator import Generator, load
+from mmgen.inputs.adapters import Components, as_batch
+from mmgen.inputs.errors import InputError
 
 T.utils.logging.disable_progress_bar()
 

@@ -12,8 +12,8 @@ import transformers as T
 from tiny_tokenizers import byte_level_bpe, model_for
 
 from mmgen import registry
-from mmgen.adapters import AudioAdapter, ImageAdapter, TextAdapter
 from mmgen.generator import Generator, LoadError, auto_class_for, load
+from mmgen.inputs.adapters import AudioAdapter, ImageAdapter, TextAdapter
 
 T.utils.logging.disable_progress_bar()
 

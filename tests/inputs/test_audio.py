@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from mmgen.inputs import audio as audio_module
-from mmgen.inputs.audio import load_audio
 from mmgen.inputs.errors import InputError
+from mmgen.inputs.files import audio as audio_module
+from mmgen.inputs.files.audio import load_audio
 
 TARGET = 16_000
 TONE_HZ = 1_000.0

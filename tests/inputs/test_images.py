@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from mmgen.inputs.errors import InputError
-from mmgen.inputs.images import load_image
+from mmgen.inputs.files.images import load_image
 
 WHITE, BLACK, RED = (255, 255, 255), (0, 0, 0), (255, 0, 0)
 

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from mmgen.audio_out import read_audio, write_audio, write_generation
-from mmgen.core.results import FinishReason, Generation, Timings
+from mmgen.core.frames import FinishReason
+from mmgen.core.results import Generation, Timings
+from mmgen.outputs.audio_files import read_audio, write_audio, write_generation
 
 
 def tone(seconds=0.25, rate=16000):
@@ -35,7 +36,8 @@ def test_stereo_float_wav_is_exact_and_loud_values_are_clipped(tmp_path):
 def test_write_generation_writes_one_file_per_row(tmp_path):
     audio = (tone(), tone(0.1))
     result = Generation(sequences=torch.zeros(2, 0, dtype=torch.long), logprobs=torch.zeros(2, 0),
-                        finish_reasons=(FinishReason.EOS,) * 2, prompt_length=0, timings=Timings(0.0, 0.0, 0),
+                        finish_reasons=(FinishReason.EOS,) * 2, lengths=torch.zeros(2, dtype=torch.long), prompt_length=0,
+                        timings=Timings(0.0, 0.0, 0),
                         audio=audio, sampling_rate=16000)
     paths = write_generation(result, tmp_path / "speech.flac")
     assert [p.name for p in paths] == ["speech_0.flac", "speech_1.flac"]

@@ -3,8 +3,8 @@
 import torch
 
 from mmgen.api import generate, stream
+from mmgen.core.frames import AudioChunk, SpectrogramStep
 from mmgen.outputs.audio_stream import join_chunks
-from mmgen.outputs.frames import AudioChunk, SpectrogramStep
 from mmgen.outputs.vocoders import HifiGanVocoder
 
 STOPS = dict(threshold=1.3, minlenratio=0.0, maxlenratio=6.0)
@@ -60,12 +60,22 @@ def test_spectrogram_only_stream_yields_frames(tts, texts):
     assert steps[-1].finished.all() and not steps[0].finished.any()
 
 
-def test_griffin_lim_by_default_and_its_stream_matches_in_magnitude(tts, texts):
+def test_no_vocoder_gives_the_spectrogram_only_as_generate_speech(tts, texts):
+    ids, mask, speakers = texts
+    result = generate(tts, input_ids=ids, attention_mask=mask, speaker_embeddings=speakers, **STOPS)
+    assert result.audio is None and result.sampling_rate is None
+    assert [s.shape[0] for s in result.spectrogram] == (result.lengths * tts.config.reduction_factor).tolist()
+    assert not any(isinstance(e, AudioChunk) for e in events(tts, texts, None, chunk_frames=16))
+
+
+def test_griffin_lim_when_asked_and_its_stream_matches_in_magnitude(tts, texts):
     """Griffin-Lim couples the whole signal, so its stream is compared by magnitude spectrogram (stated: < 10%)."""
     ids, mask, speakers = texts
-    one_shot = generate(tts, input_ids=ids, attention_mask=mask, speaker_embeddings=speakers, **STOPS)
+    one_shot = generate(tts, input_ids=ids, attention_mask=mask, speaker_embeddings=speakers, vocoder="griffin-lim",
+                        **STOPS)
     assert one_shot.sampling_rate == 16000
-    joined = join_chunks([e for e in events(tts, texts, None, chunk_frames=16) if isinstance(e, AudioChunk)], 3)
+    chunks = events(tts, texts, "griffin-lim", chunk_frames=16)
+    joined = join_chunks([e for e in chunks if isinstance(e, AudioChunk)], 3)
     window = torch.hann_window(1024)
 
     def magnitude(audio):

@@ -4,10 +4,10 @@ import pytest
 import torch
 import transformers as T
 
-from mmgen.core.options import OptionError
 from mmgen.api import generate, stream
+from mmgen.core.frames import CodebookStep
+from mmgen.core.options import OptionError
 from mmgen.outputs.codebooks import delay_pattern, make_guidance, undelay
-from mmgen.outputs.frames import CodebookStep
 
 PAD = 64
 

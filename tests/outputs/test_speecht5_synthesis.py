@@ -3,12 +3,12 @@
 import dataclasses
 
 import pytest
+import tiny_audio
 import torch
 
-from mmgen.core.options import OptionError
-from mmgen.core.results import FinishReason
 from mmgen.api import generate
-from mmgen.outputs.frames import SpectrogramStep
+from mmgen.core.frames import FinishReason, SpectrogramStep
+from mmgen.core.options import OptionError
 
 # Row 0 (12 tokens) reaches the threshold at step 30; row 1 (7 tokens) stops at maxlen = int(7 * 6 / 2) = 21;
 # row 2 (20 tokens) reaches the threshold at step 29.
@@ -136,3 +136,16 @@ def test_errors_name_the_option_and_the_fix(model, batch):
         generate(model, input_ids=ids, speaker_embeddings=speakers, treshold=0.4)
     with pytest.raises(OptionError, match="maxlenratio"):
         generate(model, input_ids=ids, speaker_embeddings=speakers, maxlenratio=0)
+
+
+def test_a_model_with_40_mel_bins_returns_its_spectrogram_as_generate_speech(texts):
+    """Without a vocoder the reference returns the spectrogram; mmgen does the same (it used to run a
+    default Griffin-Lim built for 80 mel bins and fail), and builds Griffin-Lim for 40 bins when asked."""
+    model = tiny_audio.speecht5(num_mel_bins=40)
+    ids, _, speakers = texts
+    expected = reference(model, ids[:1, :12], speakers[:1], **STOPS)
+    result = ours(model, ids[:1, :12], speakers[:1], **STOPS)
+    assert result.audio is None
+    torch.testing.assert_close(result.spectrogram[0], expected, **TOL)
+    spoken = ours(model, ids[:1, :12], speakers[:1], vocoder="griffin-lim", **STOPS)
+    assert spoken.audio[0].shape == (expected.shape[0] * 256,) and spoken.sampling_rate == 16000

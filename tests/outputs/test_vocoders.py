@@ -51,7 +51,18 @@ def test_hifigan_output_depends_only_on_frames_within_its_context(hifigan):
 
 
 def test_as_vocoder_picks_the_kind(hifigan):
-    assert isinstance(as_vocoder(None), GriffinLimVocoder)
+    assert as_vocoder(None) is None and as_vocoder(False) is None
+    assert isinstance(as_vocoder("griffin-lim"), GriffinLimVocoder)
     assert isinstance(as_vocoder(hifigan), HifiGanVocoder)
     with pytest.raises(OptionError, match="vocoder"):
         as_vocoder("hifigan")
+
+
+def test_griffin_lim_follows_the_model_mel_settings():
+    """A model with other than 80 mel bins (and a feature extractor with its own rate) gets a Griffin-Lim
+    that inverts its own features instead of failing on "Expected an input with 80 mel bins"."""
+    extractor = SpeechT5FeatureExtractor(sampling_rate=8000, num_mel_bins=40, fmax=3800)
+    vocoder = as_vocoder("griffin-lim", num_mel_bins=40, feature_extractor=extractor)
+    assert vocoder.sampling_rate == 8000 and vocoder.hop_length == extractor.sample_stride
+    mel = torch.randn(30, 40) - 4
+    assert vocoder(mel).shape == (30 * vocoder.hop_length,)

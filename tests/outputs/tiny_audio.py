@@ -9,10 +9,10 @@ TEXT_VOCAB = 40
 SPEAKER_DIM = 16
 
 
-def speecht5(seed: int = 0) -> T.SpeechT5ForTextToSpeech:
+def speecht5(seed: int = 0, num_mel_bins: int = 80) -> T.SpeechT5ForTextToSpeech:
     """Hidden 32, 80 mels, reduction factor 2. The stop head's weights are scaled by 8 so the stop
     probability swings from step to step and a threshold near 1.3 ends rows after tens of steps."""
-    config = T.SpeechT5Config(
+    config = T.SpeechT5Config(num_mel_bins=num_mel_bins,
         vocab_size=TEXT_VOCAB, hidden_size=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, speech_decoder_prenet_units=32,
         speech_decoder_postnet_units=32, speaker_embedding_dim=SPEAKER_DIM, max_speech_positions=1000,

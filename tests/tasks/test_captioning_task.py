@@ -8,11 +8,11 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-
 import tiny_saved as ts
-from mmgen.generator import load
 from mmgen.tasks import Caption, caption, write_captions
 from mmgen.tasks.captioning import DEFAULT_QUESTION, caption_records
+
+from mmgen.generator import load
 
 NEW = 6
 

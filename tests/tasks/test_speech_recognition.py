@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 import torch
 import transformers as T
-
-from mmgen.adapters import Components
-from mmgen.core.options import OptionError
-from mmgen.families.whisper_longform import transcribe_long
-from mmgen.generator import Generator
-from mmgen.inputs.errors import InputError
-from mmgen.tasks import speech_recognition as sr
-from mmgen.tasks import word_timestamps as wt
-from mmgen.tasks.speech_recognition import Segment, Transcript, transcribe
+from mmgen.tasks.speech_recognition import Segment, Transcript, join_texts, transcribe
+from mmgen.tasks.speech_recognition import windowed as sr
+from mmgen.tasks.speech_recognition import word_timestamps as wt
+from mmgen.tasks.speech_recognition.longform import transcribe_long
 from tiny_tokenizers import metaspace_bpe
+
+from mmgen.core.options import OptionError
+from mmgen.generator import Generator
+from mmgen.inputs.adapters import Components
+from mmgen.inputs.errors import InputError
 
 # -- tiny models -----------------------------------------------------------------------------------
 
@@ -116,7 +116,7 @@ def audio(seconds: float, seed: int) -> np.ndarray:
 def assert_timed(transcript: Transcript) -> None:
     """Segments ordered, inside the audio, text joined; words monotonic inside their segment."""
     assert transcript.segments, "no segment"
-    assert transcript.text == sr.join_texts([s.text for s in transcript.segments])
+    assert transcript.text == join_texts([s.text for s in transcript.segments])
     previous = 0.0
     for segment in transcript.segments:
         assert isinstance(segment, Segment) and segment.text.strip()
@@ -284,7 +284,7 @@ def test_windows_cover_the_audio_and_overlaps_merge():
     assert sr.overlap_length([1, 2, 3], [7, 8, 9]) == 0
     assert sr.overlap_length([1, 2, 9, 4, 5], [2, 8, 4, 5, 6]) == 4  # 3 of 4 match: the longer run wins
     assert sr.merge_windows([[1, 2, 3, 4], [3, 4, 5, 6], [9]]) == [[1, 2, 3, 4], [5, 6], [9]]
-    assert sr.join_texts([" Hello", " world.", "next window", "", " and more"]) == " Hello world. next window and more"
+    assert join_texts([" Hello", " world.", "next window", "", " and more"]) == " Hello world. next window and more"
 
 
 # -- Whisper ---------------------------------------------------------------------------------------
@@ -321,6 +321,10 @@ def test_whisper_segments_are_the_long_form_segments_decoded():
         assert list(segment.tokens) == text_ids
         assert segment.text == generator.tokenizer.decode(text_ids)
         assert segment.end == min(piece.end, 45.0)
+    # The checks of each segment's window are there even when no threshold asked for them (scripts filter on them).
+    for segment in transcript.segments:
+        assert segment.avg_logprob is not None and segment.avg_logprob <= 0.0
+        assert segment.no_speech_prob is not None and 0.0 <= segment.no_speech_prob <= 1.0
 
 
 def test_word_timestamps_are_monotonic_and_inside_their_segment():

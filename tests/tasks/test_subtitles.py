@@ -1,4 +1,4 @@
-"""``mmgen.tasks.subtitles``: the five writers on hand-made transcripts, against openai-whisper's formats.
+"""``mmgen.tasks.speech_recognition.subtitles``: the five writers on hand-made transcripts, against openai-whisper's formats.
 
 The expected texts are what openai-whisper's ``whisper/utils.py`` writers print for the same
 result (worked out from its code: ``format_timestamp``, ``SubtitlesWriter.iterate_result``);
@@ -15,11 +15,22 @@ import json
 import pytest
 import srt
 import webvtt
-
 from mmgen.tasks.speech_recognition import Segment, Transcript
-from mmgen.tasks.subtitles import (FORMATS, Cue, format_timestamp, output_paths, render, subtitle_cues, to_json,
-                                   to_srt, to_tsv, to_txt, to_vtt, write_transcript)
-from mmgen.tasks.word_timestamps import Word
+from mmgen.tasks.speech_recognition.subtitles import (
+    FORMATS,
+    Cue,
+    format_timestamp,
+    output_paths,
+    render,
+    subtitle_cues,
+    to_json,
+    to_srt,
+    to_tsv,
+    to_txt,
+    to_vtt,
+    write_transcript,
+)
+from mmgen.tasks.speech_recognition.word_timestamps import Word
 
 SEGMENTS = (
     Segment(0.0, 2.5, " Hello world.", tokens=(5, 6, 7), seek=0, avg_logprob=-0.25, compression_ratio=1.5),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 import tiny_saved as ts
-from mmgen import FinishReason
-from mmgen.generator import load
 from mmgen.tasks import Completion, Summary, chat, generate_text, summarize
 from mmgen.tasks.summarization import INSTRUCTION, TLDR
+
+from mmgen import FinishReason
+from mmgen.generator import load
 
 NEW = 5
 CHATS = [[{"role": "user", "content": "hello there"}],

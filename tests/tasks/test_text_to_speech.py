@@ -16,11 +16,11 @@ import sentencepiece as spm
 import soundfile
 import torch
 import transformers as T
+from mmgen.tasks.text_to_speech import Speech, default_speaker, speak, speaker_embedding, split_sentences
 
 import mmgen
 from mmgen.core.options import OptionError
 from mmgen.generator import load
-from mmgen.tasks.text_to_speech import Speech, default_speaker, speak, speaker_embedding, split_sentences
 
 SPEAKER_DIM = 16
 OPTIONS = dict(threshold=1.3, maxlenratio=4.0, seed=0)  # short rows, the same dropout masks on every call

@@ -7,12 +7,12 @@ import io
 import json
 
 import pytest
-
 import tiny_saved as ts
-from mmgen import OptionError
-from mmgen.generator import load
 from mmgen.tasks import Translation, languages, translate, write_text
 from mmgen.tasks.translation import COMPLETION, INSTRUCTION, language_scheme, records
+
+from mmgen import OptionError
+from mmgen.generator import load
 
 NEW = 6
 TEXTS = ["the cat sat on the mat", "", "hello there", "   "]

@@ -1,0 +1,304 @@
+"""Greedy decoding throughput of model.generate, mmgen.generate and CTranslate2 (fp32, int8), all in one run.
+
+    pip install -e ".[bench]"   # CTranslate2, a benchmark-only extra
+    python benchmarks/bench_engines.py [--repeats 3] [--new-tokens 64] [--shapes ...] [--engines ...]
+
+The table of issue 12. Four shapes with seeded random weights: GPT-2 tiny (2 layers, 64 wide),
+GPT-2 small (124M, gpt2's config), Marian (6 + 6 layers, 512 wide: opus-mt's shape; 16 source
+tokens) and Whisper-base's shape (one 30 s window of random log-mel features, English, no
+timestamps), at batch 1 and 8 (Whisper: 1 and 4). Each is saved with ``save_pretrained`` and
+converted by CTranslate2's own converter from that folder (see ct2_checkpoints.py), so all
+engines run the same weights. CTranslate2 "int8" is ``compute_type="int8"``: int8 weights (one
+scale per output row) and int8 matrix products with the activations quantized on the fly;
+everything else in float32.
+
+Every engine generates exactly ``--new-tokens`` tokens per row, greedy. ``--hold-eos`` says how:
+``min-new-tokens`` (the default, as issue 12's table was measured): transformers' and mmgen's
+``min_new_tokens`` (their processors mask EOS at every step), CTranslate2's ``min_length``;
+``none``: no end token at all (``eos_token_id=None``; CTranslate2 ``end_token=[]``), so no
+processor runs, as in a plain greedy call. CTranslate2's Whisper has neither option: its end token is
+suppressed, the same thing when min = max. The counts are checked, and every
+engine's tokens are compared with model.generate's: rows identical, and the mean number of
+leading tokens that agree. CTranslate2 fp32 sums in another order than torch, so a near tie can
+flip a greedy choice on random weights; int8 differs by design. Neither fails the run.
+
+Threads: torch and CTranslate2 (intra_threads=1, inter_threads=1) each run on one thread. Runs
+are interleaved (each repeat runs every engine once, the order rotating) after one warm-up each;
+the median is reported (quick rows repeat more, ``--min-seconds``). On a shared 2-core machine
+absolute figures drift between runs: read the ratios to model.generate, which come from the same
+run. Each run is also clocked in CPU time of the process (all its threads), which leaves out the
+time spent waiting for a core while other work runs: with every engine on one thread it is the
+steadier figure on a busy machine (``--clock cpu`` for the live lines; the summary prints both
+tables). Tokens per second count new tokens of all rows over the whole call (encoder included).
+
+Adding an engine is one function ``(Case) -> (rows, new tokens) ids`` and one entry in ENGINES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+import mmgen
+from compare import interleave
+from ct2_checkpoints import (
+    MARIAN_EOS,
+    WHISPER_EN,
+    WHISPER_EOT,
+    WHISPER_NO_TIMESTAMPS,
+    WHISPER_SOT,
+    WHISPER_TRANSCRIBE,
+    Checkpoint,
+    build,
+)
+
+INSTALL = ('CTranslate2 is not installed. Install the benchmark extra: pip install -e ".[bench]" '
+           "(or pip install ctranslate2)")
+
+# shape -> (family, batch sizes)
+SHAPES = {
+    "gpt2-tiny": ("decoder", (1, 8)),
+    "gpt2-small": ("decoder", (1, 8)),
+    "marian": ("seq2seq", (1, 8)),
+    "whisper-base": ("whisper", (1, 4)),
+}
+PROMPT_LENGTH = 16  # prompt tokens (GPT-2) or source tokens, </s> included (Marian)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table: a checkpoint and one batch of inputs, prepared for every engine.
+
+    inputs: what model.generate and mmgen.generate take (input_ids + attention_mask, or input_features).
+    options: their generation options (greedy, exactly new_tokens per row).
+    reference_skip: leading columns of model.generate's output that are its prompt, not generated.
+    ct2_input: the same inputs as CTranslate2 takes them (token strings per row, or a StorageView of features).
+    """
+
+    shape: str
+    family: str
+    batch: int
+    checkpoint: Checkpoint
+    inputs: dict[str, torch.Tensor]
+    options: dict
+    new_tokens: int
+    hold_eos: str  # "min-new-tokens" or "none" (see the module docstring)
+    reference_skip: int
+    ct2_input: object
+
+
+def prepare(shape: str, family: str, checkpoint: Checkpoint, batch: int, new_tokens: int, hold_eos: str) -> Case:
+    g = torch.Generator().manual_seed(batch)
+    hold = dict(min_new_tokens=new_tokens) if hold_eos == "min-new-tokens" else dict(eos_token_id=None)
+    options = dict(max_new_tokens=new_tokens, do_sample=False, num_beams=1, **hold)
+    head = (shape, family, batch, checkpoint)
+    tokens = list(checkpoint.vocabulary)  # id -> token string (the vocabulary is in id order)
+    if family == "whisper":
+        features = torch.randn(batch, 80, 3000, generator=g)
+        import ctranslate2
+
+        return Case(*head, dict(input_features=features), dict(options, language="en", task="transcribe"), new_tokens,
+                    hold_eos, 0,
+                    ctranslate2.StorageView.from_array(np.ascontiguousarray(features.numpy())))
+    if family == "seq2seq":  # random source tokens (not </s>, <unk> or <pad>) ending in </s>
+        ids = torch.randint(2, 58000, (batch, PROMPT_LENGTH), generator=g)
+        ids[:, -1] = MARIAN_EOS
+        skip = 1  # the decoder start token
+    else:
+        ids = torch.randint(0, 50000, (batch, PROMPT_LENGTH), generator=g)
+        skip = PROMPT_LENGTH
+    inputs = dict(input_ids=ids, attention_mask=torch.ones_like(ids))
+    return Case(*head, inputs, options, new_tokens, hold_eos, skip,
+                [[tokens[i] for i in row] for row in ids.tolist()])
+
+
+# ---- engines: (Case) -> (rows, new_tokens) token ids, as a tensor or per-row lists -------------------------------
+
+def transformers_generate(case: Case) -> torch.Tensor:
+    return case.checkpoint.model.generate(**case.inputs, **case.options)[:, case.reference_skip:]
+
+
+def mmgen_generate(case: Case) -> torch.Tensor:
+    return mmgen.generate(case.checkpoint.model, **case.inputs, **case.options).new_tokens
+
+
+@functools.cache
+def ct2_model(folder: Path, family: str, compute_type: str):
+    import ctranslate2
+
+    kind = {"decoder": ctranslate2.Generator, "seq2seq": ctranslate2.Translator,
+            "whisper": ctranslate2.models.Whisper}[family]
+    return kind(str(folder), device="cpu", compute_type=compute_type, intra_threads=1, inter_threads=1)
+
+
+def ct2_generate(case: Case, compute_type: str) -> list[list[int]]:
+    model = ct2_model(case.checkpoint.ct2_folder, case.family, compute_type)
+    n = case.new_tokens
+    if case.family == "decoder":
+        # include_prompt_in_result=False: the prompt goes through the decoder at once (a prefill).
+        hold = dict(min_length=n) if case.hold_eos == "min-new-tokens" else dict(end_token=[])
+        results = model.generate_batch(case.ct2_input, beam_size=1, max_length=n, include_prompt_in_result=False,
+                                       **hold)
+        return [r.sequences_ids[0] for r in results]
+    if case.family == "seq2seq":
+        hold = dict(min_decoding_length=n) if case.hold_eos == "min-new-tokens" else dict(end_token=[])
+        results = model.translate_batch(case.ct2_input, beam_size=1, max_decoding_length=n, **hold)
+        vocabulary = case.checkpoint.vocabulary
+        return [[vocabulary[t] for t in r.hypotheses[0]] for r in results]
+    # Whisper: the decoder prompt transformers builds for language="en", task="transcribe", no timestamps.
+    # suppress_blank: " " and <|endoftext|> at the first step (begin_suppress_tokens); -1: config's suppress_tokens.
+    # max_length: CTranslate2's Whisper stops after max_length // 2 generated tokens (measured with 4.6 and 4.8:
+    # 64 -> 32, 128 -> 64, 131 -> 65, with this 4-token prompt), so 2n gives n; the counts are checked anyway.
+    prompt = [[WHISPER_SOT, WHISPER_EN, WHISPER_TRANSCRIBE, WHISPER_NO_TIMESTAMPS]] * case.batch
+    results = model.generate(case.ct2_input, prompt, beam_size=1, max_length=2 * n, suppress_blank=True,
+                             suppress_tokens=[-1, WHISPER_EOT])
+    return [r.sequences_ids[0] for r in results]
+
+
+def ct2_fp32(case: Case) -> list[list[int]]:
+    return ct2_generate(case, "float32")
+
+
+def ct2_int8(case: Case) -> list[list[int]]:
+    return ct2_generate(case, "int8")
+
+
+Engine = Callable[[Case], "torch.Tensor | list[list[int]]"]
+# The first is the reference: the others' ratios and token agreement are against it.
+ENGINES: dict[str, Engine] = {
+    "model.generate": transformers_generate,
+    "mmgen": mmgen_generate,
+    "CT2 fp32": ct2_fp32,
+    "CT2 int8": ct2_int8,
+}
+
+
+# ---- measuring and reporting -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Measured:
+    wall: float  # seconds, median of `runs`
+    cpu: float  # seconds of this process's CPU time, median of `runs`
+    runs: int
+    rows_equal: int  # rows identical to the reference's
+    agreeing_prefix: float  # mean number of leading tokens equal to the reference's
+
+
+def rows_of(output: torch.Tensor | list[list[int]]) -> list[list[int]]:
+    return output.tolist() if isinstance(output, torch.Tensor) else [list(r) for r in output]
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def measure(case: Case, engines: dict[str, Engine], repeats: int, min_seconds: float) -> dict[str, Measured]:
+    runs = {name: functools.partial(engine, case) for name, engine in engines.items()}
+    timed = interleave(runs, repeats, "cpu", rotate=True, min_seconds=min_seconds)
+    rows = {name: rows_of(t.output) for name, t in timed.items()}
+    for name, got in rows.items():
+        counts = sorted({len(r) for r in got})
+        if len(got) != case.batch or counts != [case.new_tokens]:
+            raise RuntimeError(f"{case.shape} batch {case.batch}: {name} gave {len(got)} rows of {counts} tokens, "
+                               f"not {case.batch} of {case.new_tokens}; the tokens/s would not compare.")
+    reference = rows[next(iter(engines))]
+    return {name: Measured(timed[name].seconds, timed[name].cpu_seconds, timed[name].runs,
+                           sum(a == b for a, b in zip(got, reference)),
+                           statistics.mean(common_prefix(a, b) for a, b in zip(got, reference)))
+            for name, got in rows.items()}
+
+
+def print_row(case: Case, results: dict[str, Measured], clock: str, first: bool) -> None:
+    """One line as it is measured: tokens/s of each engine, its ratio to the first, its rows equal to the first's."""
+    names = list(results)
+    seconds = {n: getattr(m, clock) for n, m in results.items()}
+    if first:
+        print(f"{'shape':<13} {'batch':>5} {'runs':>4}  " + "  ".join(f"{n + ' tok/s':>20}" for n in names)
+              + f"   rows equal to {names[0]}'s (mean agreeing prefix)", flush=True)
+    tokens = case.batch * case.new_tokens
+    base = seconds[names[0]]
+    cells = [f"{tokens / base:>20.1f}"]
+    cells += [f"{tokens / seconds[n]:>11.1f} ({base / seconds[n]:>5.2f}x)" for n in names[1:]]
+    agree = "  ".join(f"{n}: {results[n].rows_equal}/{case.batch} ({results[n].agreeing_prefix:.1f})"
+                      for n in names[1:])
+    print(f"{case.shape:<13} {case.batch:>5} {results[names[0]].runs:>4}  " + "  ".join(cells) + f"   {agree}",
+          flush=True)
+
+
+def markdown(table: list[tuple[Case, dict[str, Measured]]], clock: str) -> str:
+    """Issue 12's table: the first engine's tokens/s, the others' ratios to it; then rows equal to its tokens."""
+    names = list(table[0][1])
+    lines = [f"| shape | batch | {names[0]} tok/s ({clock}) | " + " | ".join(names[1:])
+             + f" | rows equal to {names[0]}'s ({', '.join(names[1:])}) |", "|---|---|---|" + "---|" * len(names)]
+    for case, results in table:
+        base = getattr(results[names[0]], clock)
+        ratios = " | ".join(f"{base / getattr(results[n], clock):.2f}×" for n in names[1:])
+        agree = ", ".join(f"{results[n].rows_equal}/{case.batch}" for n in names[1:])
+        tokens_per_second = case.batch * case.new_tokens / base
+        lines.append(f"| {case.shape} | {case.batch} | {tokens_per_second:,.1f} | {ratios} | {agree} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="at least this many timed runs of each engine")
+    parser.add_argument("--min-seconds", type=float, default=3.0,
+                        help="more repeats for quick rows, until the slowest engine has run about this long")
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--batches", nargs="+", type=int, help="instead of each shape's own (1 8; Whisper 1 4)")
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES),
+                        help="the first is the reference for ratios and agreement")
+    parser.add_argument("--hold-eos", default="min-new-tokens", choices=["min-new-tokens", "none"],
+                        help="how every row gets exactly --new-tokens tokens: min_new_tokens, or no end token")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="the live lines' clock: wall-clock, or the process's CPU time (steadier on a busy "
+                             "machine, every engine running one thread); the summary gives both")
+    args = parser.parse_args()
+    try:
+        import ctranslate2
+    except ImportError:
+        sys.exit(INSTALL)
+    torch.set_num_threads(1)
+    transformers.logging.set_verbosity_error()  # Whisper's notes on generation_config + arguments, every call
+    transformers.logging.disable_progress_bar()
+    engines = {name: ENGINES[name] for name in args.engines}
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, ctranslate2 {ctranslate2.__version__}; "
+          f"threads: torch 1, CTranslate2 intra 1 inter 1")
+    print(f"{args.new_tokens} new tokens per row, greedy, EOS held off by {args.hold_eos}; median of at least "
+          f"{args.repeats} interleaved runs (more for quick rows: {args.min_seconds:g} s), after a warm-up")
+    print("CT2 int8 = compute_type 'int8': int8 weights and matrix products (activations quantized on the fly), "
+          "the rest float32")
+    start, table = time.perf_counter(), []
+    with tempfile.TemporaryDirectory() as root:
+        for shape in args.shapes:
+            family, batches = SHAPES[shape]
+            built = time.perf_counter()
+            checkpoint = build(shape, Path(root))
+            print(f"# {shape}: saved and converted in {time.perf_counter() - built:.1f} s", flush=True)
+            for batch in args.batches or batches:
+                case = prepare(shape, family, checkpoint, batch, args.new_tokens, args.hold_eos)
+                table.append((case, measure(case, engines, args.repeats, args.min_seconds)))
+                print_row(case, table[-1][1], args.clock, first=len(table) == 1)
+            if "CT2 int8" in engines and shape == args.shapes[0]:
+                loaded = ct2_model(checkpoint.ct2_folder, family, "int8").compute_type
+                print(f"# CT2 int8: compute_type='int8' loads as {loaded!r}", flush=True)
+            ct2_model.cache_clear()
+    for clock in (args.clock, {"wall": "cpu", "cpu": "wall"}[args.clock]):
+        print(f"\n{markdown(table, clock)}")
+    print(f"\nwhole run: {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

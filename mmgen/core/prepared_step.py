@@ -1,0 +1,326 @@
+"""A model step whose inputs the model prepares: its public ``prepare_inputs_for_generation``.
+
+transformers models say through that method how their inputs evolve during generation: M-RoPE
+positions computed by the model, pixel and audio inputs fed at the first step only, a model's
+own extras. `PreparedStep` calls it before every forward, over the whole token history, and feeds
+the model what it returns, so an architecture needs no family file of its own.
+
+Between steps the inputs that grow with the sequence grow as transformers' ``generate`` grows
+them (`GrowingInput`, preallocated, one column per step): the attention mask by ones, token
+types by their last value (a few model types by ones: the generated text is their causal
+suffix), multimodal token types by zeros, positions by one, Mllama's cross-attention mask by
+its last row. What a forward returns that the next forward takes (the cache, a recurrent
+``state``) is handed back.
+
+Rows: the prompt is prefilled once per input and the rows of beams and returned sequences
+(``rows_per_input`` per input) are repeated after it, cache included, so image inputs never
+need regrouping per row. Finished rows are not dropped from the batch (``compactable`` is
+False): some models keep per-input state of their own (Qwen2-VL's ``rope_deltas``) that a
+smaller batch would misalign.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from transformers import DynamicCache, EncoderDecoderCache, GenerationMixin
+from transformers.utils import ModelOutput
+
+# Inputs transformers feeds at the first step only (its MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL).
+PREFILL_ONLY = frozenset({
+    "mm_encoder_outputs", "pixel_values", "pixel_mask", "input_features", "input_features_mask", "input_values",
+    "padding_mask", "input_values_mask", "pixel_values_videos", "num_local_patches", "high_res_pixel_values",
+    "image_patches_indices",
+})
+# Model types whose token types mark the generated text as 1 (the causal suffix after a bidirectional prefix).
+TOKEN_TYPES_GROW_BY_ONES = frozenset({"paligemma", "gemma3", "gemma3n", "gemma4"})
+# Forward outputs that are the next forward's input of the same name (caches, recurrent state), for
+# the models whose forward takes that name (outputs also answer to deprecated aliases of ``cache``).
+CARRIED_OUTPUTS = ("cache", "state", "cache_params", "mems", "past_buckets_states")
+# Model classes that keep a state of their own instead of transformers' cache classes (generate's list).
+OWN_STATE_CLASSES = ("reformer", "minimax", "xlnet", "rwkv", "xlstm")
+OWN_STATE_EXCEPTIONS = ("minimaxm2", "minimaxm3")  # standard attention, despite the name
+# Keyword arguments an encoder never takes (generate's own filter).
+NOT_FOR_THE_ENCODER = ("decoder_", "cross_attn", "use_cache", "cache", "logits_to_keep")
+
+
+def new_generation_cache(model: torch.nn.Module) -> DynamicCache | EncoderDecoderCache | None:
+    """The cache ``generate`` starts a model with: dynamic, per decoder layer (an encoder-decoder pair for
+    encoder-decoder models); None for the models that keep a state of their own (`OWN_STATE_CLASSES`)."""
+    name = type(model).__name__.lower()
+    if any(own in name for own in OWN_STATE_CLASSES) and not any(ok in name for ok in OWN_STATE_EXCEPTIONS):
+        return None
+    config = model.config.get_text_config(decoder=True)
+    if model.config.is_encoder_decoder:
+        return EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
+    return DynamicCache(config=config)
+
+
+def forward_parameters(model: torch.nn.Module) -> set[str]:
+    return set(inspect.signature(model.forward).parameters)
+
+
+def prepares_its_own_inputs(model: torch.nn.Module) -> bool:
+    """Whether the model's class overrides ``prepare_inputs_for_generation`` (transformers' own says
+    how generic models' inputs evolve, and mmgen's explicit steps do the same)."""
+    return type(model).prepare_inputs_for_generation is not GenerationMixin.prepare_inputs_for_generation
+
+
+def places_tokens_itself(model: torch.nn.Module) -> bool:
+    """Whether the model computes its own position ids (M-RoPE: a public ``get_rope_index``), so the
+    mask's running count must not be fed as positions."""
+    return hasattr(model, "get_rope_index") or hasattr(getattr(model, "base_model", None), "get_rope_index")
+
+
+def map_rows(value: Any, rows: torch.Tensor) -> Any:
+    """``value`` (a tensor, a model output, a tuple or list of them) at ``rows`` along its batch (dim 0)."""
+    if isinstance(value, torch.Tensor):
+        return value.index_select(0, rows.to(value.device)) if value.dim() > 0 else value
+    if isinstance(value, ModelOutput):
+        return type(value)(**{k: map_rows(v, rows) for k, v in value.items()})
+    if isinstance(value, (tuple, list)):
+        return type(value)(map_rows(v, rows) for v in value)
+    return value
+
+
+def map_cache(cache: Any, rows: torch.Tensor) -> Any:
+    """A cache (or recurrent state) at ``rows``: its own ``reorder_cache`` where it has one."""
+    if hasattr(cache, "reorder_cache"):
+        cache.reorder_cache(rows)
+        return cache
+    return map_rows(cache, rows)
+
+
+class GrowingInput:
+    """An input with one column per token, preallocated: (..., rows, capacity) with the batch on ``batch_dim``.
+
+    ``next_column(last)`` makes the column of the next token from the last one (ones, zeros, the
+    same, plus one).
+    """
+
+    def __init__(self, value: torch.Tensor, capacity: int, next_column: Callable[[torch.Tensor], torch.Tensor],
+                 batch_dim: int = 0):
+        shape = (*value.shape[:-1], capacity)
+        self.data = value.new_zeros(shape)
+        self.data[..., : value.shape[-1]] = value
+        self.length = value.shape[-1]
+        self.next_column = next_column
+        self.batch_dim = batch_dim
+
+    @property
+    def view(self) -> torch.Tensor:
+        return self.data[..., : self.length]
+
+    def grow(self) -> None:
+        self.data[..., self.length : self.length + 1] = self.next_column(self.data[..., self.length - 1 : self.length])
+        self.length += 1
+
+    def select(self, rows: torch.Tensor) -> None:
+        self.data = self.data.index_select(self.batch_dim, rows.to(self.data.device))
+
+
+def _ones(last: torch.Tensor) -> torch.Tensor:
+    return torch.ones_like(last)
+
+
+def _zeros(last: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(last)
+
+
+def _same(last: torch.Tensor) -> torch.Tensor:
+    return last
+
+
+def _plus_one(last: torch.Tensor) -> torch.Tensor:
+    return last + 1
+
+
+def text_positions(input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """(rows, length) positions: the mask's running count (``cumsum - 1``, 0 on padding), or 0, 1, ..."""
+    if mask is None:
+        return torch.arange(input_ids.shape[1], device=input_ids.device).expand(input_ids.shape[0], -1)
+    return (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+
+
+def initial_positions(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor | None,
+                      model_inputs: dict[str, Any]) -> torch.Tensor:
+    """The prompt's position ids, as ``generate`` computes them before the prefill.
+
+    Most models: (rows, length) `text_positions`. A model that places tokens itself (M-RoPE, its
+    public ``get_rope_index``): (4, rows, length), the text positions then its (t, h, w) rows; the
+    media tokens' rows come from ``get_rope_index`` when the call marks them (``mm_token_type_ids``
+    with image or video grids), else the three rows repeat the text positions.
+    """
+    text = text_positions(input_ids, mask)
+    if not places_tokens_itself(model):
+        return text
+    has_media = model_inputs.get("image_grid_thw") is not None or model_inputs.get("video_grid_thw") is not None
+    if model_inputs.get("mm_token_type_ids") is not None and has_media:
+        owner = model if hasattr(model, "get_rope_index") else model.base_model
+        rope_inputs = {k: v for k, v in model_inputs.items() if k not in ("input_ids", "attention_mask")}
+        media, _ = owner.get_rope_index(input_ids, attention_mask=mask, **rope_inputs)
+    else:
+        media = text[None].expand(3, -1, -1)
+    return torch.cat([text[None], media.to(text.dtype)], dim=0)
+
+
+class PreparedStep:
+    """Prefill and one step per token over ``model.prepare_inputs_for_generation`` and ``forward``.
+
+    input_ids: (inputs, prompt) decoder-only prompt, or an encoder-decoder model's decoder prompt.
+    model_inputs: everything else the call gives the model, for the input rows (``attention_mask``,
+      ``pixel_values``, ``token_type_ids``, an encoder's inputs, ``encoder_outputs``, ...).
+    max_length: prompt + generated tokens at most. rows_per_input: beams / returned sequences.
+    Logits are (rows, vocab) float32, ``rows = inputs * rows_per_input``.
+    """
+
+    compactable = False
+
+    def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, model_inputs: dict[str, Any],
+                 max_length: int, rows_per_input: int = 1):
+        self.model = model
+        self.encoder_decoder = bool(model.config.is_encoder_decoder)
+        self.inputs, prompt_length = input_ids.shape
+        self.rows_per_input = rows_per_input
+        self.rows = self.inputs * rows_per_input
+        self.capacity = max(max_length, prompt_length)
+        parameters = forward_parameters(model)
+        self.carried = [name for name in CARRIED_OUTPUTS if name in parameters or name == "cache"]
+        self.kwargs: dict[str, Any] = {k: v for k, v in model_inputs.items() if v is not None}
+        self.kwargs["use_cache"] = True
+        cache = new_generation_cache(model)
+        if cache is not None:
+            self.kwargs["cache"] = cache
+        if "logits_to_keep" in parameters:
+            self.kwargs["logits_to_keep"] = 1
+        self.ids = GrowingInput(input_ids, self.capacity, _same)
+        self.encodes_media = (not self.encoder_decoder and "mm_encoder_outputs" in parameters
+                              and "mm_encoder_outputs" not in self.kwargs)
+        self.growing: dict[str, GrowingInput] = {}
+        mask_key = "decoder_attention_mask" if self.encoder_decoder else "attention_mask"
+        mask = self.kwargs.pop(mask_key, None)
+        if not self.encoder_decoder and "position_ids" in parameters and "position_ids" not in self.kwargs:
+            self.kwargs["position_ids"] = initial_positions(model, input_ids, mask, self.kwargs)
+        if not self.encoder_decoder and mask is not None and bool((mask == 1).all()):
+            mask = None  # generate drops an all-ones mask: another attention kernel path
+        if mask is not None:
+            self.growing[mask_key] = GrowingInput(mask, self.capacity, _ones)
+        position_key = "decoder_position_ids" if self.encoder_decoder else "position_ids"
+        positions = self.kwargs.pop(position_key, None)
+        if positions is not None:  # (rows, length), or (sections, rows, length) for M-RoPE
+            self.growing[position_key] = GrowingInput(positions, self.capacity, _plus_one,
+                                                      batch_dim=1 if positions.dim() == 3 else 0)
+        token_types = self.kwargs.pop("token_type_ids", None)
+        if token_types is not None:
+            rule = _ones if model.config.model_type in TOKEN_TYPES_GROW_BY_ONES else _same
+            self.growing["token_type_ids"] = GrowingInput(token_types, self.capacity, rule)
+        for name in ("mm_token_type_ids", "moe_mm_token_type_ids"):
+            if name in self.kwargs:
+                self.growing[name] = GrowingInput(self.kwargs.pop(name), self.capacity, _zeros)
+
+    # -- the forwards ------------------------------------------------------------------------------
+
+    def _forward(self, next_sequence_length: int | None, first: bool) -> Any:
+        grown = {name: growing.view for name, growing in self.growing.items()}
+        inputs = self.model.prepare_inputs_for_generation(
+            self.ids.view, next_sequence_length=next_sequence_length, is_first_iteration=first, **self.kwargs,
+            **grown)
+        outputs = self.model(**inputs, return_dict=True)
+        for name in self.carried:
+            carried = outputs.get(name) if isinstance(outputs, ModelOutput) else None
+            if carried is not None:
+                self.kwargs[name] = carried
+        return outputs
+
+    def _encode(self) -> None:
+        """An encoder-decoder model's encoder, once per input, on the inputs it takes by name (as ``generate``)."""
+        encoder = self.model.get_encoder()
+        parameters = set(inspect.signature(encoder.forward).parameters)
+        wildcard = "kwargs" in parameters or "model_kwargs" in parameters
+        taken = [k for k in self.kwargs if not k.startswith(NOT_FOR_THE_ENCODER) and (wildcard or k in parameters)]
+        encoder_kwargs = {k: self.kwargs[k] for k in taken}
+        self.kwargs["encoder_outputs"] = encoder(**encoder_kwargs, return_dict=True)
+        for name in taken:  # the encoder's output stands for them now; its mask stays for cross-attention
+            if name != "attention_mask":
+                del self.kwargs[name]
+
+    def _encode_media(self) -> None:
+        """A vision-language model's images and videos, encoded before the prefill and fed to it as
+        ``mm_encoder_outputs`` (``generate`` does this for models whose forward takes them): each
+        modality's ``base_model.get_<modality>_features`` on the inputs it takes by name."""
+        encoded, used = {}, set()
+        for modality in ("image", "video"):
+            encode = getattr(self.model.base_model, f"get_{modality}_features", None)
+            if modality not in getattr(self.model, "input_modalities", ()) or encode is None:
+                continue
+            names = inspect.signature(encode).parameters
+            taken = {k: self.kwargs[k] for k in names if k != "kwargs" and k in self.kwargs}
+            used |= set(taken)
+            if any(k in taken for k in ("pixel_values", "pixel_values_images", "pixel_values_videos", "image_patches")):
+                encoded[modality] = encode(**taken, return_dict=True)
+        for name in used:
+            self.kwargs.pop(name, None)
+        self.kwargs["mm_encoder_outputs"] = encoded
+
+    def prefill(self) -> torch.Tensor:
+        """Each input's prompt once; returns (rows, vocab) float32 logits, each input's repeated per row."""
+        if self.encoder_decoder and "encoder_outputs" not in self.kwargs:
+            self._encode()
+        if self.encodes_media:
+            self._encode_media()
+        outputs = self._forward(None, first=True)
+        for name in PREFILL_ONLY:
+            self.kwargs.pop(name, None)
+        self._expand()
+        self._grow()
+        return outputs.logits[:, -1].to(copy=True, dtype=torch.float32).repeat_interleave(self.rows_per_input, dim=0)
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: (rows,) the frame each row just produced -> (rows, vocab) float32 logits."""
+        self.ids.data[:, self.ids.length] = tokens
+        self.ids.length += 1
+        outputs = self._forward(1, first=False)
+        self._grow()
+        return outputs.logits[:, -1].to(copy=True, dtype=torch.float32)
+
+    def _grow(self) -> None:
+        for growing in self.growing.values():
+            growing.grow()
+        cross = self.kwargs.get("cross_attention_mask")  # Mllama: (rows, length, images, tiles)
+        if isinstance(cross, torch.Tensor):
+            self.kwargs["cross_attention_mask"] = torch.cat([cross, cross[:, -1:]], dim=1)
+
+    # -- rows --------------------------------------------------------------------------------------
+
+    def _expand(self) -> None:
+        """After the prefill: each input's row repeated ``rows_per_input`` times, cache included."""
+        if self.rows_per_input > 1:
+            index = torch.arange(self.inputs, device=self.ids.data.device).repeat_interleave(self.rows_per_input)
+            self._select(index, self.inputs)
+
+    def _select(self, rows: torch.Tensor, current: int) -> None:
+        """Every per-row input at ``rows`` (of ``current`` rows now)."""
+        self.ids.select(rows)
+        for growing in self.growing.values():
+            growing.select(rows)
+        for name, value in list(self.kwargs.items()):
+            if name in self.carried:
+                self.kwargs[name] = map_cache(value, rows)
+            elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == current:
+                self.kwargs[name] = map_rows(value, rows)
+            elif isinstance(value, ModelOutput):  # encoder outputs
+                self.kwargs[name] = map_rows(value, rows)
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Row i continues from row ``index[i]`` (beam search). index: (rows,) long."""
+        self._select(index, self.rows)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        raise NotImplementedError("PreparedStep keeps every row (compactable is False).")
+
+
+__all__ = ["GrowingInput", "PreparedStep", "forward_parameters", "map_cache", "map_rows", "places_tokens_itself",
+           "prepares_its_own_inputs"]
