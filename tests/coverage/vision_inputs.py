@@ -21,6 +21,7 @@ from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPI
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 from vision_extras import FIXED_PLACEHOLDERS
 
+MAX_PATCHES = 1024  # flattened-patch processors default to 2048-4096: memory, not coverage
 IMAGE_SIDE = 64  # before the processor: it resizes (or, native-resolution models, keeps ~this size)
 
 # Processor options that multiply the images (tiling, splitting); off keeps one image per row.
@@ -115,6 +116,8 @@ def _fit_to_vision_config(processor: Any, vision: Any) -> None:
         value = _side(getattr(vision, key, None))
         if value is not None and isinstance(getattr(processor, attribute, None), int):
             setattr(processor, attribute, value)
+    if isinstance(getattr(processor, "max_patches", None), int):  # Pix2Struct, Kosmos-2.5: flattened patches
+        processor.max_patches = min(processor.max_patches, MAX_PATCHES)
     side = _side(getattr(vision, "image_size", None))
     if side is None:
         return
