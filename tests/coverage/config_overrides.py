@@ -1,0 +1,118 @@
+"""Per-type corrections where generic shrinking is not enough (read with `tiny_configs`).
+
+Each entry is keyed by model type, or by model class where one type has several classes with
+different needs. ``values`` are dotted paths set after shrinking (``DELETE`` removes a key so the
+config derives it again); ``base`` builds the starting dict for composite configs that have no
+usable defaults; ``finish`` edits the built config object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from transformers import CONFIG_MAPPING
+
+DELETE = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Override:
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)
+    base: Callable[[], dict[str, Any]] | None = None
+    finish: Callable[[Any], None] | None = None
+
+
+def _composite(encoder_type: str, decoder_type: str, **extra: Any) -> Callable[[], dict[str, Any]]:
+    """A composite encoder-decoder config's starting dict: both parts' defaults, the decoder cross-attending."""
+    def build() -> dict[str, Any]:
+        encoder = CONFIG_MAPPING[encoder_type]().to_dict()
+        decoder = CONFIG_MAPPING[decoder_type]().to_dict()
+        decoder.update(is_decoder=True, add_cross_attention=True)
+        return {"encoder": encoder, "decoder": decoder, "model_type": "", **extra}
+    return build
+
+
+ROPE = {"rope_type": "default", "rope_theta": 10000.0}
+# Checkpoints of M-RoPE models set the sections (temporal, height, width) of a head's rotary half
+# (8 with 16-wide heads); the configs' defaults leave them out.
+M_ROPE = Override({"text_config.rope_parameters": {**ROPE, "mrope_section": [2, 3, 3]}})
+M_ROPE_PARTIAL = Override({"text_config.rope_parameters": {**ROPE, "partial_rotary_factor": 0.5,
+                                                           "mrope_section": [1, 2, 1]}})  # half the head rotates
+
+OVERRIDES: dict[str, Override] = {
+    # Hybrid models: a layer pattern by period and offset, so two layers would hold no attention layer.
+    "jamba": Override({"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2,
+                       "expert_layer_offset": 1}),
+    "bamba": Override({"attn_layer_indices": [1]}),
+    "granitemoehybrid": Override({"layer_types": ["mamba", "attention"]}),
+    "recurrent_gemma": Override({"num_hidden_layers": 3}),  # block types cycle recurrent, recurrent, attention
+    # Two hybrid layers: they share one transformer block, tied across them.
+    "zamba": Override({"num_hidden_layers": 5, "attn_layer_period": 2, "attn_layer_offset": 1,
+                       "layers_block_type": DELETE, "layer_types": DELETE,
+                       "attention_hidden_size": 128}),
+    "zamba2": Override({"attention_hidden_size": 128}),  # attention reads [hidden, original embeddings]
+    "lfm2_moe": Override({"layer_types": ["conv", "full_attention"], "num_dense_layers": 1}),
+    "dory": Override({"num_hidden_layers": 3, "n_input_layers": 1, "n_recurrent_layers": 1, "n_output_layers": 1,
+                      "layer_types": ["sliding_attention", "sliding_attention", "full_attention"]}),
+    "mamba2": Override({"num_heads": 8}),  # heads x head_dim = expand x hidden
+    "xlstm": Override({"embedding_dim": 64, "num_blocks": 2}),
+    "reformer": Override({"is_decoder": True, "attn_layers": ["local", "lsh"], "axial_pos_embds_dim": [32, 32]}),
+    # Configs whose defaults leave a needed part unset.
+    "qwen2_vl": M_ROPE, "qwen2_5_vl": M_ROPE, "glm4v": M_ROPE, "glm46v": M_ROPE, "llava_onevision1_5": M_ROPE,
+    "glm4v_moe": M_ROPE_PARTIAL, "paddleocr_vl": M_ROPE, "glm_ocr": M_ROPE,
+    "mistral4": Override({"head_dim": 32}),
+    # The Omni thinkers place M-RoPE positions from a vision start their configs leave out.
+    "qwen2_5_omni_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204, **M_ROPE.values}),
+    "qwen3_omni_moe_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204}),  # latent attention: rotary half of nope + rope (16 + 16)
+    # Aria maps the patch count to its query count; its processor cuts 490 px images (35 x 35 patches).
+    "aria": Override({"vision_config.image_size": 490, "projector_patch_to_query_dict": {225: 64, 1225: 64, 4900: 64}}),
+    "step3p7": Override({"text_config.sliding_window": 64}),
+    "moonshine_streaming": Override({"num_key_value_heads": 4, "encoder_config.num_key_value_heads": 4}),
+    "qwen3_omni_moe": Override({"talker_config.text_config.shared_expert_intermediate_size": 32}),
+    "fun_asr_nano": Override({"adaptor_config.intermediate_size": 16}),  # text width // 4
+    # Gemma 3 pools the 14 x 14 patch grid of a 224 px image to 7 x 7 tokens (the checkpoint: 64 to 16).
+    "gemma3": Override({"mm_tokens_per_image": 49}),
+    "t5gemma2": Override({"encoder.mm_tokens_per_image": 49}),
+    "moonshine": Override({"encoder_num_key_value_heads": 4, "decoder_num_key_value_heads": 4}),
+    # Mllama concatenates the last hidden state with intermediate ones: output width = hidden x (1 + layers).
+    "mllama": Override({"vision_config.intermediate_layers_indices": [0, 1], "vision_config.vision_output_dim": 192}),
+    # Llama 4's pixel shuffle (ratio 0.5) feeds the projector 4 x the vision width.
+    "llama4": Override({"vision_config.intermediate_size": 256}),
+    # Pixel shuffle halves the patch grid: it must be even (the configs' 384 / 14 and 224 / 32 are not).
+    "aya_vision": Override({"vision_config.image_size": 364}),
+    "idefics3": Override({"vision_config.image_size": 256}),
+    "smolvlm": Override({"vision_config.image_size": 256}),
+    "dbrx": Override({"attn_config.rope_theta": 10000.0, "attn_config.clip_qkv": 8.0}),  # clamps with no bound
+    "xmod": Override({"default_language": "en_XX"}),
+    "cohere_compass_text": Override({"rope_parameters": {"full_attention": ROPE, "sliding_attention": ROPE}}),
+    "cohere_compass": Override({"text_config.rope_parameters": {"full_attention": ROPE, "sliding_attention": ROPE}}),
+    "qwen4_exp_text": Override({"indexer_n_heads": 2, "indexer_kv_heads": 1, "indexer_head_dim": 16,
+                                "indexer_budget": 8, "indexer_compress_ratio": 4}),
+    "qwen4_exp": Override({"text_config.indexer_n_heads": 2, "text_config.indexer_kv_heads": 1,
+                           "text_config.indexer_head_dim": 16, "text_config.indexer_budget": 8,
+                           "text_config.indexer_compress_ratio": 4}),
+    # Validators that tie two sizes together.
+    "kolibri1_1": Override({"index_num_heads": 2}),  # at most the query heads of one key head
+    "glm5_next": Override({"text_config.num_key_value_heads": 4}),
+    # The assistant (a draft model) shares its cache across all layers and has no per-layer inputs.
+    "gemma4_assistant": Override({"text_config.hidden_size_per_layer_input": 0,
+                                  "text_config.vocab_size_per_layer_input": 0}, base=lambda: {
+        "model_type": "gemma4_assistant", "text_config": CONFIG_MAPPING["gemma4_text"]().to_dict()}),
+    "falcon_h1": Override({"mamba_d_head": 16}),  # heads x head = expand x hidden
+    "dots3_note_text": Override({"head_dim": 32}),  # sliding-window heads are nope + rope wide
+    "dots3_note": Override({"text_config.head_dim": 32}),
+    "gemma3n_text": Override({"num_kv_shared_layers": 0}),
+    "gemma3n": Override({"text_config.num_kv_shared_layers": 0}),
+
+    # Composite encoder-decoders: pick small, common parts.
+    "encoder-decoder": Override(base=_composite("bert", "bert", decoder_start_token_id=1, pad_token_id=0)),
+    "vision-encoder-decoder": Override(base=_composite("vit", "gpt2", decoder_start_token_id=1, pad_token_id=0)),
+    "speech-encoder-decoder": Override(base=_composite("wav2vec2", "bert", decoder_start_token_id=1,
+                                                       pad_token_id=0)),
+}
+
+
+def override_for(model_type: str, class_name: str | None = None) -> Override:
+    return OVERRIDES.get(class_name or "", OVERRIDES.get(model_type, Override()))

@@ -1,0 +1,56 @@
+"""The sweep's pure parts on hand-made inputs: config shrinking, special-id moves, mismatch-error reading,
+cause grouping. Fast; not marked ``coverage``."""
+
+from __future__ import annotations
+
+import placeholder_prompts
+import report
+import special_ids
+import tiny_configs
+
+
+def test_a_layer_pattern_keeps_one_layer_of_each_kind_and_lists_follow():
+    config = {"model_type": "x", "num_hidden_layers": 6, "hidden_size": 4096, "num_attention_heads": 32,
+              "layer_types": ["linear", "linear", "full", "linear", "linear", "full"],
+              "mlp_only_layers": [2, 5], "window_sizes": [1, 2, 3, 4, 5, 6]}
+    shrunk = tiny_configs.shrink(config)
+    assert shrunk["num_hidden_layers"] == 2
+    assert shrunk["layer_types"] == ["linear", "full"]
+    assert shrunk["mlp_only_layers"] == [1]  # layer 2 (the first full layer) is now layer 1
+    assert shrunk["window_sizes"] == [1, 3]
+    assert (shrunk["hidden_size"], shrunk["num_attention_heads"]) == (tiny_configs.WIDTH, tiny_configs.HEADS)
+    assert config["num_hidden_layers"] == 6  # the input is not touched
+
+
+def test_sub_configs_shrink_and_m_rope_sections_fit_the_shrunk_head():
+    config = {"model_type": "x", "text_config": {
+        "model_type": "t", "hidden_size": 3584, "num_attention_heads": 28, "head_dim": 128,
+        "rope_parameters": {"rope_type": "default", "mrope_section": [16, 24, 24]}}}
+    text = tiny_configs.shrink(config)["text_config"]
+    assert text["head_dim"] == tiny_configs.HEAD_DIM
+    assert sum(text["rope_parameters"]["mrope_section"]) == tiny_configs.HEAD_DIM // 2
+    assert text["rope_parameters"]["mrope_section"] == [2, 3, 3]
+
+
+def test_special_ids_past_the_vocabulary_move_to_its_top_consistently():
+    config = {"model_type": "x", "image_token_id": 151655, "text_config": {
+        "model_type": "t", "vocab_size": 256, "eos_token_id": [151645, 2], "pad_token_id": 151655}}
+    special_ids.remap_special_ids(config)
+    assert config["image_token_id"] == 255
+    assert config["text_config"]["pad_token_id"] == 255  # the same old id, the same new one
+    assert config["text_config"]["eos_token_id"] == [254, 2]
+
+
+def test_mismatch_errors_are_read_in_both_wordings():
+    read = placeholder_prompts._read_counts
+    assert read("Image features and image tokens do not match, tokens: 2, features: 1152") == (2, 1152)
+    assert read("Image features and image tokens do not match: tokens: 2, features 25088") == (2, 25088)
+    assert read("Got 512 feature vectors for 2 placeholder tokens (id 200)") == (2, 512)
+    assert read("shape '[2, 27, 13, 128]' is invalid") is None
+
+
+def test_causes_group_across_model_classes():
+    a = "OptionError: Qwen2_5_VLForConditionalGeneration places tokens with M-RoPE (get_rope_index)"
+    b = "OptionError: Glm4vForConditionalGeneration places tokens with M-RoPE (get_rope_index)"
+    assert report.cause_key(a) == report.cause_key(b)
+    assert report.cause_key("tokens differ at position 12 (new token 3)") == "tokens differ at position N (new token N)"
