@@ -38,8 +38,11 @@ PREFILL_ONLY = frozenset({
 # Model types whose token types mark the generated text as 1 (the causal suffix after a bidirectional prefix).
 TOKEN_TYPES_GROW_BY_ONES = frozenset({"paligemma", "gemma3", "gemma3n", "gemma4"})
 # Forward outputs that are the next forward's input of the same name (caches, recurrent state), for
-# the models whose forward takes that name (outputs also answer to deprecated aliases of ``cache``).
-CARRIED_OUTPUTS = ("cache", "state", "cache_params", "mems", "past_buckets_states")
+# the models whose forward takes that name (outputs also answer to deprecated aliases of ``cache``),
+# with the dimension their tensors hold the batch on (XLNet's memories: (length, batch, hidden)).
+CARRIED_OUTPUTS = {"cache": 0, "state": 0, "cache_params": 0, "mems": 1, "past_buckets_states": 0}
+# Model types whose generate feeds no position ids (Reformer pads its input to chunks and counts itself).
+POSITIONS_NOT_FED = frozenset({"reformer"})
 # Model classes that keep a state of their own instead of transformers' cache classes (generate's list).
 OWN_STATE_CLASSES = ("reformer", "minimax", "xlnet", "rwkv", "xlstm")
 OWN_STATE_EXCEPTIONS = ("minimaxm2", "minimaxm3")  # standard attention, despite the name
@@ -47,11 +50,16 @@ OWN_STATE_EXCEPTIONS = ("minimaxm2", "minimaxm3")  # standard attention, despite
 NOT_FOR_THE_ENCODER = ("decoder_", "cross_attn", "use_cache", "cache", "logits_to_keep")
 
 
+def keeps_its_own_state(model: torch.nn.Module) -> bool:
+    """Whether the model keeps a state of its own instead of transformers' cache classes (`OWN_STATE_CLASSES`)."""
+    name = type(model).__name__.lower()
+    return any(own in name for own in OWN_STATE_CLASSES) and not any(ok in name for ok in OWN_STATE_EXCEPTIONS)
+
+
 def new_generation_cache(model: torch.nn.Module) -> DynamicCache | EncoderDecoderCache | None:
     """The cache ``generate`` starts a model with: dynamic, per decoder layer (an encoder-decoder pair for
-    encoder-decoder models); None for the models that keep a state of their own (`OWN_STATE_CLASSES`)."""
-    name = type(model).__name__.lower()
-    if any(own in name for own in OWN_STATE_CLASSES) and not any(ok in name for ok in OWN_STATE_EXCEPTIONS):
+    encoder-decoder models); None for the models that keep a state of their own."""
+    if keeps_its_own_state(model):
         return None
     config = model.config.get_text_config(decoder=True)
     if model.config.is_encoder_decoder:
@@ -75,23 +83,39 @@ def places_tokens_itself(model: torch.nn.Module) -> bool:
     return hasattr(model, "get_rope_index") or hasattr(getattr(model, "base_model", None), "get_rope_index")
 
 
-def map_rows(value: Any, rows: torch.Tensor) -> Any:
-    """``value`` (a tensor, a model output, a tuple or list of them) at ``rows`` along its batch (dim 0)."""
+def map_rows(value: Any, rows: torch.Tensor, dim: int = 0) -> Any:
+    """``value`` (a tensor, a model output, a tuple or list of them) at ``rows`` along its batch (``dim``)."""
     if isinstance(value, torch.Tensor):
-        return value.index_select(0, rows.to(value.device)) if value.dim() > 0 else value
+        return value.index_select(dim, rows.to(value.device)) if value.dim() > dim else value
     if isinstance(value, ModelOutput):
-        return type(value)(**{k: map_rows(v, rows) for k, v in value.items()})
+        return type(value)(**{k: map_rows(v, rows, dim) for k, v in value.items()})
     if isinstance(value, (tuple, list)):
-        return type(value)(map_rows(v, rows) for v in value)
+        return type(value)(map_rows(v, rows, dim) for v in value)
     return value
 
 
-def map_cache(cache: Any, rows: torch.Tensor) -> Any:
-    """A cache (or recurrent state) at ``rows``: its own ``reorder_cache`` where it has one."""
-    if hasattr(cache, "reorder_cache"):
-        cache.reorder_cache(rows)
-        return cache
-    return map_rows(cache, rows)
+def reorder_state(state: Any, rows: torch.Tensor, dim: int = 0) -> Any:
+    """A cache (or recurrent state) at ``rows``, as beam search reorders it: its own ``reorder_cache``
+    where it has one (as ``generate`` calls it), else every tensor along its batch."""
+    if hasattr(state, "reorder_cache"):
+        state.reorder_cache(rows)
+        return state
+    return map_rows(state, rows, dim)
+
+
+def repeat_state(state: Any, index: torch.Tensor, repeats: int, dim: int = 0) -> Any:
+    """A cache (or recurrent state) with each row repeated ``repeats`` times (``index``: the rows that makes).
+
+    Its own ``batch_repeat_interleave`` where every part of it has one (it knows all its parts:
+    MiniMax's linear-attention state too), else its ``reorder_cache`` on ``index``, else every
+    tensor along its batch.
+    """
+    layers = getattr(state, "layers", None)
+    if hasattr(state, "batch_repeat_interleave") and all(hasattr(layer, "batch_repeat_interleave")
+                                                         for layer in layers or ()):
+        state.batch_repeat_interleave(repeats)
+        return state
+    return reorder_state(state, index, dim)
 
 
 class GrowingInput:
@@ -151,14 +175,14 @@ def initial_positions(model: torch.nn.Module, input_ids: torch.Tensor, mask: tor
 
     Most models: (rows, length) `text_positions`. A model that places tokens itself (M-RoPE, its
     public ``get_rope_index``): (4, rows, length), the text positions then its (t, h, w) rows; the
-    media tokens' rows come from ``get_rope_index`` when the call marks them (``mm_token_type_ids``
-    with image or video grids), else the three rows repeat the text positions.
+    media tokens' rows come from ``get_rope_index`` when the call marks media tokens
+    (``mm_token_type_ids``), else the three rows repeat the text positions.
     """
     text = text_positions(input_ids, mask)
     if not places_tokens_itself(model):
         return text
-    has_media = model_inputs.get("image_grid_thw") is not None or model_inputs.get("video_grid_thw") is not None
-    if model_inputs.get("mm_token_type_ids") is not None and has_media:
+    token_types = model_inputs.get("mm_token_type_ids")
+    if token_types is not None and bool(token_types.any()):
         owner = model if hasattr(model, "get_rope_index") else model.base_model
         rope_inputs = {k: v for k, v in model_inputs.items() if k not in ("input_ids", "attention_mask")}
         media, _ = owner.get_rope_index(input_ids, attention_mask=mask, **rope_inputs)
@@ -202,7 +226,8 @@ class PreparedStep:
         self.growing: dict[str, GrowingInput] = {}
         mask_key = "decoder_attention_mask" if self.encoder_decoder else "attention_mask"
         mask = self.kwargs.pop(mask_key, None)
-        if not self.encoder_decoder and "position_ids" in parameters and "position_ids" not in self.kwargs:
+        feeds_positions = "position_ids" in parameters and model.config.model_type not in POSITIONS_NOT_FED
+        if not self.encoder_decoder and feeds_positions and "position_ids" not in self.kwargs:
             self.kwargs["position_ids"] = initial_positions(model, input_ids, mask, self.kwargs)
         if not self.encoder_decoder and mask is not None and bool((mask == 1).all()):
             mask = None  # generate drops an all-ones mask: another attention kernel path
@@ -297,18 +322,23 @@ class PreparedStep:
 
     def _expand(self) -> None:
         """After the prefill: each input's row repeated ``rows_per_input`` times, cache included."""
-        if self.rows_per_input > 1:
-            index = torch.arange(self.inputs, device=self.ids.data.device).repeat_interleave(self.rows_per_input)
-            self._select(index, self.inputs)
+        if self.rows_per_input == 1:
+            return
+        index = torch.arange(self.inputs, device=self.ids.data.device).repeat_interleave(self.rows_per_input)
+        for name in self.carried:
+            if self.kwargs.get(name) is not None:
+                self.kwargs[name] = repeat_state(self.kwargs[name], index, self.rows_per_input, CARRIED_OUTPUTS[name])
+        self._select(index, self.inputs, states=False)
 
-    def _select(self, rows: torch.Tensor, current: int) -> None:
-        """Every per-row input at ``rows`` (of ``current`` rows now)."""
+    def _select(self, rows: torch.Tensor, current: int, states: bool = True) -> None:
+        """Every per-row input at ``rows`` (of ``current`` rows now); the caches and states too if ``states``."""
         self.ids.select(rows)
         for growing in self.growing.values():
             growing.select(rows)
         for name, value in list(self.kwargs.items()):
             if name in self.carried:
-                self.kwargs[name] = map_cache(value, rows)
+                if states and value is not None:
+                    self.kwargs[name] = reorder_state(value, rows, CARRIED_OUTPUTS[name])
             elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == current:
                 self.kwargs[name] = map_rows(value, rows)
             elif isinstance(value, ModelOutput):  # encoder outputs
@@ -322,5 +352,5 @@ class PreparedStep:
         raise NotImplementedError("PreparedStep keeps every row (compactable is False).")
 
 
-__all__ = ["GrowingInput", "PreparedStep", "forward_parameters", "map_cache", "map_rows", "places_tokens_itself",
-           "prepares_its_own_inputs"]
+__all__ = ["GrowingInput", "PreparedStep", "forward_parameters", "keeps_its_own_state", "map_rows",
+           "places_tokens_itself", "prepares_its_own_inputs", "reorder_state", "repeat_state"]

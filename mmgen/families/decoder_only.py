@@ -5,8 +5,8 @@ follow), then one of two model steps runs it:
 - `DecoderOnlyStep`, explicit and lean, for a plain causal LM fed its prompt and mask alone;
 - `PreparedStep`, where the model prepares its own inputs every step (its public
   ``prepare_inputs_for_generation``): any other input (pixel values, token types, image sizes,
-  grids, a model keyword), a class that overrides that method, or positions the model places
-  itself (M-RoPE).
+  grids, a model keyword), a class that overrides that method, positions the model places
+  itself (M-RoPE), or a state of its own instead of a cache (RWKV, xLSTM, MiniMax, ...).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 
 from mmgen.core.model_step import DecoderOnlyStep, ModelStep
 from mmgen.core.options import GenerationOptions, OptionError
-from mmgen.core.prepared_step import PreparedStep, places_tokens_itself, prepares_its_own_inputs
+from mmgen.core.prepared_step import PreparedStep, keeps_its_own_state, places_tokens_itself, prepares_its_own_inputs
 from mmgen.families.family import Family
 from mmgen.families.prepared import Prepared
 from mmgen.inputs.prompts import left_pad
@@ -42,7 +42,8 @@ def follow_left_pad(tensor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def needs_prepared_step(model: torch.nn.Module, model_inputs: dict[str, Any]) -> bool:
     """Whether the model must prepare its own inputs (see the module docstring)."""
-    return bool(set(model_inputs) - PLAIN_INPUTS) or prepares_its_own_inputs(model) or places_tokens_itself(model)
+    return (bool(set(model_inputs) - PLAIN_INPUTS) or prepares_its_own_inputs(model) or places_tokens_itself(model)
+            or keeps_its_own_state(model))
 
 
 class DecoderOnly(Family):
