@@ -29,11 +29,12 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache, GenerationMixin
 from transformers.utils import ModelOutput
 
-# Inputs transformers feeds at the first step only (its MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL).
+# Inputs transformers feeds at the first step only (its MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL, and
+# a decoder-only prompt's embeddings, which its input preparation reads at the first step only).
 PREFILL_ONLY = frozenset({
     "mm_encoder_outputs", "pixel_values", "pixel_mask", "input_features", "input_features_mask", "input_values",
     "padding_mask", "input_values_mask", "pixel_values_videos", "num_local_patches", "high_res_pixel_values",
-    "image_patches_indices",
+    "image_patches_indices", "inputs_embeds",
 })
 # Model types whose token types mark the generated text as 1 (the causal suffix after a bidirectional prefix).
 TOKEN_TYPES_GROW_BY_ONES = frozenset({"paligemma", "gemma3", "gemma3n", "gemma4"})
@@ -136,7 +137,8 @@ class GrowingInput:
 
     @property
     def view(self) -> torch.Tensor:
-        return self.data[..., : self.length]
+        """The columns so far, contiguous (some models ``view`` their positions)."""
+        return self.data[..., : self.length].contiguous()
 
     def grow(self) -> None:
         self.data[..., self.length : self.length + 1] = self.next_column(self.data[..., self.length - 1 : self.length])
@@ -213,6 +215,8 @@ class PreparedStep:
         self.capacity = max(max_length, prompt_length)
         parameters = forward_parameters(model)
         self.carried = [name for name in CARRIED_OUTPUTS if name in parameters or name == "cache"]
+        self.takes_image_hidden_states = "image_hidden_states" in inspect.signature(
+            model.prepare_inputs_for_generation).parameters
         self.kwargs: dict[str, Any] = {k: v for k, v in model_inputs.items() if v is not None}
         self.kwargs["use_cache"] = True
         cache = new_generation_cache(model)
@@ -254,11 +258,21 @@ class PreparedStep:
             self.ids.view, next_sequence_length=next_sequence_length, is_first_iteration=first, **self.kwargs,
             **grown)
         outputs = self.model(**inputs, return_dict=True)
+        self._carry(outputs)
+        return outputs
+
+    def _carry(self, outputs: Any) -> None:
+        """What the next forward takes from this one's outputs, as ``generate`` hands it on."""
         for name in self.carried:
             carried = outputs.get(name) if isinstance(outputs, ModelOutput) else None
             if carried is not None:
                 self.kwargs[name] = carried
-        return outputs
+        image_outputs = getattr(outputs, "image_outputs", None)
+        if image_outputs is not None and self.takes_image_hidden_states:  # IDEFICS: images encoded once
+            self.kwargs["image_hidden_states"] = image_outputs.last_hidden_state
+        image_mask = self.kwargs.get("image_attention_mask")  # IDEFICS: (rows, length, images), the last row on
+        if isinstance(image_mask, torch.Tensor) and image_mask.dim() == 3:
+            self.kwargs["image_attention_mask"] = image_mask[:, -1:]
 
     def _encode(self) -> None:
         """An encoder-decoder model's encoder, once per input, on the inputs it takes by name (as ``generate``)."""
@@ -297,7 +311,7 @@ class PreparedStep:
         if self.encodes_media:
             self._encode_media()
         outputs = self._forward(None, first=True)
-        for name in PREFILL_ONLY:
+        for name in PREFILL_ONLY - ({"inputs_embeds"} if self.encoder_decoder else set()):
             self.kwargs.pop(name, None)
         self._expand()
         self._grow()

@@ -34,10 +34,12 @@ def max_length(options: GenerationOptions, prompt_length: int) -> int:
 
 
 def follow_left_pad(tensor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """A (rows, length) tensor aligned with the prompt, reordered the way `left_pad` reorders the prompt."""
+    """A (rows, length, ...) tensor aligned with the prompt (token types, embeddings), reordered the way
+    `left_pad` reorders the prompt."""
     if not bool((mask[:, :-1] > mask[:, 1:]).any()):
         return tensor
-    return tensor.gather(1, torch.argsort(mask, dim=1, stable=True))
+    order = torch.argsort(mask, dim=1, stable=True)
+    return tensor.gather(1, order.view(*order.shape, *[1] * (tensor.dim() - 2)).expand_as(tensor))
 
 
 def needs_prepared_step(model: torch.nn.Module, model_inputs: dict[str, Any]) -> bool:
@@ -62,7 +64,7 @@ class DecoderOnly(Family):
         input_ids, mask = rest.pop("input_ids"), rest.pop("attention_mask", None)
         if mask is not None:  # inputs aligned with the prompt (token types) follow it when padding moves left
             for key, value in rest.items():
-                if isinstance(value, torch.Tensor) and value.shape == input_ids.shape:
+                if isinstance(value, torch.Tensor) and value.shape[:2] == input_ids.shape:
                     rest[key] = follow_left_pad(value, mask)
         input_ids, mask = left_pad(input_ids, mask, pad_token_id=options.pad_token_id,
                                    eos_token_ids=options.eos_token_id)

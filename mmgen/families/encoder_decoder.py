@@ -51,6 +51,8 @@ class EncoderDecoder(Family):
     def prepare(self, model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
                 family_options: dict[str, Any], per_input: int) -> Prepared:
         main = encoder_input_name(model)
+        if main not in model_inputs and "inputs_embeds" in model_inputs:
+            main = "inputs_embeds"  # a prompt given as embeddings (BLIP-2's T5 language model)
         if main not in model_inputs:
             raise OptionError(f"{type(model).__name__} needs its encoder input {main!r} (or text=... with "
                               "tokenizer=...).")
