@@ -176,21 +176,49 @@ def initial_positions(model: torch.nn.Module, input_ids: torch.Tensor, mask: tor
     """The prompt's position ids, as ``generate`` computes them before the prefill.
 
     Most models: (rows, length) `text_positions`. A model that places tokens itself (M-RoPE, its
-    public ``get_rope_index``): (4, rows, length), the text positions then its (t, h, w) rows; the
-    media tokens' rows come from ``get_rope_index`` when the call marks media tokens
-    (``mm_token_type_ids``), else the three rows repeat the text positions.
+    public ``get_rope_index``): (4, rows, length), the text positions then its (t, h, w) rows,
+    which ``get_rope_index`` lays out over the media tokens (`media_positions`) or, for a call
+    without media, the text positions three times.
     """
     text = text_positions(input_ids, mask)
     if not places_tokens_itself(model):
         return text
-    token_types = model_inputs.get("mm_token_type_ids")
-    if token_types is not None and bool(token_types.any()):
-        owner = model if hasattr(model, "get_rope_index") else model.base_model
-        rope_inputs = {k: v for k, v in model_inputs.items() if k not in ("input_ids", "attention_mask")}
-        media, _ = owner.get_rope_index(input_ids, attention_mask=mask, **rope_inputs)
-    else:
+    media = media_positions(model, input_ids, mask, model_inputs)
+    if media is None:
         media = text[None].expand(3, -1, -1)
     return torch.cat([text[None], media.to(text.dtype)], dim=0)
+
+
+def media_positions(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor | None,
+                    model_inputs: dict[str, Any]) -> torch.Tensor | None:
+    """(3, rows, length) M-RoPE (t, h, w) positions from the model's ``get_rope_index``, or None without media.
+
+    Two kinds of model, told apart by what ``get_rope_index`` takes: most find media tokens by
+    ``mm_token_type_ids`` and lay them out on their grids (``image_grid_thw``, ``video_grid_thw``,
+    MiniCPM-V's ``target_sizes``), so the call needs both; the Omni models find them by their ids
+    and also place audio (``audio_seqlens`` from the feature mask), so every call goes through it.
+    """
+    owner = model if hasattr(model, "get_rope_index") else model.base_model
+    parameters = inspect.signature(owner.get_rope_index).parameters
+    if "mm_token_type_ids" in parameters:
+        grids = ("image_grid_thw", "video_grid_thw", "target_sizes", "target_sizes_videos")
+        if model_inputs.get("mm_token_type_ids") is None or all(model_inputs.get(g) is None for g in grids):
+            return None
+        given = {k: v for k, v in model_inputs.items() if k not in ("input_ids", "attention_mask")}
+    elif "audio_seqlens" in parameters:
+        audio_lengths = model_inputs.get("audio_feature_lengths")
+        if model_inputs.get("feature_attention_mask") is not None:
+            audio_lengths = model_inputs["feature_attention_mask"].sum(dim=-1)
+        given = {"image_grid_thw": model_inputs.get("image_grid_thw"),
+                 "video_grid_thw": model_inputs.get("video_grid_thw"),
+                 "use_audio_in_video": bool(model_inputs.get("use_audio_in_video")), "audio_seqlens": audio_lengths,
+                 "second_per_grids": model_inputs.get("video_second_per_grid")}
+        if mask is None:
+            mask = torch.ones_like(input_ids)
+    else:
+        return None
+    positions, _ = owner.get_rope_index(input_ids, attention_mask=mask, **given)
+    return positions
 
 
 class PreparedStep:
