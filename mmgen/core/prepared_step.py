@@ -333,17 +333,35 @@ class PreparedStep:
         self.kwargs["mm_encoder_outputs"] = encoded
 
     def prefill(self) -> torch.Tensor:
-        """Each input's prompt once; returns (rows, vocab) float32 logits, each input's repeated per row."""
+        """The prompts; returns (rows, vocab) float32 logits.
+
+        Rows of one input share its prompt. A decoder-only call whose every input is one row per
+        input (no images to regroup) is repeated per row first and prefilled whole, as ``generate``
+        does, so models that draw noise in their forward draw the same; otherwise each input's
+        prompt is prefilled once and repeated after (its images encoded once).
+        """
         if self.encoder_decoder and "encoder_outputs" not in self.kwargs:
             self._encode()
         if self.encodes_media:
             self._encode_media()
+        whole = self.rows_per_input > 1 and not self.encoder_decoder and self._one_row_per_input()
+        if whole:
+            self._expand()
         outputs = self._forward(None, first=True)
         for name in PREFILL_ONLY - ({"inputs_embeds"} if self.encoder_decoder else set()):
             self.kwargs.pop(name, None)
-        self._expand()
+        logits = outputs.logits[:, -1].to(copy=True, dtype=torch.float32)
+        if not whole:
+            self._expand()
+            logits = logits.repeat_interleave(self.rows_per_input, dim=0)
         self._grow()
-        return outputs.logits[:, -1].to(copy=True, dtype=torch.float32).repeat_interleave(self.rows_per_input, dim=0)
+        return logits
+
+    def _one_row_per_input(self) -> bool:
+        """Whether every model input holds one row per input (nothing per image, no encoded media)."""
+        return all(not isinstance(value, (torch.Tensor, ModelOutput, dict)) or
+                   (isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == self.inputs)
+                   for name, value in self.kwargs.items() if name not in self.carried)
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: (rows,) the frame each row just produced -> (rows, vocab) float32 logits."""
