@@ -64,6 +64,12 @@ class GenerationOptions:
     # mmgen: rows that finish leave the model's batch, so a straggler does not keep finished
     # rows computing (same tokens either way). Beam search does not compact.
     compact: bool = True
+    # mmgen's speed options, the same tokens either way. cache: "dynamic" (grows by a column per
+    # step) or "static" (preallocated to the call's length, written in place, so the step keeps
+    # its shapes). compile: the decode step compiled with torch.compile (with a static cache;
+    # CUDA graphs on a GPU); transformers' cache_implementation="static" is the same as cache.
+    cache: str = "dynamic"
+    compile: bool = False
     # Sampling warpers.
     temperature: float = 1.0
     top_k: int | None = 50
@@ -95,6 +101,11 @@ class GenerationOptions:
         return self.num_beams > 1
 
     @property
+    def static_cache(self) -> bool:
+        """Whether the call decodes over a static cache: asked for, or needed by ``compile``."""
+        return self.cache == "static" or self.compile
+
+    @property
     def rows_per_input(self) -> int:
         """How many rows each input row becomes: beams, or independent returned sequences."""
         return max(self.num_beams, self.num_return_sequences)
@@ -103,18 +114,19 @@ class GenerationOptions:
 OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(GenerationOptions))
 
 # Options transformers accepts that mmgen answers itself: output flags (a `Generation` always
-# carries scores), the cache choice (mmgen owns its cache) and ``use_cache=True`` (mmgen always
-# decodes with a KV cache; ``use_cache=False`` is refused by `resolve_options`).
+# carries scores), ``use_cache=True`` (mmgen always decodes with a KV cache; ``use_cache=False``
+# is refused by `resolve_options`) and ``cache_implementation`` (read as ``cache``).
 ACCEPTED_AND_IGNORED = frozenset(
     {"return_dict_in_generate", "output_scores", "output_logits", "cache_implementation", "generation_config",
      "use_cache"}
 )
+CACHE_KINDS = ("dynamic", "static")
 
 
 # The value of each non-optional option that makes it do nothing.
 NEUTRAL: dict[str, Any] = {
     "min_length": 0, "do_sample": False, "num_beams": 1, "num_return_sequences": 1, "length_penalty": 1.0,
-    "early_stopping": False, "compact": True, "temperature": 1.0, "top_p": 1.0,
+    "early_stopping": False, "compact": True, "cache": "dynamic", "compile": False, "temperature": 1.0, "top_p": 1.0,
     "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "repetition_penalty": 1.0,
     "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_no_repeat_ngram_size": 0,
     "remove_invalid_values": False, "renormalize_logits": False, "logits_processor": (),
@@ -156,7 +168,7 @@ _INT_OPTIONS = frozenset({"max_new_tokens", "max_length", "min_length", "min_new
                           "pad_token_id", "bos_token_id", "forced_bos_token_id"})
 _NUMBER_OPTIONS = frozenset({"max_time", "length_penalty", "temperature", "top_p", "min_p", "typical_p",
                              "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "encoder_repetition_penalty"})
-_BOOL_OPTIONS = frozenset({"do_sample", "compact", "remove_invalid_values", "renormalize_logits"})
+_BOOL_OPTIONS = frozenset({"do_sample", "compact", "compile", "remove_invalid_values", "renormalize_logits"})
 _ID_OPTIONS = frozenset({"eos_token_id", "suppress_tokens", "begin_suppress_tokens", "forced_eos_token_id"})
 
 
@@ -216,6 +228,8 @@ def resolve_options(model_generation_config: Any, user: dict[str, Any]) -> Gener
     if unknown:
         name = sorted(unknown)[0]
         raise OptionError(f"Unknown generation option {name!r}.{suggest(name, OPTION_NAMES)}")
+    if "cache_implementation" in user and "cache" not in user:
+        user = {**user, "cache": user["cache_implementation"]}
     if user.get("use_cache", True) is not True:
         raise OptionError(f"use_cache={user['use_cache']!r}: mmgen always decodes with a KV cache (the tokens are "
                           "the same as without one). Leave use_cache out.")
@@ -302,6 +316,8 @@ def validate_sizes(o: GenerationOptions) -> None:
 
 def validate(o: GenerationOptions) -> None:
     """Check values and combinations; every message names the option and the fix."""
+    _require(o.cache in CACHE_KINDS, f"cache={o.cache!r}: pass one of {', '.join(map(repr, CACHE_KINDS))} "
+             "(static: preallocated to the call's length, which compile=True needs).")
     for name in ("max_new_tokens", "max_length", "min_length", "min_new_tokens", "no_repeat_ngram_size",
                  "encoder_no_repeat_ngram_size"):
         value = getattr(o, name)

@@ -10,6 +10,7 @@ rule, and the token buffer. `TokenRun.events` runs the token loop or beam search
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class TokenRun:
     inputs: int
     seeds: torch.Tensor | None
     tokenizer: Any
+    compiled_before: float = 0.0  # the step's compile seconds when the call was planned
 
     def events(self) -> Iterator[TokenEvent]:
         """A `TokenStep` per step, or beam search's `BeamStep`s then its `BeamResult`."""
@@ -78,8 +80,10 @@ class TokenRun:
             generated = sequences[:, self.prompt_length:]
             rows = [generated[row, :n] for row, n in enumerate(collected.lengths.tolist())]
             texts = tuple(self.tokenizer.batch_decode(rows, skip_special_tokens=True))
+        timings = dataclasses.replace(collected.timings,
+                                      compile_seconds=self.step.compile_seconds - self.compiled_before)
         return Generation(sequences=sequences, logprobs=collected.logprobs, finish_reasons=collected.finish_reasons,
-                          lengths=collected.lengths, prompt_length=self.prompt_length, timings=collected.timings,
+                          lengths=collected.lengths, prompt_length=self.prompt_length, timings=timings,
                           sequence_scores=beams.sequence_scores if beams is not None else None, texts=texts)
 
 
@@ -149,7 +153,7 @@ def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Ca
     seeds = row_seeds(options.seed, prepared.inputs, options.rows_per_input, device) if options.do_sample else None
     buffer = TokenBuffer(prepared.prompt, max_length, pad)
     return TokenRun(options, prepared.step, buffer, processors, stopping, pad, prompt_length, prepared.inputs, seeds,
-                    tokenizer)
+                    tokenizer, prepared.step.compile_seconds)
 
 
 __all__ = ["TokenRun", "model_keywords", "model_parameters", "plan_tokens", "special_tokens"]
