@@ -28,6 +28,7 @@ from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.families.prepared import Call
+from mmgen.families.speculative import SpeculativeRun, plan_speculative
 from mmgen.inputs.prompts import encode_call_text
 from mmgen.outputs.stop_strings import StopStringMatcher
 from mmgen.processors import ProcessorContext, build_processors, for_greedy
@@ -115,8 +116,10 @@ def special_tokens(options: GenerationOptions) -> tuple[torch.Tensor | None, int
     return eos, int(pad)
 
 
-def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Call) -> TokenRun:
-    """Resolve options and inputs and build the roles of one token-decoding call; raises before any compute."""
+def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Call) -> TokenRun | SpeculativeRun:
+    """Resolve options and inputs and build the roles of one token-decoding call; raises before any compute.
+
+    With ``assistant_model`` or ``prompt_lookup_num_tokens``, a `SpeculativeRun` (the same tokens)."""
     family_options = call.family_options
     if family_options:
         family_options = family.resolve_options(tokenizer, family_options)
@@ -148,6 +151,9 @@ def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Ca
     processors = prepared.processors + build_processors(options, context, prepared.late_processors)
     if not options.do_sample and not options.is_beam_search:
         processors = for_greedy(processors)
+    if options.speculative:
+        return plan_speculative(model, options, prepared, processors, context.eos_token_ids, pad, max_length,
+                                tokenizer)
     matchers = [StopStringMatcher(tokenizer, options.stop_strings, prompt_length)] if options.stop_strings else []
     stopping = StoppingRule(context.eos_token_ids, max_length, options.max_time, matchers)
     seeds = row_seeds(options.seed, prepared.inputs, options.rows_per_input, device) if options.do_sample else None
