@@ -98,7 +98,12 @@ class ModelStep:
         cache = getattr(outputs, "cache", None)
         if cache is not None:
             self.cache = cache
-        return outputs.logits[:, -1].to(copy=True, dtype=torch.float32)
+        logits = outputs.logits[:, -1]
+        # Copied where the model's buffer would otherwise live on: a compiled step reuses its output
+        # buffers, and a prompt's logits hold every position. One position's float32 logits are used as they are.
+        if self.speed.compile or outputs.logits.shape[1] > 1:
+            return logits.to(copy=True, dtype=torch.float32)
+        return logits.float()
 
     def reorder(self, index: torch.Tensor) -> None:
         """Make row i continue from row ``index[i]`` (beam search). index: (rows,) long."""
