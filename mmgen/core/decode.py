@@ -24,11 +24,21 @@ Selector = Callable[[torch.Tensor, int], torch.Tensor]
 
 
 class TokenBuffer:
-    """Preallocated (rows, capacity) token ids; ``view`` is the filled part (rows, length)."""
+    """Token ids (rows, capacity); ``view`` is the filled part (rows, length).
 
-    def __init__(self, prompt: torch.Tensor, capacity: int, fill: int):
+    The capacity starts at the prompt plus `INITIAL_ROOM` columns (at most ``max_length``) and
+    doubles when full, so a call allowed 10**8 new tokens that ends after 4 holds a few columns,
+    not the maximum.
+    """
+
+    INITIAL_ROOM = 256
+
+    def __init__(self, prompt: torch.Tensor, max_length: int, fill: int):
         rows, self.length = prompt.shape
-        self.ids = torch.full((rows, max(capacity, self.length)), fill, dtype=torch.long, device=prompt.device)
+        self.fill = fill
+        self.max_length = max(max_length, self.length)
+        capacity = min(self.max_length, self.length + self.INITIAL_ROOM)
+        self.ids = torch.full((rows, capacity), fill, dtype=torch.long, device=prompt.device)
         self.ids[:, : self.length] = prompt
 
     @property
@@ -36,6 +46,11 @@ class TokenBuffer:
         return self.ids[:, : self.length]
 
     def append(self, tokens: torch.Tensor) -> None:
+        if self.length == self.ids.shape[1]:
+            grown = self.ids.new_full((self.ids.shape[0], min(2 * self.length, max(self.max_length, self.length + 1))),
+                                      self.fill)
+            grown[:, : self.length] = self.ids
+            self.ids = grown
         self.ids[:, self.length] = tokens
         self.length += 1
 

@@ -120,7 +120,7 @@ class DecoderOnlyStep(ModelStep):
 
     ``prefill_inputs`` are extra tensors fed with the prompt only (``pixel_values`` of a
     vision-language model, for example). ``max_length`` bounds prompt + generated tokens; the
-    attention mask is preallocated to it and sliced, never grown.
+    attention mask is preallocated to it with a static cache, else grown by doubling as rows lengthen.
     """
 
     def __init__(
@@ -141,7 +141,10 @@ class DecoderOnlyStep(ModelStep):
         # Without padding transformers passes no mask, which selects a different attention kernel
         # path; doing the same keeps the logits bit-identical.
         self.padded = bool((attention_mask == 0).any())
-        self.mask = torch.ones(self.rows, max(max_length, self.length), dtype=attention_mask.dtype, device=input_ids.device)
+        # A static step sees the whole mask (its shape fixed); a dynamic one's grows as rows lengthen.
+        self.max_length = max(max_length, self.length)
+        columns = self.max_length if self.static else min(self.max_length, self.length + 256)
+        self.mask = torch.ones(self.rows, columns, dtype=attention_mask.dtype, device=input_ids.device)
         self.mask[:, : self.length] = attention_mask
         self.positions = None
         if "position_ids" in parameters:
@@ -168,6 +171,10 @@ class DecoderOnlyStep(ModelStep):
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: (rows,) the frame each row just produced."""
         self.length += 1
+        if self.length > self.mask.shape[1]:
+            grown = self.mask.new_ones(self.mask.shape[0], min(2 * self.mask.shape[1], self.max_length + 1))
+            grown[:, : self.mask.shape[1]] = self.mask
+            self.mask = grown
         if self.positions is not None:
             self.positions = self.positions + 1
         return self._forward(tokens[:, None], self.positions)

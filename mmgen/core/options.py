@@ -31,7 +31,7 @@ MAX_ROWS_PER_INPUT = 4096  # beams or returned sequences per input: each is a fu
 # Row seeds are mixed as seed * SEED_MULTIPLIER + row offset in int64 (`mmgen.core.selectors.row_seeds`).
 SEED_MULTIPLIER = 1_000_003
 INT64_MAX = (1 << 63) - 1
-TOKEN_BYTES = 8  # the token buffer holds int64 ids, preallocated to the maximum length
+TOKEN_BYTES = 8  # the token buffer holds int64 ids (grown as rows lengthen, up to the maximum length)
 
 
 class OptionError(ValueError):

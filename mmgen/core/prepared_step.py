@@ -120,18 +120,21 @@ def repeat_state(state: Any, index: torch.Tensor, repeats: int, dim: int = 0) ->
 
 
 class GrowingInput:
-    """An input with one column per token, preallocated: (..., rows, capacity) with the batch on ``batch_dim``.
+    """An input with one column per token: (..., rows, allocated) with the batch on ``batch_dim``.
 
     ``next_column(last)`` makes the column of the next token from the last one (ones, zeros, the
-    same, plus one).
+    same, plus one). Columns are allocated `ROOM` at a time past the prompt, doubling when full,
+    up to ``capacity`` (the call's longest length): a call allowed 10**8 tokens that ends after 4 holds a few.
     """
+
+    ROOM = 256
 
     def __init__(self, value: torch.Tensor, capacity: int, next_column: Callable[[torch.Tensor], torch.Tensor],
                  batch_dim: int = 0):
-        shape = (*value.shape[:-1], capacity)
-        self.data = value.new_zeros(shape)
-        self.data[..., : value.shape[-1]] = value
         self.length = value.shape[-1]
+        self.capacity = max(capacity, self.length)
+        self.data = value.new_zeros((*value.shape[:-1], min(self.capacity, self.length + self.ROOM)))
+        self.data[..., : self.length] = value
         self.next_column = next_column
         self.batch_dim = batch_dim
 
@@ -141,6 +144,11 @@ class GrowingInput:
         return self.data[..., : self.length].contiguous()
 
     def grow(self) -> None:
+        if self.length == self.data.shape[-1]:
+            grown = self.data.new_zeros((*self.data.shape[:-1], min(2 * self.length, max(self.capacity,
+                                                                                         self.length + 1))))
+            grown[..., : self.length] = self.data
+            self.data = grown
         self.data[..., self.length : self.length + 1] = self.next_column(self.data[..., self.length - 1 : self.length])
         self.length += 1
 

@@ -32,29 +32,42 @@ _RUNNING = FinishReason.RUNNING.code
 
 
 class RowBuffer:
-    """Token ids (rows, capacity), each row left-aligned at its own ``lengths`` (rows,), and the log-prob of
-    each generated token (rows, capacity - prompt). Past a row's length the ids are the pad id."""
+    """Token ids (rows, allocated), each row left-aligned at its own ``lengths`` (rows,), and the log-prob of
+    each generated token (rows, allocated - prompt). Past a row's length the ids are the pad id. Columns
+    grow by doubling as rows lengthen (up to ``max_length``), like `mmgen.core.decode.TokenBuffer`."""
 
     def __init__(self, prompt: torch.Tensor, max_length: int, pad_token_id: int):
         rows, self.prompt_length = prompt.shape
         self.pad_token_id = pad_token_id
         self.max_length = max(max_length, self.prompt_length)
-        # Room for one more round's writes past max_length, which are dropped (see `append`).
-        self.ids = prompt.new_full((rows, self.max_length + 1), pad_token_id)
+        self.ids = prompt.new_full((rows, self.prompt_length), pad_token_id)
         self.ids[:, : self.prompt_length] = prompt
-        self.logprobs = torch.zeros(rows, self.max_length - self.prompt_length + 1, device=prompt.device)
+        self.logprobs = torch.zeros(rows, 0, device=prompt.device)
         self.lengths = torch.full((rows,), self.prompt_length, dtype=torch.long, device=prompt.device)
+        self._reserve(min(self.max_length, self.prompt_length + 256))
+
+    def _reserve(self, columns: int) -> None:
+        """At least ``columns`` columns, plus a spare last one that takes the writes `append` drops."""
+        if columns + 1 <= self.ids.shape[1]:
+            return
+        columns = max(columns + 1, min(2 * self.ids.shape[1], self.max_length + 1))
+        ids = self.ids.new_full((self.ids.shape[0], columns), self.pad_token_id)
+        ids[:, : self.ids.shape[1]] = self.ids
+        logprobs = self.logprobs.new_zeros(self.ids.shape[0], columns - self.prompt_length)
+        logprobs[:, : self.logprobs.shape[1]] = self.logprobs
+        self.ids, self.logprobs = ids, logprobs
 
     def append(self, rows: torch.Tensor, tokens: torch.Tensor, logprobs: torch.Tensor, counts: torch.Tensor) -> None:
         """Write the first ``counts`` (a,) of ``tokens``/``logprobs`` (a, n) after the ``rows`` (a,)' lengths."""
         n = tokens.shape[1]
+        self._reserve(int(self.lengths.max()) + n)
         offsets = torch.arange(n, device=tokens.device)
         keep = offsets < counts[:, None]
         columns = self.lengths[rows, None] + offsets
         # Writes past a row's count go to the spare last column, overwritten and cleared at the end.
         columns = torch.where(keep, columns, self.ids.shape[1] - 1)
         self.ids[rows[:, None], columns] = tokens
-        self.logprobs[rows[:, None], (columns - self.prompt_length).clamp(max=self.logprobs.shape[1] - 1)] = logprobs
+        self.logprobs[rows[:, None], columns - self.prompt_length] = logprobs
         self.lengths[rows] += counts
 
     def sequences(self) -> tuple[torch.Tensor, torch.Tensor]:

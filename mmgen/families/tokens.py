@@ -27,6 +27,7 @@ from mmgen.core.options import ACCEPTED_AND_IGNORED, OPTION_NAMES, GenerationOpt
 from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
+from mmgen.families.limits import check_positions
 from mmgen.families.prepared import Call
 from mmgen.families.speculative import SpeculativeRun, plan_speculative
 from mmgen.inputs.prompts import encode_call_text
@@ -139,6 +140,9 @@ def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Ca
     prepared = family.prepare(model, model_inputs, options, family_options, options.rows_per_input)
     prompt_length = prepared.prompt_length
     max_length = prompt_length + options.max_new_tokens if options.max_new_tokens is not None else options.max_length
+    length_chosen = any(call.options.get(name) is not None for name in ("max_new_tokens", "max_length"))
+    min_length = prompt_length + options.min_new_tokens if options.min_new_tokens else options.min_length
+    max_length = check_positions(model, prompt_length, max_length, length_chosen, min_length)
     context = ProcessorContext(
         prompt_length=prompt_length,
         max_length=max_length,
