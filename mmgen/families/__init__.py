@@ -16,6 +16,7 @@ from mmgen.families.family import Family
 from mmgen.families.git import Git
 from mmgen.families.kosmos2 import Kosmos2
 from mmgen.families.musicgen import MusicGen
+from mmgen.families.musicgen_melody import MusicGenMelody
 from mmgen.families.prepared import Call, Prepared
 from mmgen.families.query_former import QueryFormer
 from mmgen.families.speecht5 import SpeechT5
@@ -32,6 +33,7 @@ FAMILIES: tuple[Family, ...] = (
     Git(),
     SpeechT5(),
     MusicGen(),
+    MusicGenMelody(),
     Translation(),
     # Then the generic ones.
     EncoderDecoder(),

@@ -1,0 +1,44 @@
+"""Tiny seeded random-weight multi-codebook speech and music models, built from configs (nothing from a hub).
+
+MusicGen Melody, CSM, Dia and Higgs Audio V2, each small enough to generate a few frames in well
+under a second on one CPU thread, with weights large enough that their codes vary from step to step.
+"""
+
+from __future__ import annotations
+
+import torch
+import transformers as T
+
+CODEBOOK_VOCAB = 64  # MusicGen Melody's codes; the pad / start id is CODEBOOK_VOCAB
+
+
+def tiny_encodec(codebooks: int) -> T.EncodecConfig:
+    """EnCodec at 16 kHz with hop 16 and 64-entry codebooks (``codebooks`` at its one bandwidth)."""
+    return T.EncodecConfig(hidden_size=8, num_filters=4, num_residual_layers=1, upsampling_ratios=[4, 4],
+                           codebook_size=CODEBOOK_VOCAB, codebook_dim=8, target_bandwidths=[codebooks * 6.0],
+                           sampling_rate=16000, audio_channels=1, num_lstm_layers=1, compress=1, kernel_size=3,
+                           last_kernel_size=3, residual_kernel_size=3)
+
+
+def randomize_codebooks(quantizer: torch.nn.Module) -> None:
+    """EnCodec's codebooks start at zero (they are learned by k-means): random entries make codes matter."""
+    with torch.no_grad():
+        for layer in quantizer.layers:
+            layer.codebook.embed.normal_()
+
+
+def musicgen_melody(seed: int = 0, codebooks: int = 4, chroma_length: int = 6) -> T.MusicgenMelodyForConditionalGeneration:
+    """T5 text encoder (d 24, projected to the decoder's 16), 12 chroma bins projected to 16 and tiled to
+    ``chroma_length`` frames, a 2-layer decoder (init 0.2, so guidance changes most codes), tiny EnCodec."""
+    text = T.T5Config(vocab_size=50, d_model=24, d_kv=8, d_ff=32, num_layers=1, num_heads=2, pad_token_id=0,
+                      eos_token_id=1, decoder_start_token_id=0)
+    decoder = T.MusicgenMelodyDecoderConfig(vocab_size=CODEBOOK_VOCAB, hidden_size=16, num_hidden_layers=2,
+                                            num_attention_heads=2, ffn_dim=32, num_codebooks=codebooks,
+                                            max_position_embeddings=256, initializer_factor=0.2,
+                                            pad_token_id=CODEBOOK_VOCAB, bos_token_id=CODEBOOK_VOCAB)
+    config = T.MusicgenMelodyConfig(text_encoder=text, audio_encoder=tiny_encodec(codebooks), decoder=decoder,
+                                    chroma_length=chroma_length)
+    torch.manual_seed(seed)
+    model = T.MusicgenMelodyForConditionalGeneration(config).eval()
+    randomize_codebooks(model.audio_encoder.quantizer)
+    return model
