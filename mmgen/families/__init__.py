@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from mmgen.families.blip import Blip, BlipQuestionAnswering
+from mmgen.families.csm import Csm
 from mmgen.families.decoder_only import DecoderOnly
 from mmgen.families.encoder_decoder import EncoderDecoder
 from mmgen.families.family import Family
@@ -34,6 +35,7 @@ FAMILIES: tuple[Family, ...] = (
     SpeechT5(),
     MusicGen(),
     MusicGenMelody(),
+    Csm(),
     Translation(),
     # Then the generic ones.
     EncoderDecoder(),

@@ -42,3 +42,28 @@ def musicgen_melody(seed: int = 0, codebooks: int = 4, chroma_length: int = 6) -
     model = T.MusicgenMelodyForConditionalGeneration(config).eval()
     randomize_codebooks(model.audio_encoder.quantizer)
     return model
+
+
+CSM_CODEBOOKS = 4
+CSM_EOS, CSM_PAD = 0, 63  # codebook_eos_token_id, codebook_pad_token_id
+CSM_TEXT_PAD = 59
+
+
+def csm(seed: int = 0) -> T.CsmForConditionalGeneration:
+    """A 2-layer backbone (hidden 32) and a 1-layer depth decoder (hidden 16) over 4 codebooks of 64 codes,
+    init 0.2, and a tiny Mimi (hop 32 at 16 kHz) whose 4 quantizers read those codes."""
+    mimi = T.MimiConfig(hidden_size=16, num_filters=4, num_residual_layers=1, upsampling_ratios=[4, 4], kernel_size=3,
+                        last_kernel_size=3, residual_kernel_size=3, codebook_size=64, codebook_dim=16,
+                        num_quantizers=CSM_CODEBOOKS, vector_quantization_hidden_dimension=16, upsample_groups=16,
+                        num_hidden_layers=1, intermediate_size=32, num_attention_heads=2, num_key_value_heads=2,
+                        head_dim=8, sliding_window=16, sampling_rate=16000)
+    depth = dict(num_codebooks=CSM_CODEBOOKS, backbone_hidden_size=32, vocab_size=64, hidden_size=16,
+                 intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                 max_position_embeddings=CSM_CODEBOOKS + 1)
+    config = T.CsmConfig(num_codebooks=CSM_CODEBOOKS, vocab_size=64, text_vocab_size=60, hidden_size=32,
+                         intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         head_dim=8, codebook_pad_token_id=CSM_PAD, codebook_eos_token_id=CSM_EOS,
+                         pad_token_id=CSM_TEXT_PAD, bos_token_id=58, audio_token_id=57, audio_eos_token_id=56,
+                         depth_decoder_config=depth, codec_config=mimi.to_dict(), initializer_range=0.2)
+    torch.manual_seed(seed)
+    return T.CsmForConditionalGeneration(config).eval()
