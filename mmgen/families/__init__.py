@@ -12,6 +12,7 @@ import torch
 from mmgen.families.blip import Blip, BlipQuestionAnswering
 from mmgen.families.csm import Csm
 from mmgen.families.decoder_only import DecoderOnly
+from mmgen.families.dia import Dia
 from mmgen.families.encoder_decoder import EncoderDecoder
 from mmgen.families.family import Family
 from mmgen.families.git import Git
@@ -36,6 +37,7 @@ FAMILIES: tuple[Family, ...] = (
     MusicGen(),
     MusicGenMelody(),
     Csm(),
+    Dia(),
     Translation(),
     # Then the generic ones.
     EncoderDecoder(),

@@ -67,3 +67,45 @@ def csm(seed: int = 0) -> T.CsmForConditionalGeneration:
                          depth_decoder_config=depth, codec_config=mimi.to_dict(), initializer_range=0.2)
     torch.manual_seed(seed)
     return T.CsmForConditionalGeneration(config).eval()
+
+
+DIA_DELAYS = [0, 2, 3, 5]
+DIA_EOS, DIA_PAD, DIA_BOS = 61, 62, 63  # Dia's audio special ids sit at the top of its vocabulary, EOS lowest
+
+
+def dia(seed: int = 0, eos_gain: float = 40.0) -> T.DiaForConditionalGeneration:
+    """A 1-layer text encoder and a 2-layer decoder (hidden 32) over 4 channels of 64 ids, delays 0, 2, 3, 5.
+    Channel 0's EOS logit is scaled by ``eos_gain``, so it is the best token now and then: rows end on
+    their own, at different steps."""
+    encoder = T.DiaEncoderConfig(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, num_key_value_heads=1,
+                                 head_dim=16, intermediate_size=64, vocab_size=50, max_position_embeddings=64)
+    decoder = T.DiaDecoderConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                                 num_key_value_heads=1, head_dim=16, cross_num_attention_heads=2, cross_head_dim=16,
+                                 cross_num_key_value_heads=1, cross_hidden_size=32, vocab_size=64,
+                                 num_channels=len(DIA_DELAYS), max_position_embeddings=128, pad_token_id=DIA_PAD,
+                                 eos_token_id=DIA_EOS, bos_token_id=DIA_BOS)
+    config = T.DiaConfig(encoder_config=encoder, decoder_config=decoder, delay_pattern=DIA_DELAYS,
+                         initializer_range=0.2)
+    torch.manual_seed(seed)
+    model = T.DiaForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        model.logits_dense.weight[DIA_EOS] *= eos_gain  # output row c * vocab + id: channel 0's EOS
+    return model
+
+
+def dia_decoder_prompt(audio: list[torch.Tensor] | None, rows: int) -> dict[str, torch.Tensor]:
+    """``decoder_input_ids`` / ``decoder_attention_mask`` as ``DiaProcessor`` makes them: BOS, each row's audio
+    prompt (frames, C) left-padded with BOS (mask 0), room for the longest delay, the delay applied."""
+    channels, longest = len(DIA_DELAYS), max(DIA_DELAYS)
+    frames = max(a.shape[0] for a in audio) if audio else 0
+    undelayed = torch.full((rows, 1 + frames + longest, channels), DIA_PAD, dtype=torch.long)
+    mask = torch.ones(rows, 1 + frames + longest, dtype=torch.long)
+    for row in range(rows):
+        given = audio[row] if audio else torch.zeros(0, channels, dtype=torch.long)
+        padding = frames - given.shape[0]
+        undelayed[row, : padding + 1] = DIA_BOS
+        undelayed[row, padding + 1: padding + 1 + given.shape[0]] = given
+        mask[row, :padding] = 0
+    indices = T.DiaProcessor.build_indices(rows, undelayed.shape[1], channels, DIA_DELAYS, revert=False)
+    delayed = T.DiaProcessor.apply_audio_delay(undelayed, DIA_PAD, DIA_BOS, indices)
+    return {"decoder_input_ids": delayed, "decoder_attention_mask": mask}
