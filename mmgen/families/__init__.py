@@ -16,6 +16,7 @@ from mmgen.families.dia import Dia
 from mmgen.families.encoder_decoder import EncoderDecoder
 from mmgen.families.family import Family
 from mmgen.families.git import Git
+from mmgen.families.higgs_audio import HiggsAudio
 from mmgen.families.kosmos2 import Kosmos2
 from mmgen.families.musicgen import MusicGen
 from mmgen.families.musicgen_melody import MusicGenMelody
@@ -38,6 +39,7 @@ FAMILIES: tuple[Family, ...] = (
     MusicGenMelody(),
     Csm(),
     Dia(),
+    HiggsAudio(),
     Translation(),
     # Then the generic ones.
     EncoderDecoder(),

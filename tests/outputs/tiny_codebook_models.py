@@ -109,3 +109,26 @@ def dia_decoder_prompt(audio: list[torch.Tensor] | None, rows: int) -> dict[str,
     indices = T.DiaProcessor.build_indices(rows, undelayed.shape[1], channels, DIA_DELAYS, revert=False)
     delayed = T.DiaProcessor.apply_audio_delay(undelayed, DIA_PAD, DIA_BOS, indices)
     return {"decoder_input_ids": delayed, "decoder_attention_mask": mask}
+
+
+HIGGS_CODEBOOKS = 4
+HIGGS_AUDIO, HIGGS_AUDIO_BOS, HIGGS_DELAY, HIGGS_EOS, HIGGS_PAD = 60, 61, 62, 63, 59  # text ids
+HIGGS_STREAM_BOS, HIGGS_STREAM_EOS = 64, 65  # codes: 64 per codebook, then the stream's BOS and EOS
+
+
+def higgs_audio(seed: int = 0, eos_gain: float = 12.0) -> T.HiggsAudioV2ForConditionalGeneration:
+    """A 2-layer Llama (hidden 32) with dual FFNs over 64 text ids and 4 codebooks of 64 codes (plus the stream's
+    BOS and EOS, as in the checkpoints). Codebook 0's stream-EOS logit is scaled by ``eos_gain``, so rows end on
+    their own, at different steps."""
+    config = T.HiggsAudioV2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                  num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                                  num_codebooks=HIGGS_CODEBOOKS, codebook_size=66, audio_token_id=HIGGS_AUDIO,
+                                  audio_bos_token_id=HIGGS_AUDIO_BOS, audio_delay_token_id=HIGGS_DELAY,
+                                  audio_stream_bos_id=HIGGS_STREAM_BOS, audio_stream_eos_id=HIGGS_STREAM_EOS,
+                                  eos_token_id=HIGGS_EOS, pad_token_id=HIGGS_PAD, bos_token_id=1,
+                                  initializer_range=0.2)
+    torch.manual_seed(seed)
+    model = T.HiggsAudioV2ForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        model.audio_lm_head.weight[HIGGS_STREAM_EOS] *= eos_gain  # output row k * 66 + code: codebook 0's stream EOS
+    return model
