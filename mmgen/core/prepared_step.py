@@ -232,6 +232,7 @@ class PreparedStep:
     """
 
     compactable = False
+    compile_seconds = 0.0  # a dynamic cache: never compiled
 
     def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, model_inputs: dict[str, Any],
                  max_length: int, rows_per_input: int = 1):
