@@ -19,6 +19,7 @@ from mmgen.families.git import Git
 from mmgen.families.higgs_audio import HiggsAudio
 from mmgen.families.kosmos2 import Kosmos2
 from mmgen.families.musicgen import MusicGen
+from mmgen.families.musicgen_decoder import MusicGenDecoder
 from mmgen.families.musicgen_melody import MusicGenMelody
 from mmgen.families.prepared import Call, Prepared
 from mmgen.families.query_former import QueryFormer
@@ -37,6 +38,7 @@ FAMILIES: tuple[Family, ...] = (
     SpeechT5(),
     MusicGen(),
     MusicGenMelody(),
+    MusicGenDecoder(),
     Csm(),
     Dia(),
     HiggsAudio(),

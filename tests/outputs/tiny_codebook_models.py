@@ -132,3 +132,17 @@ def higgs_audio(seed: int = 0, eos_gain: float = 12.0) -> T.HiggsAudioV2ForCondi
     with torch.no_grad():
         model.audio_lm_head.weight[HIGGS_STREAM_EOS] *= eos_gain  # output row k * 66 + code: codebook 0's stream EOS
     return model
+
+
+def musicgen_decoder(melody: bool = False, seed: int = 0, stereo: bool = False,
+                     start_in_config: bool = True) -> T.MusicgenForCausalLM | T.MusicgenMelodyForCausalLM:
+    """MusicGen's (or Melody's) decoder alone: 2 layers, hidden 16, 4 codebooks of 64 codes (pad 64), init 0.2.
+    ``start_in_config``: the generation config holds the decoder start id, as the checkpoints' does."""
+    config_class = T.MusicgenMelodyDecoderConfig if melody else T.MusicgenDecoderConfig
+    config = config_class(vocab_size=CODEBOOK_VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                          ffn_dim=32, num_codebooks=4, audio_channels=2 if stereo else 1, max_position_embeddings=256,
+                          initializer_factor=0.2, pad_token_id=CODEBOOK_VOCAB, bos_token_id=CODEBOOK_VOCAB)
+    if start_in_config:
+        config.decoder_start_token_id = CODEBOOK_VOCAB
+    torch.manual_seed(seed)
+    return (T.MusicgenMelodyForCausalLM if melody else T.MusicgenForCausalLM)(config).eval()
