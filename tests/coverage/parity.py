@@ -42,7 +42,9 @@ _REFUSED = re.compile(r"beam.?search|incompatible mode for generation|not suppor
 
 # Options given to the reference only, as the project's own parity tests do: Whisper's one
 # underlying short-form pass (the default call decodes on from the last timestamp).
-REFERENCE_OPTIONS = {"WhisperForConditionalGeneration": {"force_unique_generate_call": True}}
+# MusicGen's decoder alone: its generate (transformers 5) reads num_return_sequences before any default fills it.
+REFERENCE_OPTIONS = {"WhisperForConditionalGeneration": {"force_unique_generate_call": True},
+                     "MusicgenForCausalLM": {"num_return_sequences": 1}}
 
 
 def whisper_drop_in(one_pass: torch.Tensor, result: Any, model: torch.nn.Module) -> torch.Tensor:

@@ -21,10 +21,14 @@ def speaker_embedding(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[st
 
 
 def codebook_rows(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
-    """MusicGen's decoder reads (rows x codebooks, tokens): each row's prompt repeated per codebook."""
-    codebooks = model.config.num_codebooks
-    return {"input_ids": inputs["input_ids"].repeat_interleave(codebooks, dim=0),
-            "attention_mask": inputs["attention_mask"]}
+    """MusicGen's decoder reads a code prompt (rows x codebooks, frames): the start column (the pad id, as
+    the checkpoints' generation config has it) then two seeded codes per codebook, every row as long (a
+    padded code prompt loses codes to the pad filter that ends ``generate``); its mask is per row."""
+    codebooks, rows = model.config.num_codebooks, inputs["input_ids"].shape[0]
+    start = model.config.pad_token_id
+    codes = torch.randint(0, start, (rows * codebooks, 2), generator=torch.Generator().manual_seed(3))
+    input_ids = torch.cat([torch.full((rows * codebooks, 1), start), codes], dim=1)
+    return {"input_ids": input_ids, "attention_mask": torch.ones(rows, 3, dtype=torch.long)}
 
 
 def ending_with_audio_start(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
