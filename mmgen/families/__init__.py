@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from mmgen.families.bark import Bark
 from mmgen.families.blip import Blip, BlipQuestionAnswering
 from mmgen.families.csm import Csm
 from mmgen.families.decoder_only import DecoderOnly
@@ -42,6 +43,7 @@ FAMILIES: tuple[Family, ...] = (
     Csm(),
     Dia(),
     HiggsAudio(),
+    Bark(),
     Translation(),
     # Then the generic ones.
     EncoderDecoder(),

@@ -146,3 +146,39 @@ def musicgen_decoder(melody: bool = False, seed: int = 0, stereo: bool = False,
         config.decoder_start_token_id = CODEBOOK_VOCAB
     torch.manual_seed(seed)
     return (T.MusicgenMelodyForCausalLM if melody else T.MusicgenForCausalLM)(config).eval()
+
+
+BARK_CODEBOOK, BARK_SEMANTIC = 16, 20  # EnCodec codebook size; semantic vocabulary (its EOS / pad id is 20)
+BARK_TEXT_LENGTH = 8  # max_input_semantic_length: BarkProcessor pads the text to it
+
+
+def bark(seed: int = 0) -> T.BarkModel:
+    """Bark's three sub-models (1 layer, hidden 16) and an 8-codebook EnCodec of 16 codes, with a generation config
+    scaled to them as a checkpoint's ``generation_config.json`` loads it (the three stage configs as dicts): the
+    text padded to 8 ids, at most 12 semantic tokens, coarse windows of 6 tokens over 8 semantic ones."""
+    from transformers.models.bark.generation_configuration_bark import BarkGenerationConfig
+
+    semantic = dict(block_size=64, input_vocab_size=64, output_vocab_size=24, num_layers=1, num_heads=2, hidden_size=16)
+    coarse = dict(block_size=64, input_vocab_size=56, output_vocab_size=56, num_layers=1, num_heads=2, hidden_size=16)
+    fine = dict(block_size=64, input_vocab_size=BARK_CODEBOOK + 1, output_vocab_size=BARK_CODEBOOK, num_layers=1,
+                num_heads=2, hidden_size=16, n_codes_total=8, n_codes_given=1)
+    codec = T.EncodecConfig(hidden_size=8, num_filters=4, num_residual_layers=1, upsampling_ratios=[4, 4],
+                            codebook_size=BARK_CODEBOOK, codebook_dim=8, target_bandwidths=[8 * 6.0],
+                            sampling_rate=16000, audio_channels=1, num_lstm_layers=1, compress=1, kernel_size=3,
+                            last_kernel_size=3, residual_kernel_size=3)
+    config = T.BarkConfig(semantic_config=semantic, coarse_acoustics_config=coarse, fine_acoustics_config=fine,
+                          codec_config=codec.to_dict(), initializer_range=0.2)
+    torch.manual_seed(seed)
+    model = T.BarkModel(config).eval()
+    randomize_codebooks(model.codec_model.quantizer)
+    generation = BarkGenerationConfig(
+        semantic_config=dict(eos_token_id=BARK_SEMANTIC, max_new_tokens=12, text_encoding_offset=24, text_pad_token=60,
+                             semantic_infer_token=61, semantic_vocab_size=BARK_SEMANTIC,
+                             max_input_semantic_length=BARK_TEXT_LENGTH, semantic_rate_hz=49.9),
+        coarse_acoustics_config=dict(coarse_semantic_pad_token=52, coarse_rate_hz=75, n_coarse_codebooks=2,
+                                     coarse_infer_token=53, max_coarse_input_length=8, max_coarse_history=12,
+                                     sliding_window_len=6),
+        fine_acoustics_config=dict(max_fine_history_length=8, max_fine_input_length=16, n_fine_codebooks=8),
+        sample_rate=16000, codebook_size=BARK_CODEBOOK)
+    model.generation_config = T.GenerationConfig.from_dict(generation.to_dict())
+    return model
