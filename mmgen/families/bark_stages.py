@@ -133,7 +133,7 @@ class CoarsePlan:
         semantic = semantic.masked_fill(semantic == semantic_config.semantic_pad_token,
                                         coarse_config.coarse_semantic_pad_token)
         self.ratio = coarse_config.coarse_rate_hz / semantic_config.semantic_rate_hz * coarse_config.n_coarse_codebooks
-        self.max_semantic_history = int(math.floor(coarse_config.max_coarse_history / self.ratio))
+        self.max_semantic_history = math.floor(coarse_config.max_coarse_history / self.ratio)
         lengths = (semantic != coarse_config.coarse_semantic_pad_token).sum(1)
         lengths = torch.floor(lengths * self.ratio / coarse_config.n_coarse_codebooks)
         self.output_lengths = torch.round(lengths * coarse_config.n_coarse_codebooks).int()
@@ -146,7 +146,7 @@ class CoarsePlan:
         self.semantic = torch.hstack([semantic_history.to(semantic.device), semantic])
         self.coarse = self.coarse.to(semantic.device)
         self.history_length = self.coarse.shape[1]
-        self.windows = int(math.ceil(self.max_generated / coarse_config.sliding_window_len))
+        self.windows = math.ceil(self.max_generated / coarse_config.sliding_window_len)
 
     @property
     def generated(self) -> int:
@@ -155,7 +155,7 @@ class CoarsePlan:
     def window(self) -> tuple[torch.Tensor, int]:
         """(the next window's prompt (rows, length), its new tokens)."""
         c = self.config
-        start = self.base_semantic + int(round(self.generated / self.ratio))
+        start = self.base_semantic + round(self.generated / self.ratio)
         window = self.semantic[:, max(0, start - self.max_semantic_history):][:, : c.max_coarse_input_length]
         window = F.pad(window, (0, c.max_coarse_input_length - window.shape[-1]), value=c.coarse_semantic_pad_token)
         infer = torch.full((window.shape[0], 1), c.coarse_infer_token, dtype=window.dtype, device=window.device)
@@ -198,7 +198,7 @@ def fine_codes(model: torch.nn.Module, semantic_config: Any, coarse_config: Any,
     if codes.shape[1] < max_input:
         removed = max_input - codes.shape[1]
         codes = F.pad(codes, (0, 0, 0, removed), value=codebook_size)
-    loops = max(0, int(math.ceil((frames - (max_input - n_history)) / max_history))) + 1
+    loops = max(0, math.ceil((frames - (max_input - n_history)) / max_history)) + 1
     draws = 0
     for outer in range(loops):
         start = min(outer * max_history, codes.shape[1] - max_input)
