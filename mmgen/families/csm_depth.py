@@ -116,8 +116,11 @@ class DepthDecoder:
         """first: (rows,) codebook 0; backbone_state: (rows, hidden) -> ((rows, K - 1) codebooks 1..K-1,
         (rows, K - 1) their log-probabilities under the processed distribution)."""
         prompt = F.pad(first[:, None], (1, 0), value=PLACEHOLDER)
-        mask = attention_mask_for(prompt, self.pad_token_id, self.options.eos_token_id)
-        step = DepthStep(self.model, prompt, backbone_state, None if bool(mask.all()) else mask)
+        mask = None
+        if self.pad_token_id is not None:  # generate infers a mask from the pad id, and drops it when all ones
+            mask = attention_mask_for(prompt, self.pad_token_id, self.options.eos_token_id)
+            mask = None if bool(mask.all()) else mask
+        step = DepthStep(self.model, prompt, backbone_state, mask)
         codebooks = self.options.max_new_tokens
         fill = self.pad_token_id if self.pad_token_id is not None else PLACEHOLDER  # never read: no row ends early
         buffer = TokenBuffer(prompt, 2 + codebooks, fill)
