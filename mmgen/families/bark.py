@@ -29,7 +29,7 @@ import torch
 from transformers import BarkModel
 
 from mmgen.core.collect import Collected, collect
-from mmgen.core.options import OptionError
+from mmgen.core.options import OptionError, resolve_options
 from mmgen.core.results import Generation
 from mmgen.core.selectors import row_seeds
 from mmgen.families.bark_stages import (
@@ -149,9 +149,12 @@ class Bark(Family):
             raise OptionError(f"{name}=... without a stage prefix reaches Bark's coarse stage, whose windows set their "
                               f"own length (transformers fails on it): pass semantic_{name}=... to bound the speech.")
         options = route_options(call.options)
-        for stage in ("semantic", "coarse"):
+        for stage, config, sub_model in (("semantic", configs[0], model.semantic),
+                                         ("coarse", configs[1], model.coarse_acoustics)):
             if options[stage].get("num_return_sequences", 1) != 1:
                 raise OptionError(f"{stage}_num_return_sequences: Bark makes one waveform per text; leave it out.")
+            # Checked now, before any compute (each stage is planned when the one before it has run).
+            resolve_options(sub_model.generation_config, {**stage_options(config, options[stage]), "max_new_tokens": 1})
         inputs = dict(call.model_inputs)
         if call.text:
             inputs.update(encode_call_text(tokenizer, call.text, left=False))

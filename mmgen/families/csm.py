@@ -212,7 +212,7 @@ class Csm(Family):
         codebooks = model.config.num_codebooks
         seeds = row_seeds(options.seed, rows // per_input, per_input, device) if options.do_sample else None
         depth_seeds = None
-        if "do_sample" in depth_user or model.depth_decoder.generation_config.do_sample:
+        if depth_user.get("do_sample", model.depth_decoder.generation_config.do_sample):
             depth_seeds = row_seeds(depth_user.pop("seed", options.seed), rows // per_input, per_input, device)
         depth = DepthDecoder.build(model.depth_decoder, codebooks, depth_user, depth_seeds, device)
         first_buffer = TokenBuffer(input_ids[:, :0], frames, model.config.codebook_pad_token_id)

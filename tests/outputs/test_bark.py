@@ -87,6 +87,8 @@ def test_a_length_without_a_stage_is_refused_where_transformers_fails(model, tex
         model.generate(**text, max_new_tokens=5)
     with pytest.raises(OptionError, match="semantic_max_new_tokens"):
         generate(model, **text, max_new_tokens=5)
+    with pytest.raises(OptionError, match="num_beams"):  # a stage's options are checked before any stage runs
+        generate(model, **text, coarse_num_beam=2)
     shorter = generate(model, **text, semantic_max_new_tokens=5)
     assert torch.equal(torch.stack(shorter.audio), model.generate(**text, do_sample=False, semantic_max_new_tokens=5))
 
