@@ -31,7 +31,8 @@ from mmgen.core.options import OPTION_NAMES, OptionError
 from mmgen.core.selectors import Sampler
 
 NEG_INF = -float("inf")
-STAGE_CONFIGS = (("semantic_config", BarkSemanticGenerationConfig), ("coarse_acoustics_config", BarkCoarseGenerationConfig),
+STAGE_CONFIGS = (("semantic_config", BarkSemanticGenerationConfig),
+                 ("coarse_acoustics_config", BarkCoarseGenerationConfig),
                  ("fine_acoustics_config", BarkFineGenerationConfig))
 
 
@@ -49,7 +50,8 @@ def stage_configs(model: torch.nn.Module) -> tuple[Any, Any, Any]:
 
 
 def stage_options(config: GenerationConfig, user: dict[str, Any]) -> dict[str, Any]:
-    """A stage's generation options: its config's (what ``generate(generation_config=...)`` reads), the call's over them."""
+    """A stage's generation options: its config's (what ``generate(generation_config=...)`` reads), the call's
+    over them."""
     own = {name: getattr(config, name) for name in OPTION_NAMES if getattr(config, name, None) is not None}
     return {**own, **user}
 

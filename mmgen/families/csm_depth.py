@@ -112,7 +112,8 @@ class DepthDecoder:
             return greedy
         return Sampler(self.seeds * 1_000_033 + frame + 1)
 
-    def codebooks(self, first: torch.Tensor, backbone_state: torch.Tensor, frame: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def codebooks(self, first: torch.Tensor, backbone_state: torch.Tensor,
+                  frame: int) -> tuple[torch.Tensor, torch.Tensor]:
         """first: (rows,) codebook 0; backbone_state: (rows, hidden) -> ((rows, K - 1) codebooks 1..K-1,
         (rows, K - 1) their log-probabilities under the processed distribution)."""
         prompt = F.pad(first[:, None], (1, 0), value=PLACEHOLDER)

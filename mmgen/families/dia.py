@@ -50,11 +50,12 @@ INPUTS = ("input_ids", "attention_mask", "decoder_input_ids", "decoder_attention
 class DiaStep(ModelStep):
     """The encoder once, then the decoder with a transformers cache.
 
-    input_ids, attention_mask: (rows, text) (no mask: none is passed, as generate passes none). prompt: (rows, T, C) the decoder prompt after the delay
-    mask; decoder_mask: (rows, T + new) its mask, ones after it. ``step(codes)``: (rows * C,) the
-    codes of the newest frame. With ``guided`` the encoder reads the text then all-zero text (the
-    masks repeated) and every decoder input is repeated twice along the batch. Outputs: (rows * C,
-    vocab) float32 logits, (2 * rows * C, vocab) guided.
+    input_ids, attention_mask: (rows, text) (no mask: none is passed, as generate passes none).
+    prompt: (rows, T, C) the decoder prompt after the delay mask; decoder_mask: (rows, T + new) its
+    mask, ones after it. ``step(codes)``: (rows * C,) the codes of the newest frame. With ``guided``
+    the encoder reads the text then all-zero text (the masks repeated) and every decoder input is
+    repeated twice along the batch. Outputs: (rows * C, vocab) float32 logits, (2 * rows * C,
+    vocab) guided.
     """
 
     def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
@@ -229,9 +230,11 @@ class Dia(Family):
             inputs.update(encode_call_text(tokenizer, call.text, left=False))
         unknown = sorted(set(inputs) - set(INPUTS))
         if unknown:
-            raise OptionError(f"Dia takes {', '.join(INPUTS)}; got {unknown[0]!r}.{suggest(unknown[0], frozenset(INPUTS))}")
+            raise OptionError(f"Dia takes {', '.join(INPUTS)}; got {unknown[0]!r}."
+                              f"{suggest(unknown[0], frozenset(INPUTS))}")
         if "input_ids" not in inputs:
-            raise OptionError("Dia reads its text: pass input_ids=... (from DiaProcessor) or text=... with tokenizer=...")
+            raise OptionError("Dia reads its text: pass input_ids=... (from DiaProcessor) or text=... with "
+                              "tokenizer=...")
         device = model.device
         inputs = {k: v.to(device) for k, v in inputs.items()}
         input_ids = inputs["input_ids"]

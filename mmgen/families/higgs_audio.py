@@ -164,7 +164,8 @@ class HiggsEmitter:
         self.text.append(text)
         self.frames[:, self.length] = codes
         self.length += 1
-        return CodebookStep(index=index, tokens=codes, codes=codes, logprobs=torch.where(running[:, None], logprobs, 0.0),
+        return CodebookStep(index=index, tokens=codes, codes=codes,
+                            logprobs=torch.where(running[:, None], logprobs, 0.0),
                             active=running, finish_codes=torch.zeros_like(running, dtype=torch.int8))
 
 
@@ -193,7 +194,8 @@ class HiggsRun:
         return self.events()
 
     def result(self, collected: Collected) -> Generation:
-        return Generation(sequences=self.emit.frames[:, : self.emit.length], logprobs=collected.logprobs.transpose(1, 2),
+        return Generation(sequences=self.emit.frames[:, : self.emit.length],
+                          logprobs=collected.logprobs.transpose(1, 2),
                           finish_reasons=collected.finish_reasons, lengths=collected.lengths,
                           prompt_length=self.prompt_frames, timings=collected.timings)
 

@@ -15,9 +15,10 @@ checkpoints' ``generation_config.json`` has one; a config-built model does not, 
 fails) and, for MusicGen's, an explicit ``num_return_sequences=1``. mmgen falls back to the pad
 id as the start, and needs neither. Without an ``attention_mask`` mmgen attends to every frame
 (transformers infers a mask per code row from the pad id, (rows * K, P), which masks the start
-column out and has not the decoder's (rows, P) shape): pass one to compare. As in transformers, MusicGen's decoder prefills only the
-last column of the delayed prompt (its input preparation cuts the prompt to one column whenever
-there is a cache); Melody's prefills all of it. Beam search is refused, as transformers refuses it.
+column out and has not the decoder's (rows, P) shape): pass one to compare. As in transformers,
+MusicGen's decoder prefills only the last column of the delayed prompt (its input preparation
+cuts the prompt to one column whenever there is a cache); Melody's prefills all of it. Beam
+search is refused, as transformers refuses it.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class CodebookDecoderStep(ModelStep):
 
     def _forward(self, input_ids: torch.Tensor, conditioned: bool) -> torch.Tensor:
         inputs = self.conditioning if conditioned else {}
-        outputs = self.model(input_ids=self._doubled(input_ids), attention_mask=self._doubled(self.mask[:, : self.length]),
+        mask = self._doubled(self.mask[:, : self.length])
+        outputs = self.model(input_ids=self._doubled(input_ids), attention_mask=mask,
                              cache=self.cache, use_cache=True, return_dict=True, **inputs)
         return self._logits(outputs)
 
@@ -151,8 +153,8 @@ class MusicGenDecoder(Family):
         unknown = sorted(set(inputs) - set(INPUTS))
         if unknown or "input_ids" not in inputs:
             name = unknown[0] if unknown else "input_ids"
-            raise OptionError(f"{type(model).__name__} takes a code prompt input_ids=... (rows * codebooks, P), column 0 "
-                              f"the start id, and optionally {', '.join(INPUTS[1:])}; got {sorted(inputs)}."
+            raise OptionError(f"{type(model).__name__} takes a code prompt input_ids=... (rows * codebooks, P), "
+                              f"column 0 the start id, and optionally {', '.join(INPUTS[1:])}; got {sorted(inputs)}."
                               f"{suggest(name, frozenset(INPUTS)) if unknown else ''}")
         device = model.device
         inputs = {k: v.to(device) for k, v in inputs.items()}

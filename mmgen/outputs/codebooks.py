@@ -130,7 +130,8 @@ def decode_codebooks(
     pad_token_id: int,
     codebooks: int | None = None,
 ) -> Iterator[CodebookStep]:
-    """Run multi-codebook decoding to the end, yielding a `CodebookStep` per step (``codebooks``: see `CodebookEmitter`)."""
+    """Run multi-codebook decoding to the end, yielding a `CodebookStep` per step (``codebooks``: see
+    `CodebookEmitter`)."""
     emit = CodebookEmitter(buffer, pattern, processors, select, pad_token_id, codebooks)
     rows = buffer.ids.shape[0] // emit.codebooks
     return decode(step, emit, stopping, rows, buffer.ids.device)

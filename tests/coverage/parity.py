@@ -41,7 +41,8 @@ FRAME_RTOL, FRAME_ATOL = 1e-4, 1e-5
 # transformers fails); its other stages follow.
 CLASS_STRATEGIES: dict[str, dict[str, dict[str, Any]]] = {
     "SpeechT5ForTextToSpeech": {"greedy": {}},
-    "BarkModel": {strategy: {**options, "semantic_max_new_tokens": NEW_TOKENS} for strategy, options in STRATEGIES.items()},
+    "BarkModel": {strategy: {**options, "semantic_max_new_tokens": NEW_TOKENS}
+                  for strategy, options in STRATEGIES.items()},
 }
 _REFUSED = re.compile(r"beam.?search|incompatible mode for generation|not supported", re.IGNORECASE)
 

@@ -46,7 +46,7 @@ def test_audio_equals_generate_output_audio(model, prompts):
     expected = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=6, do_sample=False, output_audio=True)
     result = generate(model, input_ids=ids, attention_mask=mask, max_new_tokens=6, output_audio=True)
     assert [a.shape for a in result.audio] == [a.shape for a in expected] == [(192,), (192,)]
-    assert all(torch.equal(a, b) for a, b in zip(result.audio, expected))
+    assert all(torch.equal(a, b) for a, b in zip(result.audio, expected, strict=True))
     assert result.sampling_rate == 16000 and expected[0].abs().max() > 0
 
 

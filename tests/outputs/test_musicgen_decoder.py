@@ -42,7 +42,8 @@ def test_greedy_codes_equal_model_generate(melody, columns, guidance_scale, cond
         pytest.skip("transformers' MusicGen decoder does not double its conditioning for guidance: generate fails")
     decoder = musicgen_decoder(melody)
     prompt, mask = code_prompt(columns), torch.ones(2, columns, dtype=torch.long)
-    extra = {"encoder_hidden_states": torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(2))} if conditioned else {}
+    states = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(2))
+    extra = {"encoder_hidden_states": states} if conditioned else {}
     expected = decoder.generate(input_ids=prompt, attention_mask=mask, max_new_tokens=10, do_sample=False,
                                 num_return_sequences=1, guidance_scale=guidance_scale, **extra)
     result = generate(decoder, input_ids=prompt, attention_mask=mask, max_new_tokens=10, guidance_scale=guidance_scale,

@@ -1,4 +1,4 @@
-"""MusicGen Melody through mmgen's loop: the melody and text prefix, guidance, codes and audio equal ``model.generate``'s."""
+"""MusicGen Melody through mmgen's loop: the melody and text prefix, guidance; codes and audio equal ``generate``'s."""
 
 import pytest
 import torch

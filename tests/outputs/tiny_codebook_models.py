@@ -27,7 +27,8 @@ def randomize_codebooks(quantizer: torch.nn.Module) -> None:
             layer.codebook.embed.normal_()
 
 
-def musicgen_melody(seed: int = 0, codebooks: int = 4, chroma_length: int = 6) -> T.MusicgenMelodyForConditionalGeneration:
+def musicgen_melody(seed: int = 0, codebooks: int = 4,
+                    chroma_length: int = 6) -> T.MusicgenMelodyForConditionalGeneration:
     """T5 text encoder (d 24, projected to the decoder's 16), 12 chroma bins projected to 16 and tiled to
     ``chroma_length`` frames, a 2-layer decoder (init 0.2, so guidance changes most codes), tiny EnCodec."""
     text = T.T5Config(vocab_size=50, d_model=24, d_kv=8, d_ff=32, num_layers=1, num_heads=2, pad_token_id=0,
