@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import torch
 
+from mmgen.families.bark import Bark
 from mmgen.families.blip import Blip, BlipQuestionAnswering
+from mmgen.families.csm import Csm
 from mmgen.families.decoder_only import DecoderOnly
+from mmgen.families.dia import Dia
 from mmgen.families.encoder_decoder import EncoderDecoder
 from mmgen.families.family import Family
 from mmgen.families.git import Git
+from mmgen.families.higgs_audio import HiggsAudio
 from mmgen.families.kosmos2 import Kosmos2
 from mmgen.families.musicgen import MusicGen
+from mmgen.families.musicgen_decoder import MusicGenDecoder
+from mmgen.families.musicgen_melody import MusicGenMelody
 from mmgen.families.prepared import Call, Prepared
 from mmgen.families.query_former import QueryFormer
 from mmgen.families.speecht5 import SpeechT5
@@ -32,6 +38,12 @@ FAMILIES: tuple[Family, ...] = (
     Git(),
     SpeechT5(),
     MusicGen(),
+    MusicGenMelody(),
+    MusicGenDecoder(),
+    Csm(),
+    Dia(),
+    HiggsAudio(),
+    Bark(),
     Translation(),
     # Then the generic ones.
     EncoderDecoder(),

@@ -91,7 +91,7 @@ class CodebookRun:
     """
 
     model: torch.nn.Module
-    step: MusicgenStep
+    step: Any  # `MusicGen.model_step`'s step
     buffer: TokenBuffer
     pattern: torch.Tensor
     processors: list[Processor]
@@ -135,6 +135,13 @@ class MusicGen(Family):
     def matches(self, model: torch.nn.Module) -> bool:
         return isinstance(model, MusicgenForConditionalGeneration)
 
+    def model_step(self, model: torch.nn.Module, encoder_inputs: dict[str, Any], start_ids: torch.Tensor,
+                   guided: bool) -> Any:
+        """The model step of one call: ``prefill()`` and ``step(codes)`` return (rows * K, vocab) logits
+        ((2 * rows * K, vocab) with ``guided``). Default: the text encoder once, then the decoder
+        cross-attending to it (`MusicgenStep`); MusicGen Melody puts its conditioning in front instead."""
+        return MusicgenStep(model, encoder_inputs, start_ids, guided)
+
     def plan(self, model: torch.nn.Module, tokenizer: Any, call: Call) -> CodebookRun:
         """Check the call and build its roles; raises `OptionError` before any compute."""
         inputs = dict(call.model_inputs)
@@ -172,7 +179,7 @@ class MusicGen(Family):
 
         guided = guidance is not None and guidance > 1
         start_ids = torch.full((rows * codebooks, 1), int(start), dtype=torch.long, device=device)
-        step = MusicgenStep(model, encoder_inputs, start_ids, guided)
+        step = self.model_step(model, encoder_inputs, start_ids, guided)
         buffer = TokenBuffer(start_ids, max_length, int(pad))
         pattern = delay_pattern(codebooks, max_length, int(pad), stereo, device)
         context = ProcessorContext(prompt_length=1, max_length=max_length, eos_token_ids=None, encoder_input_ids=None,

@@ -43,6 +43,25 @@ def delay_pattern(codebooks: int, length: int, pad_token_id: int, stereo: bool =
     return torch.where(held, pad_token_id, FREE)
 
 
+def delay_prompt(prompt: torch.Tensor, codebooks: int, length: int, pad_token_id: int,
+                 stereo: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """A code prompt under the delay pattern: (its delayed columns (rows * K, P), the pattern (rows * K, length)).
+
+    prompt: (rows * K, P) codes, column 0 the start column. Codebook k's prompt is shifted k columns
+    right; the pattern holds the pad id where `delay_pattern` holds it, the shifted prompt's values
+    where they fall, ``FREE`` elsewhere. Equals ``MusicgenForCausalLM.build_delay_pattern_mask``.
+    """
+    rows_k, prompt_length = prompt.shape
+    held = delay_pattern(codebooks, length, pad_token_id, stereo, prompt.device).repeat(rows_k // codebooks, 1)
+    delays = torch.arange(codebooks, device=prompt.device)
+    delays = (delays // 2 if stereo else delays).repeat(rows_k // codebooks)
+    columns = torch.arange(length, device=prompt.device)[None, :] - delays[:, None]  # (rows * K, length) prompt column
+    inside = (columns >= 0) & (columns < prompt_length)
+    shifted = prompt.gather(1, columns.clamp(0, prompt_length - 1))
+    pattern = torch.where(held != FREE, held, torch.where(inside, shifted, FREE))
+    return pattern[:, :prompt_length], pattern
+
+
 def undelay(sequences: torch.Tensor, pattern: torch.Tensor, rows: int) -> torch.Tensor:
     """(rows * K, length) delayed values -> (rows, K, frames): each codebook's ``FREE`` columns, aligned.
 
@@ -70,15 +89,17 @@ def make_guidance(scale: float) -> Processor:
 class CodebookEmitter:
     """Logits -> processed scores -> K tokens per row -> delayed codes (`CodebookStep`).
 
-    buffer: (rows * K, capacity) raw tokens, holding the decoder start column.
-    pattern: (K, capacity) from `delay_pattern`.
+    buffer: (rows * K, capacity) raw tokens, holding the decoder prompt (the start column).
+    pattern: (K, capacity) from `delay_pattern`, shared by the rows; or (rows * K, capacity) per row,
+      where it holds a code prompt's values too (`delay_prompt`): ``FREE`` keeps the model's token.
+    codebooks: K, when the pattern is per row.
     """
 
     def __init__(self, buffer: TokenBuffer, pattern: torch.Tensor, processors: Sequence[Processor],
-                 select: Selector, pad_token_id: int):
+                 select: Selector, pad_token_id: int, codebooks: int | None = None):
         self.buffer = buffer
         self.pattern = pattern
-        self.codebooks = pattern.shape[0]
+        self.codebooks = codebooks or pattern.shape[0]
         self.processors = tuple(processors)
         self.select = select
         self.pad_token_id = pad_token_id
@@ -89,7 +110,9 @@ class CodebookEmitter:
         tokens = torch.where(running.repeat_interleave(self.codebooks), self.select(scores, index), self.pad_token_id)
         logprobs = torch.log_softmax(scores, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
         self.buffer.append(tokens)
-        held = self.pattern[:, self.buffer.length - 1].repeat(rows)
+        held = self.pattern[:, self.buffer.length - 1]
+        if held.shape[0] != tokens.shape[0]:
+            held = held.repeat(rows)
         codes = torch.where(held == FREE, tokens, held)
         shape = (rows, self.codebooks)
         return CodebookStep(index=index, tokens=tokens.view(shape), codes=codes.view(shape),
@@ -105,8 +128,10 @@ def decode_codebooks(
     select: Selector,
     stopping: Callable[[CodebookStep], torch.Tensor],
     pad_token_id: int,
+    codebooks: int | None = None,
 ) -> Iterator[CodebookStep]:
-    """Run multi-codebook decoding to the end, yielding a `CodebookStep` per step."""
-    emit = CodebookEmitter(buffer, pattern, processors, select, pad_token_id)
-    rows = buffer.ids.shape[0] // pattern.shape[0]
+    """Run multi-codebook decoding to the end, yielding a `CodebookStep` per step (``codebooks``: see
+    `CodebookEmitter`)."""
+    emit = CodebookEmitter(buffer, pattern, processors, select, pad_token_id, codebooks)
+    rows = buffer.ids.shape[0] // emit.codebooks
     return decode(step, emit, stopping, rows, buffer.ids.device)

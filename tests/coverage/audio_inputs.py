@@ -22,7 +22,7 @@ from placeholder_prompts import (
     placeholder_count,
     prompt_inputs,
 )
-from speech_extras import SPEECH_EXTRAS
+from speech_extras import SPEECH_EXTRAS, SPEECH_INPUTS
 from text_inputs import text_inputs
 from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
@@ -113,6 +113,9 @@ FEATURE_MASK_NAMES = ("feature_attention_mask", "input_features_mask", "audio_at
 
 
 def speech_inputs(model: torch.nn.Module, mappings: tuple[str, ...] = ()) -> dict[str, Any]:
+    own = SPEECH_INPUTS.get(type(model).__name__)
+    if own is not None:
+        return own(model)
     config = model.config
     takes_audio = {"input_features", "input_values"} & forward_parameters(model)
     if set(mappings) & TEXT_TO_AUDIO or not takes_audio:

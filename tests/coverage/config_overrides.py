@@ -34,6 +34,10 @@ def _composite(encoder_type: str, decoder_type: str, **extra: Any) -> Callable[[
     return build
 
 
+def _start_from_pad(config: Any) -> None:
+    config.decoder_start_token_id = config.pad_token_id
+
+
 ROPE = {"rope_type": "default", "rope_theta": 10000.0}
 # Checkpoints of M-RoPE models set the sections (temporal, height, width) of a head's rotary half
 # (8 with 16-wide heads); the configs' defaults leave them out.
@@ -105,6 +109,10 @@ OVERRIDES: dict[str, Override] = {
     "dots3_note": Override({"text_config.head_dim": 32}),
     "gemma3n_text": Override({"num_kv_shared_layers": 0}),
     "gemma3n": Override({"text_config.num_kv_shared_layers": 0}),
+    # MusicGen's decoders alone: the checkpoints' generation config starts from the pad id; without a start id
+    # transformers' generate cannot build the delay pattern.
+    "MusicgenForCausalLM": Override(finish=lambda c: _start_from_pad(c.decoder)),
+    "MusicgenMelodyForCausalLM": Override(finish=lambda c: _start_from_pad(c.decoder)),
 
     # Composite encoder-decoders: pick small, common parts.
     "encoder-decoder": Override(base=_composite("bert", "bert", decoder_start_token_id=1, pad_token_id=0)),

@@ -37,12 +37,20 @@ FRAME_RTOL, FRAME_ATOL = 1e-4, 1e-5
 
 # Models whose generation takes other options than token decoding: {strategy: options}; a strategy
 # missing here is not applicable to them. SpeechT5 synthesis stops on its own stop probability.
-CLASS_STRATEGIES: dict[str, dict[str, dict[str, Any]]] = {"SpeechT5ForTextToSpeech": {"greedy": {}}}
+# Bark bounds its speech by its semantic stage (an unprefixed max_new_tokens reaches its coarse stage twice and
+# transformers fails); its other stages follow.
+CLASS_STRATEGIES: dict[str, dict[str, dict[str, Any]]] = {
+    "SpeechT5ForTextToSpeech": {"greedy": {}},
+    "BarkModel": {strategy: {**options, "semantic_max_new_tokens": NEW_TOKENS}
+                  for strategy, options in STRATEGIES.items()},
+}
 _REFUSED = re.compile(r"beam.?search|incompatible mode for generation|not supported", re.IGNORECASE)
 
 # Options given to the reference only, as the project's own parity tests do: Whisper's one
 # underlying short-form pass (the default call decodes on from the last timestamp).
-REFERENCE_OPTIONS = {"WhisperForConditionalGeneration": {"force_unique_generate_call": True}}
+# MusicGen's decoder alone: its generate (transformers 5) reads num_return_sequences before any default fills it.
+REFERENCE_OPTIONS = {"WhisperForConditionalGeneration": {"force_unique_generate_call": True},
+                     "MusicgenForCausalLM": {"num_return_sequences": 1}}
 
 
 def whisper_drop_in(one_pass: torch.Tensor, result: Any, model: torch.nn.Module) -> torch.Tensor:
