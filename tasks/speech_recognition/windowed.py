@@ -80,8 +80,8 @@ def transcribe_windows(generator: Generator, waveform: np.ndarray, *, chunk_leng
     for k, (start, tokens) in enumerate(zip(starts, merge_windows(sequences))):
         begin = 0.0 if k == 0 else (start + stride / 2) / rate
         end = duration if k == len(starts) - 1 else min((start + chunk - stride / 2) / rate, duration)
-        text = generator.tokenizer.decode(tokens, skip_special_tokens=True)
-        if text.strip():
+        text = generator.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+        if text:
             segments.append(Segment(start=begin, end=end, text=text, tokens=tuple(tokens),
                                     seek=round(start / rate * frames_per_second(generator))))
     return segments

@@ -123,7 +123,7 @@ def assert_timed(transcript: Transcript) -> None:
         assert previous <= segment.start <= segment.end <= transcript.duration
         previous = segment.start
         if segment.words is not None:
-            assert "".join(w.word for w in segment.words) == segment.text
+            assert "".join(w.word for w in segment.words).strip() == segment.text  # words keep their spaces
             last = segment.start
             for word in segment.words:
                 assert last <= word.start <= word.end <= segment.end, (word, segment)
@@ -338,7 +338,8 @@ def test_whisper_segments_are_the_long_form_segments_decoded():
     for segment, piece in zip(transcript.segments, kept):
         text_ids = [t for t in piece.tokens.tolist() if t < EOT]
         assert list(segment.tokens) == text_ids
-        assert segment.text == generator.tokenizer.decode(text_ids)
+        assert segment.text == generator.tokenizer.decode(text_ids).strip()  # without Whisper's leading space
+        assert not segment.text.startswith(" ")
         assert segment.end == min(piece.end, 45.0)
     # The checks of each segment's window are there even when no threshold asked for them (scripts filter on them).
     for segment in transcript.segments:
@@ -432,3 +433,43 @@ def test_unreadable_audio_names_the_file(tmp_path):
     bad.write_bytes(b"not audio at all")
     with pytest.raises(InputError, match="broken.wav"):
         transcribe(whisper(), str(bad))
+
+
+# -- live segments, candidates, initial prompt ---------------------------------------------------
+
+
+def test_segments_are_reported_as_they_are_decoded_and_equal_the_transcript():
+    seen = []
+    clips = [audio(45, 1), audio(8, 4), audio(6, 2)]
+    transcripts = transcribe_many(whisper(), clips, sampling_rate=RATE, batch_size=2, language="fr",
+                                  on_segment=lambda index, segment: seen.append((index, segment)))
+    for index, transcript in enumerate(transcripts):
+        assert [s for i, s in seen if i == index] == list(transcript.segments)
+    assert {i for i, _ in seen} == {0, 1, 2}
+    one = []
+    transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, on_segment=one.append)
+    assert one == list(transcribe(speech2text(), audio(50, 2), sampling_rate=RATE).segments)
+
+
+def test_best_of_keeps_the_most_likely_of_its_candidates():
+    generator = whisper()
+    features = generator.components.feature_extractor(audio(8, 4), sampling_rate=RATE, return_tensors="pt"
+                                                      ).input_features
+    alone = transcribe_long(generator.model, features, language="fr", temperature=0.7, seed=3)
+    best = transcribe_long(generator.model, features, language="fr", temperature=0.7, seed=3, best_of=4)
+    # Candidate 0 has the single pass' seed: the best of four is at least as likely.
+    assert best.windows[0][0].avg_logprob >= alone.windows[0][0].avg_logprob
+    greedy = transcribe_long(generator.model, features, language="fr", temperature=0.0, best_of=4)
+    assert torch.equal(greedy.sequences, transcribe_long(generator.model, features, language="fr").sequences)
+    with pytest.raises(OptionError, match="best_of=0"):
+        transcribe_long(generator.model, features, language="fr", temperature=0.5, best_of=0)
+
+
+def test_an_initial_prompt_conditions_the_first_window():
+    generator = whisper()
+    prompted = transcribe(generator, audio(8, 4), sampling_rate=RATE, language="fr", initial_prompt="hello world")
+    ids = generator.tokenizer.get_prompt_ids("hello world", return_tensors="pt")
+    expected = transcribe(generator, audio(8, 4), sampling_rate=RATE, language="fr", prompt_ids=ids)
+    assert prompted == expected
+    with pytest.raises(OptionError, match="initial_prompt needs a Whisper model"):
+        transcribe(speech2text(), audio(3, 2), sampling_rate=RATE, initial_prompt="hi")
