@@ -1,0 +1,72 @@
+"""Running a command's job: inputs opened, the output checked, `mmgen.jobs.run` with its writer, then the summary.
+
+    run_command("translate", task, sources, writer, job_choices, batch_size=16)
+
+1. before any work: the writer sees the inputs (`Writer.prepare`), an unfinished run of the same
+   command is named with ``--resume`` / ``--overwrite``;
+2. the job (`mmgen.jobs.run`) commits records to the writer's journal as results complete; each
+   batch's records go to the writer (`Writer.take`) and failed inputs are named on stderr;
+3. the writer makes its output from every record (`Writer.finish`), a working journal is
+   removed, and the summary ends the command: exit 0, or 1 when an input failed.
+A job error (a bad output place, a full disk) stops it with exit 2; Ctrl-C after the current
+batch with exit 130 and how to go on (``--resume``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+
+from mmgen.cli.options import JobChoices
+from mmgen.cli.report import fail, finish, print_failures
+from mmgen.cli.writers.base import Writer, remove_journal
+from mmgen.jobs.inputs import InputSet
+from mmgen.jobs.journal import parts_folder
+
+INTERRUPTED_EXIT = 130
+
+
+def check_unfinished(writer: Writer, choices: JobChoices) -> None:
+    """Stop before any work when an earlier run of this output was not finished and the user said neither
+    ``--resume`` nor ``--overwrite`` (a folder of files starts over by itself: its files are the results)."""
+    folder = parts_folder(writer.journal)
+    if folder.exists() and not choices.resume and not choices.overwrite and not writer.fresh:
+        parts = len(list(folder.glob("part-*")))
+        raise fail(f"an earlier run writing this output was not finished ({parts} part(s) of results committed in "
+                   f"{str(folder)!r}): pass --resume to go on with it (what it committed is not done again), or "
+                   "--overwrite to start over.")
+
+
+def run_command(label: str, task: Any, sources: Sequence[InputSet], writer: Writer, choices: JobChoices,
+                ray_settings: Any = None, **settings: Any) -> None:
+    """Run ``task`` over ``sources`` into ``writer`` (module docstring); ends the command (`typer.Exit`)."""
+    from mmgen.jobs import JobError, JobInterrupted, OutputError, run
+
+    try:
+        writer.prepare(sources)
+        check_unfinished(writer, choices)
+        if writer.progress is not None:
+            settings.setdefault("progress", writer.progress)
+
+        def take(records: list[dict[str, Any]]) -> None:
+            print_failures(records)
+            writer.take(records)
+
+        report = run(task, list(sources), writer.journal, resume=choices.resume,
+                     overwrite=choices.overwrite or (writer.fresh and not choices.resume), engine=choices.engine,
+                     skip=writer.skip(), on_records=take, ray=ray_settings, **settings)
+        writer.finish(report.output)
+        if writer.sidecar:
+            remove_journal(report.output)
+    except JobInterrupted as exc:  # the job said what it committed and to run again with --resume
+        raise typer.Exit(INTERRUPTED_EXIT) from exc
+    except (JobError, OutputError) as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        writer.close()
+    finish(label, report)
+
+
+__all__ = ["INTERRUPTED_EXIT", "check_unfinished", "run_command"]
