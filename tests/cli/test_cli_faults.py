@@ -14,7 +14,6 @@ import json
 
 import pytest
 import soundfile
-import tiny_saved as ts
 import torch
 from cli_models import RATE, tones
 from cli_run import invoke
