@@ -51,6 +51,31 @@ class Completion:
                 "finish_reason": self.finish_reason.value, "new_tokens": self.new_tokens}
 
 
+def check_prompt_lengths(generator: Any, prompts: Sequence[Prompt]) -> None:
+    """An `mmgen.InputError` naming the first text prompt longer than a decoder-only model's positions
+    (``config.max_position_embeddings``), before any compute: past its positions a model reads garbage, or,
+    with rotary positions, runs on for minutes over a huge prompt. Encoder inputs are checked by the input
+    adapter; chats are left to the chat template."""
+    from mmgen.inputs.errors import InputError
+
+    config = generator.model.config
+    limit = getattr(config, "max_position_embeddings", None)
+    if config.is_encoder_decoder or not isinstance(limit, int) or generator.tokenizer is None:
+        return
+    strings = [(i, p) for i, p in enumerate(prompts) if isinstance(p, str)]
+    # A token is at least one byte of the text (byte-level and byte-fallback tokenizers), plus a few special ones.
+    cheap = [(i, p) for i, p in strings if len(p.encode("utf-8")) + 4 > limit]
+    if not cheap:
+        return
+    lengths = [len(ids) for ids in generator.tokenizer([p for _, p in cheap])["input_ids"]]
+    for (i, _), length in zip(cheap, lengths):
+        if length > limit:
+            name = "the prompt" if len(prompts) == 1 else f"prompt #{i}"
+            raise InputError(name, f"the prompt is {length} tokens long and this model reads at most "
+                             f"{limit} (its config's max_position_embeddings)",
+                             "shorten it, or split it into prompts that fit")
+
+
 def _is_chat(prompt: Any) -> bool:
     return (isinstance(prompt, Sequence) and not isinstance(prompt, str) and len(prompt) > 0
             and all(isinstance(m, Mapping) and "role" in m for m in prompt))
@@ -61,11 +86,13 @@ def generate_text(generator: Any, prompts: Prompt | Sequence[Prompt], **options:
 
     options: generation options of `mmgen.generate` (``max_new_tokens``, ``do_sample``,
     ``stop_strings``, ``num_return_sequences``, ...); unset ones come from the model.
+    Raises `mmgen.InputError` for a prompt longer than the model's positions (`check_prompt_lengths`).
     """
     batch = [prompts] if isinstance(prompts, str) or _is_chat(prompts) else list(prompts)
     if not batch:
         return []
     items = [p if isinstance(p, str) else [dict(m) for m in p] for p in batch]
+    check_prompt_lengths(generator, items)
     results = generator.generate(items, **options)
     return [Completion(prompt=batch[r.input_index], text=r.text, finish_reason=r.finish_reason,
                        input_index=r.input_index, new_tokens=len(r.tokens)) for r in results]
@@ -87,6 +114,7 @@ def stream_text_completions(generator: Any, prompts: Prompt | Sequence[Prompt], 
         raise TypeError("stream_text_completions streams one completion per prompt: leave num_return_sequences "
                         "unset, or call generate_text.")
     items = [p if isinstance(p, str) else [dict(m) for m in p] for p in batch]
+    check_prompt_lengths(generator, items)
     arguments, _ = generator.arguments(items, **options)
     beams = arguments.get("num_beams") or getattr(generator.model.generation_config, "num_beams", None) or 1
     if beams > 1:
@@ -125,4 +153,4 @@ def chat(generator: Any, conversations: Sequence[Message] | Sequence[Sequence[Me
     return generate_text(generator, batch, **options)
 
 
-__all__ = ["Completion", "chat", "generate_text", "stream_text_completions"]
+__all__ = ["Completion", "chat", "check_prompt_lengths", "generate_text", "stream_text_completions"]

@@ -104,3 +104,12 @@ def test_streamed_completions_are_the_generated_ones_piece_by_piece(lm):
                                     max_new_tokens=6)
     assert whole == generate_text(lm, prompts, num_beams=2, max_new_tokens=6)
     assert beams == [(c.input_index, c.text) for c in whole]  # beam search cannot stream: once, whole
+
+
+def test_a_prompt_past_the_models_positions_is_refused_before_any_compute(lm):
+    from mmgen import InputError
+
+    limit = lm.model.config.max_position_embeddings
+    with pytest.raises(InputError, match=rf"tokens long and this model reads at most {limit}"):
+        generate_text(lm, ["word " * (4 * limit)])
+    assert generate_text(lm, ["word " * 4])[0].new_tokens == NEW

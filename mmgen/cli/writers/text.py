@@ -19,9 +19,19 @@ def one_line(text: str | None) -> str:
     return "" if text is None else " ".join(text.splitlines())
 
 
+def whole_file_failures(sources: Sequence[InputSet]) -> set[RecordId]:
+    """The ids a text file's failure has when none of its lines could be read (missing, empty, a folder): such a
+    file gives no line, so a line-by-line output has none for it (the failure is named on stderr)."""
+    from mmgen.jobs.file_inputs import FileInputs
+
+    return {record_id for source in sources if isinstance(source, FileInputs) and source.text
+            and not source.whole_files for record_id, _, problem in source.files if problem is not None}
+
+
 class TextLines(Writer):
     """Line n of the output answers input n: to stdout as lines come (each once the ones before it are printed),
-    or to a file written at the end. line_of: a record -> its text (None for a failed input: an empty line)."""
+    or to a file written at the end. line_of: a record -> its text (None for a failed input: an empty line). A
+    file none of whose lines could be read gives no line (`whole_file_failures`)."""
 
     def __init__(self, target: Path | None, line_of: Callable[[Record], str | None]):
         self.target, self.line_of = target, line_of
@@ -33,13 +43,17 @@ class TextLines(Writer):
             self.journal = sidecar(target)
         self._order: InputOrder | None = None
         self._in_order: InOrder | None = None
+        self._no_line: set[RecordId] = set()
 
     def prepare(self, sources: Sequence[InputSet]) -> None:
         self._order = InputOrder(sources)
+        self._no_line = whole_file_failures(sources)
         if self.target is None:
             self._in_order = InOrder(self._order, self._print)
 
     def _print(self, record: Record) -> None:
+        if record["id"] in self._no_line:
+            return
         sys.stdout.write(one_line(self.line_of(record)) + "\n")
         sys.stdout.flush()
 
@@ -51,8 +65,8 @@ class TextLines(Writer):
         if self._in_order is not None:
             self._in_order.flush()
             return
-        lines = sorted(((self._order.place(r["id"]), one_line(self.line_of(r))) for r in read_records(output)),
-                       key=lambda pair: pair[0])
+        lines = sorted(((self._order.place(r["id"]), one_line(self.line_of(r))) for r in read_records(output)
+                        if r["id"] not in self._no_line), key=lambda pair: pair[0])
         data = "".join(line + "\n" for _, line in lines).encode("utf-8")
         write_atomically(self.target, lambda handle: handle.write(data))
 
