@@ -24,6 +24,7 @@ from mmgen.tasks.speech_recognition import word_timestamps as wt
 from mmgen.tasks.speech_recognition.longform import transcribe_long
 from tiny_tokenizers import metaspace_bpe
 
+from mmgen.api import generate as mmgen_generate
 from mmgen.core.options import OptionError
 from mmgen.generator import Generator
 from mmgen.inputs.adapters import Components
@@ -414,7 +415,11 @@ def test_speech2text_windows_cover_long_audio():
 
 def test_speech2text_batch_size_does_not_change_the_transcript():
     one = transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, batch_size=1)
-    assert one == transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, batch_size=3)
+    three = transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, batch_size=3)
+    assert one.text == three.text and len(one.segments) == len(three.segments)
+    for a, b in zip(one.segments, three.segments):
+        assert (a.start, a.end, a.text, a.tokens) == (b.start, b.end, b.text, b.tokens)
+        assert a.avg_logprob == pytest.approx(b.avg_logprob, abs=1e-4)  # other matrix shapes, other roundings
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -473,3 +478,20 @@ def test_an_initial_prompt_conditions_the_first_window():
     assert prompted == expected
     with pytest.raises(OptionError, match="initial_prompt needs a Whisper model"):
         transcribe(speech2text(), audio(3, 2), sampling_rate=RATE, initial_prompt="hi")
+
+
+def test_windowed_segments_carry_their_windows_checks():
+    """Scripts filter segments on avg_logprob and no_speech_prob: windowed decoding reports them too (Whisper
+    without timestamps also its no-speech probability), never None for a decoded window."""
+    transcript = transcribe(speech2text(), audio(50, 2), sampling_rate=RATE)
+    assert transcript.segments
+    for segment in transcript.segments:
+        assert segment.avg_logprob is not None and segment.avg_logprob <= 0.0
+        assert segment.compression_ratio is not None and segment.compression_ratio > 0
+        assert segment.no_speech_prob is None  # Speech2Text has no no-speech token
+    generator = whisper()
+    arguments, _ = generator.arguments([audio(8, 4)], sampling_rate=RATE, language="fr", return_timestamps=False)
+    generation = mmgen_generate(generator.model, **arguments)
+    average, ratio, no_speech = sr.window_checks(generation, 0, generator.model.config.vocab_size)
+    assert average == pytest.approx(float(generation.avg_logprobs[0])) and ratio > 0
+    assert no_speech == pytest.approx(float(generation.no_speech_probs[0])) and 0 <= no_speech <= 1
