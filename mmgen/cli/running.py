@@ -42,6 +42,15 @@ def _silence_stdout() -> None:
         pass
 
 
+def typed_on_a_terminal(sources: Sequence[InputSet]) -> bool:
+    """Whether the inputs include lines a person types (stdin is a terminal)."""
+    import sys
+
+    from mmgen.jobs.stdin_inputs import StdinLines
+
+    return any(isinstance(s, StdinLines) for s in sources) and bool(getattr(sys.stdin, "isatty", lambda: False)())
+
+
 def check_unfinished(writer: Writer, choices: JobChoices) -> None:
     """Stop before any work when an earlier run of this output was not finished and the user said neither
     ``--resume`` nor ``--overwrite`` (a folder of files starts over by itself: its files are the results)."""
@@ -63,6 +72,8 @@ def run_command(label: str, task: Any, sources: Sequence[InputSet], writer: Writ
         check_unfinished(writer, choices)
         if writer.progress is not None:
             settings.setdefault("progress", writer.progress)
+        if typed_on_a_terminal(sources):  # each line answered as it is typed, not once a batch has filled
+            settings.update(batch_size=1, window=1, workers=0)
 
         def take(records: list[dict[str, Any]]) -> None:
             print_failures(records)

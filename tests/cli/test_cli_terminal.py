@@ -92,3 +92,36 @@ def test_transcribe_prints_segments_live_on_a_terminal(tmp_path):
     written = (tmp_path / "out" / "long.txt").read_text().splitlines()
     assert [line.split(b"]  ", 1)[1].decode().strip() for line in lines] == written
     assert "set a timer for five minutes" in session
+
+
+def test_lines_typed_on_a_terminal_are_answered_one_by_one(tmp_path):
+    """``mmgen translate -`` with a person typing: each line is translated once its Enter is pressed, before the
+    next one is typed (not once a batch or 64 KiB has filled)."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "mmgen", "translate", "-", "-m", "demo/translate", "--threads",
+                                "1"], stdin=terminal, stdout=terminal, stderr=terminal, cwd=tmp_path, close_fds=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    os.close(terminal)
+    seen = b""
+
+    def read_until(expected: bytes, timeout: float = 120) -> bytes:
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while expected not in seen and time.monotonic() < end:
+            ready, _, _ = select.select([controller], [], [], 0.1)
+            if ready:
+                seen += os.read(controller, 4096)
+        return seen
+
+    try:
+        os.write(controller, b"she has four boats\n")
+        assert b"elle a quatre bateaux" in read_until(b"elle a quatre bateaux"), seen
+        os.write(controller, b"we want nine tables\n")
+        assert b"nous voulons neuf tables" in read_until(b"nous voulons neuf tables"), seen
+        os.write(controller, b"\x04")  # end of input
+        assert b"2 items (0 failed)" in read_until(b"2 items"), seen
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
