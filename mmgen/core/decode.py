@@ -68,7 +68,8 @@ class TokenEmitter:
         tokens = torch.where(running, self.select(scores, index), self.pad_token_id)
         if self.logprob_scale != 1.0:
             scores = scores * self.logprob_scale
-        logprobs = torch.log_softmax(scores, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+        # log_softmax at the chosen token only: its score less the row's logsumexp (no (rows, vocab) output).
+        logprobs = scores.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(scores, dim=-1)
         self.buffer.append(tokens)
         return TokenStep(index=index, tokens=tokens, logprobs=torch.where(running, logprobs, 0.0),
                          active=running, finish_codes=torch.zeros_like(tokens, dtype=torch.int8))

@@ -9,6 +9,11 @@ Model inputs mirror what ``model.generate`` feeds, so the logits match it bit fo
 - decoder-only: positions from the attention mask (``cumsum - 1``, 0 on padding), the mask
   dropped when it has no padding, logits of the last position only (``logits_to_keep=1``);
 - encoder-decoder: the encoder output and mask passed at every step, no decoder mask.
+
+`Speed` picks the cache and the forward: a dynamic cache (grows a column per step) or a static
+one (transformers' ``StaticCache``: preallocated to the call's length, written in place), whose
+step keeps every shape (one token per row, the full-length mask), so it can run compiled
+(`mmgen.core.compiled`). The prefill always runs eagerly; rows never leave a static batch.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ import inspect
 from typing import Any
 
 import torch
-from transformers import DynamicCache, EncoderDecoderCache
+from dataclasses import dataclass
+
+from transformers import DynamicCache, EncoderDecoderCache, StaticCache
 from transformers.utils import ModelOutput
 
+from mmgen.core.compiled import compiled_forward
 from mmgen.core.prepared_step import map_rows
 
 
@@ -27,30 +35,75 @@ def _forward_parameters(model: torch.nn.Module) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
-def new_cache(model: torch.nn.Module) -> DynamicCache | EncoderDecoderCache:
-    """The cache ``model.generate`` would build: dynamic, per decoder layer."""
+@dataclass(frozen=True)
+class Speed:
+    """How a step runs. static_length: a static cache of that many positions (prompt + new tokens),
+    else None for a dynamic one. compile: the step's forward compiled (needs a static cache)."""
+
+    static_length: int | None = None
+    compile: bool = False
+
+
+# Static caches are sized in steps of this many positions, so calls of similar lengths share a compiled step.
+STATIC_LENGTH_STEP = 32
+
+
+def speed_for(static: bool, compile: bool, max_length: int) -> Speed:
+    """The `Speed` of a call: a static cache of ``max_length`` positions rounded up to `STATIC_LENGTH_STEP`."""
+    if not static:
+        return Speed()
+    return Speed(-(-max_length // STATIC_LENGTH_STEP) * STATIC_LENGTH_STEP, compile)
+
+
+def new_cache(model: torch.nn.Module, static_length: int | None = None,
+              encoder_length: int | None = None) -> DynamicCache | StaticCache | EncoderDecoderCache:
+    """The cache ``model.generate`` would build: dynamic, or static (``static_length`` positions; an
+    encoder-decoder model's cross-attention cache holds ``encoder_length``), per decoder layer."""
     config = model.config.get_text_config(decoder=True)
+    if static_length is None:
+        self_attention: DynamicCache | StaticCache = DynamicCache(config=config)
+        cross_attention: DynamicCache | StaticCache = DynamicCache(config=config)
+    else:
+        self_attention = StaticCache(config=config, max_cache_len=static_length)
+        cross_attention = StaticCache(config=config, max_cache_len=encoder_length or 1)
     if model.config.is_encoder_decoder:
-        return EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
-    return DynamicCache(config=config)
+        return EncoderDecoderCache(self_attention, cross_attention)
+    return self_attention
 
 
 class ModelStep:
-    """Base of the two step kinds; holds the model, its cache and the row count."""
+    """Base of the two step kinds; holds the model, its cache, the forward the steps call, and the row count.
 
-    compactable = True
+    Rows leave the batch (``keep``, batch compaction) only with a dynamic cache.
+    """
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, speed: Speed = Speed()):
         self.model = model
         self.device = model.device
-        self.cache = new_cache(model)
+        self.speed = speed
+        self.static = speed.static_length is not None
+        self.compactable = not self.static
+        self.cache = new_cache(model) if not (self.static and model.config.is_encoder_decoder) else None
+        if self.static and not model.config.is_encoder_decoder:
+            self.cache = new_cache(model, speed.static_length)
+        self.forward = compiled_forward(model) if speed.compile else model
         self.rows = 0
+
+    @property
+    def compile_seconds(self) -> float:
+        """Seconds spent compiling the step's forward so far (0 without ``compile``)."""
+        return self.forward.seconds if self.speed.compile else 0.0
 
     def _logits(self, outputs: Any) -> torch.Tensor:
         cache = getattr(outputs, "cache", None)
         if cache is not None:
             self.cache = cache
-        return outputs.logits[:, -1].to(copy=True, dtype=torch.float32)
+        logits = outputs.logits[:, -1]
+        # Copied where the model's buffer would otherwise live on: a compiled step reuses its output
+        # buffers, and a prompt's logits hold every position. One position's float32 logits are used as they are.
+        if self.speed.compile or outputs.logits.shape[1] > 1:
+            return logits.to(copy=True, dtype=torch.float32)
+        return logits.float()
 
     def reorder(self, index: torch.Tensor) -> None:
         """Make row i continue from row ``index[i]`` (beam search). index: (rows,) long."""
@@ -77,8 +130,9 @@ class DecoderOnlyStep(ModelStep):
         attention_mask: torch.Tensor,
         max_length: int,
         prefill_inputs: dict[str, Any] | None = None,
+        speed: Speed = Speed(),
     ):
-        super().__init__(model)
+        super().__init__(model, speed)
         parameters = _forward_parameters(model)
         self.rows, self.length = input_ids.shape
         self.input_ids = input_ids
@@ -94,18 +148,19 @@ class DecoderOnlyStep(ModelStep):
             positions = attention_mask.long().cumsum(-1) - 1
             self.positions = positions.masked_fill(attention_mask == 0, 0)
 
-    def _forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None, **extra: Any) -> torch.Tensor:
+    def _forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None, forward: Any = None,
+                 **extra: Any) -> torch.Tensor:
         inputs: dict[str, Any] = {"input_ids": input_ids, "cache": self.cache, "use_cache": True}
-        if self.padded:
-            inputs["attention_mask"] = self.mask[:, : self.length]
+        if self.padded:  # a static cache's step sees the whole mask: its shape never changes
+            inputs["attention_mask"] = self.mask if self.static else self.mask[:, : self.length]
         if positions is not None:
             inputs["position_ids"] = positions
         if self.keep_last_logits:
             inputs["logits_to_keep"] = 1
-        return self._logits(self.model(**inputs, **extra, return_dict=True))
+        return self._logits((forward or self.forward)(**inputs, **extra, return_dict=True))
 
     def prefill(self) -> torch.Tensor:
-        logits = self._forward(self.input_ids, self.positions, **self.prefill_inputs)
+        logits = self._forward(self.input_ids, self.positions, forward=self.model, **self.prefill_inputs)
         if self.positions is not None:
             self.positions = self.positions[:, -1:]
         return logits
@@ -139,8 +194,9 @@ class EncoderDecoderStep(ModelStep):
         encoder_inputs: dict[str, Any],
         decoder_input_ids: torch.Tensor,
         rows_per_input: int = 1,
+        speed: Speed = Speed(),
     ):
-        super().__init__(model)
+        super().__init__(model, speed)
         self.encoder_inputs = encoder_inputs
         self.decoder_input_ids = decoder_input_ids
         self.rows = decoder_input_ids.shape[0]
@@ -163,7 +219,7 @@ class EncoderDecoderStep(ModelStep):
                 self.encoder_mask = self.encoder_mask.repeat_interleave(self.rows_per_input, dim=0)
         return outputs
 
-    def _forward(self, decoder_input_ids: torch.Tensor) -> torch.Tensor:
+    def _forward(self, decoder_input_ids: torch.Tensor, forward: Any = None) -> torch.Tensor:
         inputs: dict[str, Any] = {
             "decoder_input_ids": decoder_input_ids,
             "encoder_outputs": self.encoder_outputs,
@@ -172,11 +228,18 @@ class EncoderDecoderStep(ModelStep):
         }
         if self.encoder_mask is not None:
             inputs["attention_mask"] = self.encoder_mask
-        return self._logits(self.model(**inputs, return_dict=True))
+        return self._logits((forward or self.forward)(**inputs, return_dict=True))
+
+    def start_cache(self) -> None:
+        """A static cache, once the encoder's length is known (its cross-attention cache holds it)."""
+        if self.static:
+            encoder_length = self.encoder_outputs.last_hidden_state.shape[1]
+            self.cache = new_cache(self.model, self.speed.static_length, encoder_length)
 
     def prefill(self) -> torch.Tensor:
         self.encoder_outputs = self.encode()
-        return self._forward(self.decoder_input_ids)
+        self.start_cache()
+        return self._forward(self.decoder_input_ids, forward=self.model)
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         return self._forward(tokens[:, None])

@@ -64,6 +64,23 @@ class GenerationOptions:
     # mmgen: rows that finish leave the model's batch, so a straggler does not keep finished
     # rows computing (same tokens either way). Beam search does not compact.
     compact: bool = True
+    # mmgen's speed options, the same tokens either way. cache: "dynamic" (grows by a column per
+    # step) or "static" (preallocated to the call's length, written in place, so the step keeps
+    # its shapes). compile: the decode step compiled with torch.compile (with a static cache;
+    # CUDA graphs on a GPU); transformers' cache_implementation="static" is the same as cache.
+    cache: str = "dynamic"
+    compile: bool = False
+    # Speculative decoding (greedy, any batch size, the same tokens as plain greedy): a draft model
+    # with the target's tokenizer guesses up to num_assistant_tokens ahead (stopping early once every
+    # row's guess is less likely than assistant_confidence_threshold; schedule "heuristic": +2
+    # after a round whose guesses were all kept, -1 otherwise), or prompt lookup guesses the
+    # continuation of each row's last n-gram (at most max_matching_ngram_size) from its own text.
+    assistant_model: Any = field(default=None, compare=False)
+    num_assistant_tokens: int = 20
+    num_assistant_tokens_schedule: str = "constant"
+    assistant_confidence_threshold: float = 0.4
+    prompt_lookup_num_tokens: int | None = None
+    max_matching_ngram_size: int = 2
     # Sampling warpers.
     temperature: float = 1.0
     top_k: int | None = 50
@@ -95,6 +112,16 @@ class GenerationOptions:
         return self.num_beams > 1
 
     @property
+    def static_cache(self) -> bool:
+        """Whether the call decodes over a static cache: asked for, or needed by ``compile``."""
+        return self.cache == "static" or self.compile
+
+    @property
+    def speculative(self) -> bool:
+        """Whether a draft model or prompt lookup guesses tokens ahead (speculative decoding)."""
+        return self.assistant_model is not None or self.prompt_lookup_num_tokens is not None
+
+    @property
     def rows_per_input(self) -> int:
         """How many rows each input row becomes: beams, or independent returned sequences."""
         return max(self.num_beams, self.num_return_sequences)
@@ -103,22 +130,26 @@ class GenerationOptions:
 OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(GenerationOptions))
 
 # Options transformers accepts that mmgen answers itself: output flags (a `Generation` always
-# carries scores), the cache choice (mmgen owns its cache) and ``use_cache=True`` (mmgen always
-# decodes with a KV cache; ``use_cache=False`` is refused by `resolve_options`).
+# carries scores), ``use_cache=True`` (mmgen always decodes with a KV cache; ``use_cache=False``
+# is refused by `resolve_options`) and ``cache_implementation`` (read as ``cache``).
 ACCEPTED_AND_IGNORED = frozenset(
     {"return_dict_in_generate", "output_scores", "output_logits", "cache_implementation", "generation_config",
      "use_cache"}
 )
+CACHE_KINDS = ("dynamic", "static")
 
 
 # The value of each non-optional option that makes it do nothing.
 NEUTRAL: dict[str, Any] = {
     "min_length": 0, "do_sample": False, "num_beams": 1, "num_return_sequences": 1, "length_penalty": 1.0,
-    "early_stopping": False, "compact": True, "temperature": 1.0, "top_p": 1.0,
+    "early_stopping": False, "compact": True, "cache": "dynamic", "compile": False, "temperature": 1.0, "top_p": 1.0,
     "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "repetition_penalty": 1.0,
     "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_no_repeat_ngram_size": 0,
     "remove_invalid_values": False, "renormalize_logits": False, "logits_processor": (),
+    "num_assistant_tokens": 20, "num_assistant_tokens_schedule": "constant", "assistant_confidence_threshold": 0.0,
+    "max_matching_ngram_size": 2,
 }
+SPECULATIVE_SCHEDULES = ("constant", "heuristic", "heuristic_transient")
 
 
 def _as_tuple(value: Any) -> Any:
@@ -153,10 +184,12 @@ def _normalise(name: str, value: Any) -> Any:
 # an option off). Checked before normalising, so "4" is not read as token 4 and "42" as (4, 2).
 _INT_OPTIONS = frozenset({"max_new_tokens", "max_length", "min_length", "min_new_tokens", "num_beams",
                           "num_return_sequences", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "top_k",
-                          "pad_token_id", "bos_token_id", "forced_bos_token_id"})
+                          "pad_token_id", "bos_token_id", "forced_bos_token_id", "num_assistant_tokens",
+                          "prompt_lookup_num_tokens", "max_matching_ngram_size"})
 _NUMBER_OPTIONS = frozenset({"max_time", "length_penalty", "temperature", "top_p", "min_p", "typical_p",
-                             "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "encoder_repetition_penalty"})
-_BOOL_OPTIONS = frozenset({"do_sample", "compact", "remove_invalid_values", "renormalize_logits"})
+                             "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "encoder_repetition_penalty",
+                             "assistant_confidence_threshold"})
+_BOOL_OPTIONS = frozenset({"do_sample", "compact", "compile", "remove_invalid_values", "renormalize_logits"})
 _ID_OPTIONS = frozenset({"eos_token_id", "suppress_tokens", "begin_suppress_tokens", "forced_eos_token_id"})
 
 
@@ -216,6 +249,8 @@ def resolve_options(model_generation_config: Any, user: dict[str, Any]) -> Gener
     if unknown:
         name = sorted(unknown)[0]
         raise OptionError(f"Unknown generation option {name!r}.{suggest(name, OPTION_NAMES)}")
+    if "cache_implementation" in user and "cache" not in user:
+        user = {**user, "cache": user["cache_implementation"]}
     if user.get("use_cache", True) is not True:
         raise OptionError(f"use_cache={user['use_cache']!r}: mmgen always decodes with a KV cache (the tokens are "
                           "the same as without one). Leave use_cache out.")
@@ -302,6 +337,8 @@ def validate_sizes(o: GenerationOptions) -> None:
 
 def validate(o: GenerationOptions) -> None:
     """Check values and combinations; every message names the option and the fix."""
+    _require(o.cache in CACHE_KINDS, f"cache={o.cache!r}: pass one of {', '.join(map(repr, CACHE_KINDS))} "
+             "(static: preallocated to the call's length, which compile=True needs).")
     for name in ("max_new_tokens", "max_length", "min_length", "min_new_tokens", "no_repeat_ngram_size",
                  "encoder_no_repeat_ngram_size"):
         value = getattr(o, name)
@@ -358,7 +395,26 @@ def validate(o: GenerationOptions) -> None:
     _require(all(callable(p) for p in o.logits_processor),
              "logits_processor must be callables (tokens, scores) -> scores.")
     _validate_forced_tokens(o)
+    _validate_speculative(o)
     validate_sizes(o)
+
+
+def _validate_speculative(o: GenerationOptions) -> None:
+    """Speculative decoding's options; what it cannot be combined with is checked where the model is known."""
+    _require(o.assistant_model is None or o.prompt_lookup_num_tokens is None,
+             "assistant_model and prompt_lookup_num_tokens both guess tokens ahead: pass one of them.")
+    _require(o.assistant_model is None or callable(getattr(o.assistant_model, "forward", None)),
+             f"assistant_model={type(o.assistant_model).__name__} is not a model: pass a causal LM that shares the "
+             "model's tokenizer (e.g. AutoModelForCausalLM.from_pretrained(...) of a smaller sibling).")
+    for name in ("num_assistant_tokens", "prompt_lookup_num_tokens", "max_matching_ngram_size"):
+        value = getattr(o, name)
+        _require(value is None or value >= 1, f"{name}={value} must be an integer >= 1.")
+    _require(o.num_assistant_tokens_schedule in SPECULATIVE_SCHEDULES,
+             f"num_assistant_tokens_schedule={o.num_assistant_tokens_schedule!r}: pass one of "
+             f"{', '.join(map(repr, SPECULATIVE_SCHEDULES))}.")
+    _require(0 <= o.assistant_confidence_threshold < 1,
+             f"assistant_confidence_threshold={o.assistant_confidence_threshold} must be in [0, 1) (0 never stops "
+             "the draft early).")
 
 
 def _validate_forced_tokens(o: GenerationOptions) -> None:

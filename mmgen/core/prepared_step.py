@@ -29,17 +29,21 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache, GenerationMixin
 from transformers.utils import ModelOutput
 
-# Inputs transformers feeds at the first step only (its MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL).
+# Inputs transformers feeds at the first step only (its MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL, and
+# a decoder-only prompt's embeddings, which its input preparation reads at the first step only).
 PREFILL_ONLY = frozenset({
     "mm_encoder_outputs", "pixel_values", "pixel_mask", "input_features", "input_features_mask", "input_values",
     "padding_mask", "input_values_mask", "pixel_values_videos", "num_local_patches", "high_res_pixel_values",
-    "image_patches_indices",
+    "image_patches_indices", "inputs_embeds",
 })
 # Model types whose token types mark the generated text as 1 (the causal suffix after a bidirectional prefix).
 TOKEN_TYPES_GROW_BY_ONES = frozenset({"paligemma", "gemma3", "gemma3n", "gemma4"})
 # Forward outputs that are the next forward's input of the same name (caches, recurrent state), for
-# the models whose forward takes that name (outputs also answer to deprecated aliases of ``cache``).
-CARRIED_OUTPUTS = ("cache", "state", "cache_params", "mems", "past_buckets_states")
+# the models whose forward takes that name (outputs also answer to deprecated aliases of ``cache``),
+# with the dimension their tensors hold the batch on (XLNet's memories: (length, batch, hidden)).
+CARRIED_OUTPUTS = {"cache": 0, "state": 0, "cache_params": 0, "mems": 1, "past_buckets_states": 0}
+# Model types whose generate feeds no position ids (Reformer pads its input to chunks and counts itself).
+POSITIONS_NOT_FED = frozenset({"reformer"})
 # Model classes that keep a state of their own instead of transformers' cache classes (generate's list).
 OWN_STATE_CLASSES = ("reformer", "minimax", "xlnet", "rwkv", "xlstm")
 OWN_STATE_EXCEPTIONS = ("minimaxm2", "minimaxm3")  # standard attention, despite the name
@@ -47,11 +51,16 @@ OWN_STATE_EXCEPTIONS = ("minimaxm2", "minimaxm3")  # standard attention, despite
 NOT_FOR_THE_ENCODER = ("decoder_", "cross_attn", "use_cache", "cache", "logits_to_keep")
 
 
+def keeps_its_own_state(model: torch.nn.Module) -> bool:
+    """Whether the model keeps a state of its own instead of transformers' cache classes (`OWN_STATE_CLASSES`)."""
+    name = type(model).__name__.lower()
+    return any(own in name for own in OWN_STATE_CLASSES) and not any(ok in name for ok in OWN_STATE_EXCEPTIONS)
+
+
 def new_generation_cache(model: torch.nn.Module) -> DynamicCache | EncoderDecoderCache | None:
     """The cache ``generate`` starts a model with: dynamic, per decoder layer (an encoder-decoder pair for
-    encoder-decoder models); None for the models that keep a state of their own (`OWN_STATE_CLASSES`)."""
-    name = type(model).__name__.lower()
-    if any(own in name for own in OWN_STATE_CLASSES) and not any(ok in name for ok in OWN_STATE_EXCEPTIONS):
+    encoder-decoder models); None for the models that keep a state of their own."""
+    if keeps_its_own_state(model):
         return None
     config = model.config.get_text_config(decoder=True)
     if model.config.is_encoder_decoder:
@@ -75,23 +84,39 @@ def places_tokens_itself(model: torch.nn.Module) -> bool:
     return hasattr(model, "get_rope_index") or hasattr(getattr(model, "base_model", None), "get_rope_index")
 
 
-def map_rows(value: Any, rows: torch.Tensor) -> Any:
-    """``value`` (a tensor, a model output, a tuple or list of them) at ``rows`` along its batch (dim 0)."""
+def map_rows(value: Any, rows: torch.Tensor, dim: int = 0) -> Any:
+    """``value`` (a tensor, a model output, a tuple or list of them) at ``rows`` along its batch (``dim``)."""
     if isinstance(value, torch.Tensor):
-        return value.index_select(0, rows.to(value.device)) if value.dim() > 0 else value
+        return value.index_select(dim, rows.to(value.device)) if value.dim() > dim else value
     if isinstance(value, ModelOutput):
-        return type(value)(**{k: map_rows(v, rows) for k, v in value.items()})
+        return type(value)(**{k: map_rows(v, rows, dim) for k, v in value.items()})
     if isinstance(value, (tuple, list)):
-        return type(value)(map_rows(v, rows) for v in value)
+        return type(value)(map_rows(v, rows, dim) for v in value)
     return value
 
 
-def map_cache(cache: Any, rows: torch.Tensor) -> Any:
-    """A cache (or recurrent state) at ``rows``: its own ``reorder_cache`` where it has one."""
-    if hasattr(cache, "reorder_cache"):
-        cache.reorder_cache(rows)
-        return cache
-    return map_rows(cache, rows)
+def reorder_state(state: Any, rows: torch.Tensor, dim: int = 0) -> Any:
+    """A cache (or recurrent state) at ``rows``, as beam search reorders it: its own ``reorder_cache``
+    where it has one (as ``generate`` calls it), else every tensor along its batch."""
+    if hasattr(state, "reorder_cache"):
+        state.reorder_cache(rows)
+        return state
+    return map_rows(state, rows, dim)
+
+
+def repeat_state(state: Any, index: torch.Tensor, repeats: int, dim: int = 0) -> Any:
+    """A cache (or recurrent state) with each row repeated ``repeats`` times (``index``: the rows that makes).
+
+    Its own ``batch_repeat_interleave`` where every part of it has one (it knows all its parts:
+    MiniMax's linear-attention state too), else its ``reorder_cache`` on ``index``, else every
+    tensor along its batch.
+    """
+    layers = getattr(state, "layers", None)
+    if hasattr(state, "batch_repeat_interleave") and all(hasattr(layer, "batch_repeat_interleave")
+                                                         for layer in layers or ()):
+        state.batch_repeat_interleave(repeats)
+        return state
+    return reorder_state(state, index, dim)
 
 
 class GrowingInput:
@@ -112,7 +137,8 @@ class GrowingInput:
 
     @property
     def view(self) -> torch.Tensor:
-        return self.data[..., : self.length]
+        """The columns so far, contiguous (some models ``view`` their positions)."""
+        return self.data[..., : self.length].contiguous()
 
     def grow(self) -> None:
         self.data[..., self.length : self.length + 1] = self.next_column(self.data[..., self.length - 1 : self.length])
@@ -150,21 +176,49 @@ def initial_positions(model: torch.nn.Module, input_ids: torch.Tensor, mask: tor
     """The prompt's position ids, as ``generate`` computes them before the prefill.
 
     Most models: (rows, length) `text_positions`. A model that places tokens itself (M-RoPE, its
-    public ``get_rope_index``): (4, rows, length), the text positions then its (t, h, w) rows; the
-    media tokens' rows come from ``get_rope_index`` when the call marks them (``mm_token_type_ids``
-    with image or video grids), else the three rows repeat the text positions.
+    public ``get_rope_index``): (4, rows, length), the text positions then its (t, h, w) rows,
+    which ``get_rope_index`` lays out over the media tokens (`media_positions`) or, for a call
+    without media, the text positions three times.
     """
     text = text_positions(input_ids, mask)
     if not places_tokens_itself(model):
         return text
-    has_media = model_inputs.get("image_grid_thw") is not None or model_inputs.get("video_grid_thw") is not None
-    if model_inputs.get("mm_token_type_ids") is not None and has_media:
-        owner = model if hasattr(model, "get_rope_index") else model.base_model
-        rope_inputs = {k: v for k, v in model_inputs.items() if k not in ("input_ids", "attention_mask")}
-        media, _ = owner.get_rope_index(input_ids, attention_mask=mask, **rope_inputs)
-    else:
+    media = media_positions(model, input_ids, mask, model_inputs)
+    if media is None:
         media = text[None].expand(3, -1, -1)
     return torch.cat([text[None], media.to(text.dtype)], dim=0)
+
+
+def media_positions(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor | None,
+                    model_inputs: dict[str, Any]) -> torch.Tensor | None:
+    """(3, rows, length) M-RoPE (t, h, w) positions from the model's ``get_rope_index``, or None without media.
+
+    Two kinds of model, told apart by what ``get_rope_index`` takes: most find media tokens by
+    ``mm_token_type_ids`` and lay them out on their grids (``image_grid_thw``, ``video_grid_thw``,
+    MiniCPM-V's ``target_sizes``), so the call needs both; the Omni models find them by their ids
+    and also place audio (``audio_seqlens`` from the feature mask), so every call goes through it.
+    """
+    owner = model if hasattr(model, "get_rope_index") else model.base_model
+    parameters = inspect.signature(owner.get_rope_index).parameters
+    if "mm_token_type_ids" in parameters:
+        grids = ("image_grid_thw", "video_grid_thw", "target_sizes", "target_sizes_videos")
+        if model_inputs.get("mm_token_type_ids") is None or all(model_inputs.get(g) is None for g in grids):
+            return None
+        given = {k: v for k, v in model_inputs.items() if k not in ("input_ids", "attention_mask")}
+    elif "audio_seqlens" in parameters:
+        audio_lengths = model_inputs.get("audio_feature_lengths")
+        if model_inputs.get("feature_attention_mask") is not None:
+            audio_lengths = model_inputs["feature_attention_mask"].sum(dim=-1)
+        given = {"image_grid_thw": model_inputs.get("image_grid_thw"),
+                 "video_grid_thw": model_inputs.get("video_grid_thw"),
+                 "use_audio_in_video": bool(model_inputs.get("use_audio_in_video")), "audio_seqlens": audio_lengths,
+                 "second_per_grids": model_inputs.get("video_second_per_grid")}
+        if mask is None:
+            mask = torch.ones_like(input_ids)
+    else:
+        return None
+    positions, _ = owner.get_rope_index(input_ids, attention_mask=mask, **given)
+    return positions
 
 
 class PreparedStep:
@@ -178,6 +232,7 @@ class PreparedStep:
     """
 
     compactable = False
+    compile_seconds = 0.0  # a dynamic cache: never compiled
 
     def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, model_inputs: dict[str, Any],
                  max_length: int, rows_per_input: int = 1):
@@ -189,6 +244,8 @@ class PreparedStep:
         self.capacity = max(max_length, prompt_length)
         parameters = forward_parameters(model)
         self.carried = [name for name in CARRIED_OUTPUTS if name in parameters or name == "cache"]
+        self.takes_image_hidden_states = "image_hidden_states" in inspect.signature(
+            model.prepare_inputs_for_generation).parameters
         self.kwargs: dict[str, Any] = {k: v for k, v in model_inputs.items() if v is not None}
         self.kwargs["use_cache"] = True
         cache = new_generation_cache(model)
@@ -202,7 +259,8 @@ class PreparedStep:
         self.growing: dict[str, GrowingInput] = {}
         mask_key = "decoder_attention_mask" if self.encoder_decoder else "attention_mask"
         mask = self.kwargs.pop(mask_key, None)
-        if not self.encoder_decoder and "position_ids" in parameters and "position_ids" not in self.kwargs:
+        feeds_positions = "position_ids" in parameters and model.config.model_type not in POSITIONS_NOT_FED
+        if not self.encoder_decoder and feeds_positions and "position_ids" not in self.kwargs:
             self.kwargs["position_ids"] = initial_positions(model, input_ids, mask, self.kwargs)
         if not self.encoder_decoder and mask is not None and bool((mask == 1).all()):
             mask = None  # generate drops an all-ones mask: another attention kernel path
@@ -229,11 +287,21 @@ class PreparedStep:
             self.ids.view, next_sequence_length=next_sequence_length, is_first_iteration=first, **self.kwargs,
             **grown)
         outputs = self.model(**inputs, return_dict=True)
+        self._carry(outputs)
+        return outputs
+
+    def _carry(self, outputs: Any) -> None:
+        """What the next forward takes from this one's outputs, as ``generate`` hands it on."""
         for name in self.carried:
             carried = outputs.get(name) if isinstance(outputs, ModelOutput) else None
             if carried is not None:
                 self.kwargs[name] = carried
-        return outputs
+        image_outputs = getattr(outputs, "image_outputs", None)
+        if image_outputs is not None and self.takes_image_hidden_states:  # IDEFICS: images encoded once
+            self.kwargs["image_hidden_states"] = image_outputs.last_hidden_state
+        image_mask = self.kwargs.get("image_attention_mask")  # IDEFICS: (rows, length, images), the last row on
+        if isinstance(image_mask, torch.Tensor) and image_mask.dim() == 3:
+            self.kwargs["image_attention_mask"] = image_mask[:, -1:]
 
     def _encode(self) -> None:
         """An encoder-decoder model's encoder, once per input, on the inputs it takes by name (as ``generate``)."""
@@ -266,17 +334,35 @@ class PreparedStep:
         self.kwargs["mm_encoder_outputs"] = encoded
 
     def prefill(self) -> torch.Tensor:
-        """Each input's prompt once; returns (rows, vocab) float32 logits, each input's repeated per row."""
+        """The prompts; returns (rows, vocab) float32 logits.
+
+        Rows of one input share its prompt. A decoder-only call whose every input is one row per
+        input (no images to regroup) is repeated per row first and prefilled whole, as ``generate``
+        does, so models that draw noise in their forward draw the same; otherwise each input's
+        prompt is prefilled once and repeated after (its images encoded once).
+        """
         if self.encoder_decoder and "encoder_outputs" not in self.kwargs:
             self._encode()
         if self.encodes_media:
             self._encode_media()
+        whole = self.rows_per_input > 1 and not self.encoder_decoder and self._one_row_per_input()
+        if whole:
+            self._expand()
         outputs = self._forward(None, first=True)
-        for name in PREFILL_ONLY:
+        for name in PREFILL_ONLY - ({"inputs_embeds"} if self.encoder_decoder else set()):
             self.kwargs.pop(name, None)
-        self._expand()
+        logits = outputs.logits[:, -1].to(copy=True, dtype=torch.float32)
+        if not whole:
+            self._expand()
+            logits = logits.repeat_interleave(self.rows_per_input, dim=0)
         self._grow()
-        return outputs.logits[:, -1].to(copy=True, dtype=torch.float32).repeat_interleave(self.rows_per_input, dim=0)
+        return logits
+
+    def _one_row_per_input(self) -> bool:
+        """Whether every model input holds one row per input (nothing per image, no encoded media)."""
+        return all(not isinstance(value, (torch.Tensor, ModelOutput, dict)) or
+                   (isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == self.inputs)
+                   for name, value in self.kwargs.items() if name not in self.carried)
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: (rows,) the frame each row just produced -> (rows, vocab) float32 logits."""
@@ -297,18 +383,23 @@ class PreparedStep:
 
     def _expand(self) -> None:
         """After the prefill: each input's row repeated ``rows_per_input`` times, cache included."""
-        if self.rows_per_input > 1:
-            index = torch.arange(self.inputs, device=self.ids.data.device).repeat_interleave(self.rows_per_input)
-            self._select(index, self.inputs)
+        if self.rows_per_input == 1:
+            return
+        index = torch.arange(self.inputs, device=self.ids.data.device).repeat_interleave(self.rows_per_input)
+        for name in self.carried:
+            if self.kwargs.get(name) is not None:
+                self.kwargs[name] = repeat_state(self.kwargs[name], index, self.rows_per_input, CARRIED_OUTPUTS[name])
+        self._select(index, self.inputs, states=False)
 
-    def _select(self, rows: torch.Tensor, current: int) -> None:
-        """Every per-row input at ``rows`` (of ``current`` rows now)."""
+    def _select(self, rows: torch.Tensor, current: int, states: bool = True) -> None:
+        """Every per-row input at ``rows`` (of ``current`` rows now); the caches and states too if ``states``."""
         self.ids.select(rows)
         for growing in self.growing.values():
             growing.select(rows)
         for name, value in list(self.kwargs.items()):
             if name in self.carried:
-                self.kwargs[name] = map_cache(value, rows)
+                if states and value is not None:
+                    self.kwargs[name] = reorder_state(value, rows, CARRIED_OUTPUTS[name])
             elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == current:
                 self.kwargs[name] = map_rows(value, rows)
             elif isinstance(value, ModelOutput):  # encoder outputs
@@ -322,5 +413,5 @@ class PreparedStep:
         raise NotImplementedError("PreparedStep keeps every row (compactable is False).")
 
 
-__all__ = ["GrowingInput", "PreparedStep", "forward_parameters", "map_cache", "map_rows", "places_tokens_itself",
-           "prepares_its_own_inputs"]
+__all__ = ["GrowingInput", "PreparedStep", "forward_parameters", "keeps_its_own_state", "map_rows",
+           "places_tokens_itself", "prepares_its_own_inputs", "reorder_state", "repeat_state"]

@@ -11,11 +11,13 @@ from mmgen.core.frames import FinishReason
 
 @dataclass(frozen=True)
 class Timings:
-    """Wall-clock figures of one call, in seconds."""
+    """Wall-clock figures of one call, in seconds. compile_seconds: the part of ``total`` spent
+    compiling the step (``compile=True``; 0 once a call of the same shapes has compiled it)."""
 
     time_to_first_token: float
     total: float
     new_tokens: int
+    compile_seconds: float = 0.0
 
     @property
     def tokens_per_second(self) -> float:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import torch
 
-from mmgen.families.blip import Blip
+from mmgen.families.blip import Blip, BlipQuestionAnswering
 from mmgen.families.decoder_only import DecoderOnly
 from mmgen.families.encoder_decoder import EncoderDecoder
 from mmgen.families.family import Family
 from mmgen.families.git import Git
+from mmgen.families.kosmos2 import Kosmos2
 from mmgen.families.musicgen import MusicGen
 from mmgen.families.prepared import Call, Prepared
+from mmgen.families.query_former import QueryFormer
 from mmgen.families.speecht5 import SpeechT5
 from mmgen.families.translation import Translation
 from mmgen.families.whisper import Whisper
@@ -24,6 +26,9 @@ FAMILIES: tuple[Family, ...] = (
     # Specific families first.
     Whisper(),
     Blip(),
+    BlipQuestionAnswering(),
+    QueryFormer(),
+    Kosmos2(),
     Git(),
     SpeechT5(),
     MusicGen(),

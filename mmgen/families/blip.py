@@ -20,14 +20,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import BlipForConditionalGeneration
+from transformers import BlipForConditionalGeneration, BlipForQuestionAnswering
 
+from mmgen.core.collect import Run
 from mmgen.core.model_step import DecoderOnlyStep
 from mmgen.core.options import GenerationOptions, OptionError
-from mmgen.families.decoder_only import max_length
+from mmgen.families.decoder_only import DecoderOnly, max_length
 from mmgen.families.family import Family
-from mmgen.families.prepared import Prepared
-from mmgen.inputs.prompts import attention_mask_for
+from mmgen.families.prepared import Call, Prepared
+from mmgen.inputs.prompts import attention_mask_for, encode_call_text
 
 
 class BlipCaptionStep(DecoderOnlyStep):
@@ -125,4 +126,40 @@ class Blip(Family):
         return Prepared(step=step, prompt=input_ids, inputs=inputs, prompt_padding=leading_pads)
 
 
-__all__ = ["Blip", "BlipCaptionStep", "decoder_prompt"]
+class BlipQuestionAnswering(Family):
+    """BLIP visual question answering (``BlipForQuestionAnswering``): its ``generate`` encodes the question
+    with the image (the text encoder cross-attending to the vision model's output), then its text decoder
+    generates from [DEC] cross-attending to the question's states, stopping at [SEP]. This family builds
+    those states once and plans the call on the text decoder (the generic decoder-only family)."""
+
+    name = "blip-vqa"
+    options = frozenset({"interpolate_pos_encoding"})
+
+    def matches(self, model: torch.nn.Module) -> bool:
+        return isinstance(model, BlipForQuestionAnswering)
+
+    def plan(self, model: torch.nn.Module, tokenizer: Any, call: Call) -> Run:
+        inputs = dict(call.model_inputs)
+        if call.text:
+            inputs.update(encode_call_text(tokenizer, call.text, left=False))
+        if "pixel_values" not in inputs or "input_ids" not in inputs:
+            raise OptionError("BLIP question answering takes an image and a question: pass pixel_values=... and "
+                              "input_ids=... (from BlipProcessor(images=..., text=...)).")
+        inputs = {k: v.to(model.device) for k, v in inputs.items()}
+        with torch.inference_mode():
+            interpolate = bool(call.family_options.get("interpolate_pos_encoding"))
+            image = model.vision_model(pixel_values=inputs["pixel_values"], interpolate_pos_encoding=interpolate)
+            image_mask = torch.ones(image[0].shape[:-1], dtype=torch.long, device=model.device)
+            question = model.text_encoder(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                                          encoder_hidden_states=image[0], encoder_attention_mask=image_mask,
+                                          return_dict=False)[0]
+        rows = question.shape[0]
+        start = torch.full((rows, 1), model.decoder_start_token_id, dtype=torch.long, device=model.device)
+        decoder_inputs = {"input_ids": start, "encoder_hidden_states": question,
+                          "encoder_attention_mask": torch.ones(question.shape[:-1], dtype=torch.long, device=model.device)}
+        text = model.config.text_config
+        options = {"eos_token_id": text.sep_token_id, "pad_token_id": text.pad_token_id, **call.options}
+        return DecoderOnly().plan(model.text_decoder, tokenizer, Call(options, {}, {}, decoder_inputs))
+
+
+__all__ = ["Blip", "BlipCaptionStep", "BlipQuestionAnswering", "decoder_prompt"]

@@ -5,8 +5,8 @@ follow), then one of two model steps runs it:
 - `DecoderOnlyStep`, explicit and lean, for a plain causal LM fed its prompt and mask alone;
 - `PreparedStep`, where the model prepares its own inputs every step (its public
   ``prepare_inputs_for_generation``): any other input (pixel values, token types, image sizes,
-  grids, a model keyword), a class that overrides that method, or positions the model places
-  itself (M-RoPE).
+  grids, a model keyword), a class that overrides that method, positions the model places
+  itself (M-RoPE), or a state of its own instead of a cache (RWKV, xLSTM, MiniMax, ...).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from mmgen.core.model_step import DecoderOnlyStep, ModelStep
+from mmgen.core.model_step import DecoderOnlyStep, ModelStep, speed_for
 from mmgen.core.options import GenerationOptions, OptionError
-from mmgen.core.prepared_step import PreparedStep, places_tokens_itself, prepares_its_own_inputs
+from mmgen.core.prepared_step import PreparedStep, keeps_its_own_state, places_tokens_itself, prepares_its_own_inputs
 from mmgen.families.family import Family
 from mmgen.families.prepared import Prepared
 from mmgen.inputs.prompts import left_pad
@@ -34,15 +34,18 @@ def max_length(options: GenerationOptions, prompt_length: int) -> int:
 
 
 def follow_left_pad(tensor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """A (rows, length) tensor aligned with the prompt, reordered the way `left_pad` reorders the prompt."""
+    """A (rows, length, ...) tensor aligned with the prompt (token types, embeddings), reordered the way
+    `left_pad` reorders the prompt."""
     if not bool((mask[:, :-1] > mask[:, 1:]).any()):
         return tensor
-    return tensor.gather(1, torch.argsort(mask, dim=1, stable=True))
+    order = torch.argsort(mask, dim=1, stable=True)
+    return tensor.gather(1, order.view(*order.shape, *[1] * (tensor.dim() - 2)).expand_as(tensor))
 
 
 def needs_prepared_step(model: torch.nn.Module, model_inputs: dict[str, Any]) -> bool:
     """Whether the model must prepare its own inputs (see the module docstring)."""
-    return bool(set(model_inputs) - PLAIN_INPUTS) or prepares_its_own_inputs(model) or places_tokens_itself(model)
+    return (bool(set(model_inputs) - PLAIN_INPUTS) or prepares_its_own_inputs(model) or places_tokens_itself(model)
+            or keeps_its_own_state(model))
 
 
 class DecoderOnly(Family):
@@ -61,7 +64,7 @@ class DecoderOnly(Family):
         input_ids, mask = rest.pop("input_ids"), rest.pop("attention_mask", None)
         if mask is not None:  # inputs aligned with the prompt (token types) follow it when padding moves left
             for key, value in rest.items():
-                if isinstance(value, torch.Tensor) and value.shape == input_ids.shape:
+                if isinstance(value, torch.Tensor) and value.shape[:2] == input_ids.shape:
                     rest[key] = follow_left_pad(value, mask)
         input_ids, mask = left_pad(input_ids, mask, pad_token_id=options.pad_token_id,
                                    eos_token_ids=options.eos_token_id)
@@ -73,7 +76,8 @@ class DecoderOnly(Family):
                                 rows_per_input=per_input)
         else:
             step = DecoderOnlyStep(model, input_ids.repeat_interleave(per_input, dim=0),
-                                   mask.repeat_interleave(per_input, dim=0), limit)
+                                   mask.repeat_interleave(per_input, dim=0), limit,
+                                   speed=speed_for(options.static_cache, options.compile, limit))
         prompt = input_ids.repeat_interleave(per_input, dim=0)
         return Prepared(step=step, prompt=prompt, inputs=inputs,
                         prompt_padding=(mask == 0).sum(-1).repeat_interleave(per_input))

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from mmgen.core.model_step import EncoderDecoderStep, ModelStep
+from mmgen.core.model_step import EncoderDecoderStep, ModelStep, speed_for
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.core.prepared_step import PreparedStep, prepares_its_own_inputs
 from mmgen.families.decoder_only import max_length
@@ -51,6 +51,8 @@ class EncoderDecoder(Family):
     def prepare(self, model: torch.nn.Module, model_inputs: dict[str, Any], options: GenerationOptions,
                 family_options: dict[str, Any], per_input: int) -> Prepared:
         main = encoder_input_name(model)
+        if main not in model_inputs and "inputs_embeds" in model_inputs:
+            main = "inputs_embeds"  # a prompt given as embeddings (BLIP-2's T5 language model)
         if main not in model_inputs:
             raise OptionError(f"{type(model).__name__} needs its encoder input {main!r} (or text=... with "
                               "tokenizer=...).")
@@ -65,7 +67,8 @@ class EncoderDecoder(Family):
             step = PreparedStep(model, first, encoder_inputs, max_length(options, first.shape[1]),
                                 rows_per_input=per_input)
         else:
-            step = EncoderDecoderStep(model, encoder_inputs, prompt, rows_per_input=per_input)
+            speed = speed_for(options.static_cache, options.compile, max_length(options, first.shape[1]))
+            step = EncoderDecoderStep(model, encoder_inputs, prompt, rows_per_input=per_input, speed=speed)
         encoder_ids = encoder_inputs.get("input_ids")
         if encoder_ids is not None:
             encoder_ids = encoder_ids.repeat_interleave(per_input, dim=0)

@@ -10,6 +10,7 @@ rule, and the token buffer. `TokenRun.events` runs the token loop or beam search
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.families.prepared import Call
+from mmgen.families.speculative import SpeculativeRun, plan_speculative
 from mmgen.inputs.prompts import encode_call_text
 from mmgen.outputs.stop_strings import StopStringMatcher
 from mmgen.processors import ProcessorContext, build_processors, for_greedy
@@ -51,6 +53,7 @@ class TokenRun:
     inputs: int
     seeds: torch.Tensor | None
     tokenizer: Any
+    compiled_before: float = 0.0  # the step's compile seconds when the call was planned
 
     def events(self) -> Iterator[TokenEvent]:
         """A `TokenStep` per step, or beam search's `BeamStep`s then its `BeamResult`."""
@@ -78,8 +81,10 @@ class TokenRun:
             generated = sequences[:, self.prompt_length:]
             rows = [generated[row, :n] for row, n in enumerate(collected.lengths.tolist())]
             texts = tuple(self.tokenizer.batch_decode(rows, skip_special_tokens=True))
+        timings = dataclasses.replace(collected.timings,
+                                      compile_seconds=self.step.compile_seconds - self.compiled_before)
         return Generation(sequences=sequences, logprobs=collected.logprobs, finish_reasons=collected.finish_reasons,
-                          lengths=collected.lengths, prompt_length=self.prompt_length, timings=collected.timings,
+                          lengths=collected.lengths, prompt_length=self.prompt_length, timings=timings,
                           sequence_scores=beams.sequence_scores if beams is not None else None, texts=texts)
 
 
@@ -111,8 +116,10 @@ def special_tokens(options: GenerationOptions) -> tuple[torch.Tensor | None, int
     return eos, int(pad)
 
 
-def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Call) -> TokenRun:
-    """Resolve options and inputs and build the roles of one token-decoding call; raises before any compute."""
+def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Call) -> TokenRun | SpeculativeRun:
+    """Resolve options and inputs and build the roles of one token-decoding call; raises before any compute.
+
+    With ``assistant_model`` or ``prompt_lookup_num_tokens``, a `SpeculativeRun` (the same tokens)."""
     family_options = call.family_options
     if family_options:
         family_options = family.resolve_options(tokenizer, family_options)
@@ -144,12 +151,15 @@ def plan_tokens(family: Family, model: torch.nn.Module, tokenizer: Any, call: Ca
     processors = prepared.processors + build_processors(options, context, prepared.late_processors)
     if not options.do_sample and not options.is_beam_search:
         processors = for_greedy(processors)
+    if options.speculative:
+        return plan_speculative(model, options, prepared, processors, context.eos_token_ids, pad, max_length,
+                                tokenizer)
     matchers = [StopStringMatcher(tokenizer, options.stop_strings, prompt_length)] if options.stop_strings else []
     stopping = StoppingRule(context.eos_token_ids, max_length, options.max_time, matchers)
     seeds = row_seeds(options.seed, prepared.inputs, options.rows_per_input, device) if options.do_sample else None
     buffer = TokenBuffer(prepared.prompt, max_length, pad)
     return TokenRun(options, prepared.step, buffer, processors, stopping, pad, prompt_length, prepared.inputs, seeds,
-                    tokenizer)
+                    tokenizer, prepared.step.compile_seconds)
 
 
 __all__ = ["TokenRun", "model_keywords", "model_parameters", "plan_tokens", "special_tokens"]

@@ -25,7 +25,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from mmgen.core.collect import Collected, Run
 from mmgen.core.frames import FinishReason
-from mmgen.core.model_step import EncoderDecoderStep
+from mmgen.core.model_step import EncoderDecoderStep, Speed, speed_for
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.core.results import Generation
 from mmgen.families.family import Family
@@ -94,15 +94,16 @@ class WhisperStep(EncoderDecoderStep):
         encoder_hidden: torch.Tensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         start_index: int | None = None,
+        speed: Speed = Speed(),
     ):
-        super().__init__(model, {"input_features": input_features}, decoder_input_ids, rows_per_input)
+        super().__init__(model, {"input_features": input_features}, decoder_input_ids, rows_per_input, speed)
         self.encoder_hidden = encoder_hidden
         self.start_index = start_index
         self.start_logits: torch.Tensor | None = None
         self.length = decoder_input_ids.shape[1]
         self.mask = self.positions = None
         if decoder_attention_mask is not None:
-            capacity = max(model.config.max_target_positions, self.length)
+            capacity = speed.static_length or max(model.config.max_target_positions, self.length)
             self.mask = torch.ones(self.rows, capacity, dtype=decoder_attention_mask.dtype, device=self.device)
             self.mask[:, : self.length] = decoder_attention_mask
             positions = decoder_attention_mask.long().cumsum(-1) - 1
@@ -113,21 +114,22 @@ class WhisperStep(EncoderDecoderStep):
             return super().encode()
         return BaseModelOutput(last_hidden_state=self.encoder_hidden.repeat_interleave(self.rows_per_input, dim=0))
 
-    def _run(self, decoder_input_ids: torch.Tensor) -> Any:
+    def _run(self, decoder_input_ids: torch.Tensor, forward: Any = None) -> Any:
         inputs: dict[str, Any] = {
             "decoder_input_ids": decoder_input_ids,
             "encoder_outputs": self.encoder_outputs,
             "cache": self.cache,
             "use_cache": True,
         }
-        if self.mask is not None:
-            inputs["decoder_attention_mask"] = self.mask[:, : self.length]
+        if self.mask is not None:  # a static cache's step sees the whole mask: its shape never changes
+            inputs["decoder_attention_mask"] = self.mask if self.static else self.mask[:, : self.length]
             inputs["decoder_position_ids"] = self.positions
-        return self.model(**inputs, return_dict=True)
+        return (forward or self.forward)(**inputs, return_dict=True)
 
     def prefill(self) -> torch.Tensor:
         self.encoder_outputs = self.encode()
-        outputs = self._run(self.decoder_input_ids)
+        self.start_cache()
+        outputs = self._run(self.decoder_input_ids, forward=self.model)
         if self.start_index is not None:
             self.start_logits = outputs.logits[:, self.start_index].float()
         if self.positions is not None:
@@ -276,7 +278,10 @@ class Whisper(Family):
         prompt = decoder_input_ids.repeat_interleave(per_input, dim=0)
         if decoder_mask is not None:
             decoder_mask = decoder_mask.repeat_interleave(per_input, dim=0)
-        step = WhisperStep(model, features, prompt, per_input, encoder_hidden, decoder_mask, start_index)
+        limit = (prompt.shape[1] + options.max_new_tokens if options.max_new_tokens is not None
+                 else options.max_length)
+        speed = speed_for(options.static_cache, options.compile, limit)
+        step = WhisperStep(model, features, prompt, per_input, encoder_hidden, decoder_mask, start_index, speed)
         late = [timestamp_rules_for(config, prompt.shape[1])] if return_timestamps else []
         return Prepared(step=step, prompt=prompt, inputs=batch, late_processors=late)
 

@@ -37,23 +37,31 @@ def make_timestamp_rules(
     5. when the timestamps' total probability beats every text token, a timestamp is forced.
     """
     begin = no_timestamps_token_id + 1
+    masks: dict[tuple[int, torch.device], tuple[torch.Tensor, ...]] = {}
+
+    def masks_for(vocab: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """The rules' fixed masks over the vocabulary, (vocab,) bool each, built once per call (vocab, device)."""
+        if (vocab, device) not in masks:
+            ids = torch.arange(vocab, device=device)
+            first = ids < begin  # the first token must be a timestamp
+            if max_initial_timestamp_index is not None:
+                first |= ids > begin + max_initial_timestamp_index
+            masks[vocab, device] = (ids, ids >= begin, ids < eos_token_id, first | (ids == no_timestamps_token_id))
+        return masks[vocab, device]
 
     def timestamp_rules(tokens: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        # tokens: (rows, length); scores: (rows, vocab).
-        vocab = scores.shape[-1]
+        # tokens: (rows, length); scores: (rows, vocab), written in place (the decode loop owns them).
+        ids, is_timestamp_id, below_eos, first_mask = masks_for(scores.shape[-1], scores.device)
         generated = tokens[:, begin_index:]
         n = generated.shape[1]
-        ids = torch.arange(vocab, device=scores.device)
-        is_timestamp_id = ids >= begin  # (vocab,)
-        scores = scores.masked_fill(ids == no_timestamps_token_id, NEG_INF)
-
         if n >= 1:
+            scores[:, no_timestamps_token_id] = NEG_INF
             is_timestamp = generated >= begin  # (rows, n)
             last = is_timestamp[:, -1]
             penultimate = is_timestamp[:, -2] if n >= 2 else torch.ones_like(last)
             pair_closed = last & penultimate  # next must be text
             lone = last & ~penultimate  # next must be a timestamp or eos
-            mask = (pair_closed[:, None] & is_timestamp_id) | (lone[:, None] & (ids < eos_token_id))
+            mask = (pair_closed[:, None] & is_timestamp_id) | (lone[:, None] & below_eos)
             # The last timestamp of each row (its value), and whether the row has one.
             positions = torch.arange(n, device=tokens.device)
             last_position = torch.where(is_timestamp, positions, -1).amax(dim=-1)
@@ -62,18 +70,16 @@ def make_timestamp_rules(
             floor = torch.where(lone, last_value, last_value + 1)
             floor = torch.where(has_timestamp, floor, begin)  # (rows,)
             mask |= is_timestamp_id & (ids < floor[:, None])
-            scores = scores.masked_fill(mask, NEG_INF)
+            scores.masked_fill_(mask, NEG_INF)
         else:
-            scores = scores.masked_fill(~is_timestamp_id, NEG_INF)
-            if max_initial_timestamp_index is not None:
-                scores = scores.masked_fill(ids > begin + max_initial_timestamp_index, NEG_INF)
+            scores.masked_fill_(first_mask, NEG_INF)
 
         if detect_from_logprob:
             logprobs = torch.log_softmax(scores.float(), dim=-1)
             timestamp_logprob = logprobs[:, begin:].logsumexp(dim=-1)
             max_text_logprob = logprobs[:, :begin].max(dim=-1).values
             force = (timestamp_logprob > max_text_logprob)[:, None]
-            scores = scores.masked_fill(force & ~is_timestamp_id, NEG_INF)
+            scores.masked_fill_(force & ~is_timestamp_id, NEG_INF)
         return scores
 
     timestamp_rules.__name__ = "timestamp_rules"

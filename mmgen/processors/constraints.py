@@ -22,9 +22,10 @@ NEG_INF = -float("inf")
 class TokenSet:
     """A fixed set of token ids whose scores a processor sets, e.g. to -inf.
 
-    ``fill(scores, value)`` writes ``value`` in those columns of a copy of ``scores`` (rows,
-    vocab) with one ``index_fill``: no vocabulary-wide mask is built per step (that mask, an
-    ``isin`` over ``arange(vocab)``, was a third of a tiny model's step). Ids past the
+    ``fill(scores, value)`` writes ``value`` in those columns of ``scores`` (rows, vocab) in place,
+    with one ``index_fill_``: no vocabulary-wide mask is built per step (that mask, an ``isin``
+    over ``arange(vocab)``, was a third of a tiny model's step), and no copy of the scores (the
+    decode loop hands each processor scores that nothing else reads). Ids past the
     vocabulary (or negative) are ignored; the ids kept are worked out once per (vocabulary size, device).
     """
 
@@ -40,7 +41,7 @@ class TokenSet:
         return self._kept[key]
 
     def fill(self, scores: torch.Tensor, value: float) -> torch.Tensor:
-        return scores.index_fill(-1, self.kept(scores.shape[-1], scores.device), value)
+        return scores.index_fill_(-1, self.kept(scores.shape[-1], scores.device), value)
 
 
 def _ids_tensor(ids: Sequence[int], device: torch.device | str | None) -> torch.Tensor:

@@ -126,6 +126,9 @@ def same_values(actual: torch.Tensor, expected: torch.Tensor) -> bool:
     return torch.equal(actual, expected)
 
 
+SEED = 1234  # torch's global generator, reset before each of the two calls
+
+
 def check(model: torch.nn.Module, inputs: dict[str, Any], strategy: str, new_tokens: int = NEW_TOKENS) -> Outcome:
     options = strategy_options(model, strategy, new_tokens)
     if options is None:
@@ -134,6 +137,7 @@ def check(model: torch.nn.Module, inputs: dict[str, Any], strategy: str, new_tok
     try:
         with torch.no_grad():
             reference_options = {**options, **REFERENCE_OPTIONS.get(type(model).__name__, {})}
+            torch.manual_seed(SEED)  # some models draw noise inside their forward (VibeVoice's audio tokenizer)
             expected = reference_sequences(model.generate(**copy.deepcopy(inputs), **reference_options))
     except Exception as error:
         refused = strategy != "greedy" and _REFUSED.search(str(error))
@@ -142,6 +146,7 @@ def check(model: torch.nn.Module, inputs: dict[str, Any], strategy: str, new_tok
     generated = expected.shape[-1] - prompt_length
     try:
         with torch.no_grad():
+            torch.manual_seed(SEED)  # the same draws as the reference's
             result = mmgen.generate(model, **copy.deepcopy(inputs), **options)
         layout = REFERENCE_LAYOUT.get(type(model).__name__)
         if layout is not None:

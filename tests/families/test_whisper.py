@@ -292,3 +292,12 @@ def test_unknown_language_names_the_fix():
 def test_prompt_past_the_decoder_context_is_refused():
     with pytest.raises(OptionError, match="max_target_positions"):
         mmgen.generate(tiny_whisper(), input_features=short_features(), language="en", max_new_tokens=446)
+
+
+@pytest.mark.parametrize("options", [{"cache": "static"}, {"cache": "static", "num_beams": 3}])
+def test_a_static_cache_gives_the_plain_tokens(options):
+    model, features = tiny_whisper(), short_features()
+    kwargs = dict(language="fr", return_timestamps=True, max_new_tokens=20)
+    plain = mmgen.generate(model, input_features=features, **kwargs, num_beams=options.get("num_beams", 1))
+    fast = mmgen.generate(model, input_features=features, **kwargs, **options)
+    assert torch.equal(plain.sequences, fast.sequences)

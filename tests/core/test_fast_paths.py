@@ -1,0 +1,79 @@
+"""The fast paths give the plain path's tokens: a static cache, a compiled step, and the fallback when
+compilation is unavailable. (Their speed is measured by benchmarks/bench_engines.py, not here.)"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from tiny_models import DECODER_ONLY, prompts, tiny_model
+
+import mmgen
+from mmgen.core import compiled
+from mmgen.core.model_step import STATIC_LENGTH_STEP, speed_for
+
+FREE = dict(max_new_tokens=12, eos_token_id=None, forced_eos_token_id=None)
+
+
+def both(name: str, **options):
+    model = tiny_model(name)
+    ids, mask = prompts(batch=3, left=name in DECODER_ONLY)
+    plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE, **{k: v for k, v in options.items()
+                                                                                   if k == "num_beams"})
+    fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE, **options)
+    return plain, fast
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "t5", "marian"])
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_a_static_cache_gives_the_plain_tokens(name, num_beams):
+    plain, fast = both(name, cache="static", num_beams=num_beams)
+    assert torch.equal(plain.sequences, fast.sequences)
+    torch.testing.assert_close(plain.logprobs, fast.logprobs)
+
+
+def test_transformers_name_for_a_static_cache_is_read_too():
+    plain, fast = both("gpt2", cache_implementation="static")
+    assert torch.equal(plain.sequences, fast.sequences)
+
+
+def test_static_caches_are_sized_in_steps_so_similar_calls_share_a_compiled_step():
+    assert speed_for(True, True, 17).static_length == STATIC_LENGTH_STEP
+    assert speed_for(True, True, STATIC_LENGTH_STEP + 1).static_length == 2 * STATIC_LENGTH_STEP
+    assert speed_for(False, False, 17).static_length is None
+
+
+@pytest.mark.parametrize("name", ["gpt2", "t5"])
+def test_a_compiled_step_gives_the_plain_tokens_and_reports_its_compile_time(name):
+    plain, fast = both(name, compile=True)
+    assert torch.equal(plain.sequences, fast.sequences)
+    model = tiny_model(name)  # the same seeded weights, but a new model: compiled anew (or from inductor's cache)
+    ids, mask = prompts(batch=3, left=name in DECODER_ONLY)
+    first = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+    again = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+    assert first.timings.compile_seconds > 0 and again.timings.compile_seconds == 0.0
+    assert torch.equal(again.sequences, plain.sequences)
+
+
+def test_without_compilation_the_step_runs_eagerly_after_one_warning(monkeypatch, caplog):
+    def unavailable(function, **options):
+        def fail(**inputs):
+            raise RuntimeError("no C++ compiler found")
+        return fail
+
+    monkeypatch.setattr(compiled.torch, "compile", unavailable)
+    model = tiny_model("gpt2")  # a model never compiled in this process
+    ids, mask = prompts(batch=3)
+    plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
+    with caplog.at_level(logging.WARNING, logger="mmgen"):
+        fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+        again = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+    warnings = [r for r in caplog.records if "torch.compile is unavailable" in r.getMessage()]
+    assert len(warnings) == 1 and "no C++ compiler" in warnings[0].getMessage()
+    assert torch.equal(plain.sequences, fast.sequences) and torch.equal(plain.sequences, again.sequences)
+
+
+def test_a_bad_cache_name_is_refused():
+    with pytest.raises(mmgen.OptionError, match="cache='fast'"):
+        both("gpt2", cache="fast")
