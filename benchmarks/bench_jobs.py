@@ -115,9 +115,9 @@ class TimedTask(JobTask):
     def setup(self):
         self.inner.setup()
 
-    def read(self, source):
+    def read_item(self, item):
         with self.reads:
-            return self.inner.read(source)
+            return self.inner.read_item(item)
 
     def length(self, value):
         return self.inner.length(value)

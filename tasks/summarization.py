@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmgen.core.frames import FinishReason
+from mmgen.tasks.text_inputs import as_texts
 
 INSTRUCTION = "Summarize the following text in a few sentences.\n\n{text}"
 TLDR = "{text}\nTL;DR:"
@@ -71,8 +72,9 @@ def summarize(generator: Any, texts: str | Sequence[str], instruction: str | Non
       `INSTRUCTION` with a chat template, `TLDR` without).
     options: generation options; they override the checkpoint's summarization defaults, which
       override its ``generation_config``.
+    Raises `mmgen.InputError` for an item that is not a string, before any work.
     """
-    batch = [texts] if isinstance(texts, str) else list(texts)
+    batch = as_texts(texts, "summarize")
     todo = [i for i, text in enumerate(batch) if text.strip()]
     out = [Summary(text, "", None) for text in batch]
     if not todo:

@@ -19,9 +19,11 @@ Each model family names languages its own way (`language_scheme` finds which):
 - ``instruction``: decoder-only models are asked, through their chat template, else with a
   ``"English: ...\\nGerman:"`` completion prompt that stops at the end of the line.
 - ``fixed``: any other sequence-to-sequence model translates one pair (opus-mt-en-de); the pair
-  is read from an ``opus-mt-<src>-<tgt>`` name when it has one, else languages are not checked.
+  is read from an ``opus-mt-<src>-<tgt>`` name when it has one. Without one the model knows no
+  codes: a ``target_lang`` cannot be honoured and is refused (the source language is not checked).
 
-A code the model does not know raises an `mmgen.OptionError` listing the close valid ones.
+A code the model does not know raises an `mmgen.OptionError` listing the close valid ones
+(`check_languages`, before any work).
 Empty (or blank) sources are translated to ``""`` without a model call, so outputs stay aligned
 line by line with the sources (`write_text`, ready for sacrebleu).
 """
@@ -38,6 +40,7 @@ from mmgen.core.frames import FinishReason
 from mmgen.core.options import OptionError
 from mmgen.families.translation import Translation as TranslationFamily
 from mmgen.families.translation import language_codes, language_ids
+from mmgen.tasks.text_inputs import as_texts
 
 # ISO 639-1 code -> English name, for the prompts of T5 and decoder-only models.
 LANGUAGE_NAMES = {
@@ -164,6 +167,31 @@ def check_code(code: str, codes: Sequence[str], role: str) -> str:
                       "mmgen.tasks.translation.languages(generator).)")
 
 
+def check_languages(generator: Any, source_lang: str | None = None,
+                    target_lang: str | Sequence[str | None] | None = None,
+                    ) -> tuple[str | None, list[str | None] | None]:
+    """(source code, target codes) as the model spells them; an `OptionError` for a code it does not know.
+
+    A model of one fixed pair with no codes to choose from (``fixed`` without a name) refuses a
+    target: it would be ignored. target_lang: one code, or one per text (returned as given: a list or None).
+    """
+    scheme = language_scheme(generator)
+    if source_lang is not None and not isinstance(source_lang, str):
+        raise OptionError("source_lang is one code for the whole call: group the texts by source language.")
+    if source_lang is not None:
+        source_lang = check_code(source_lang, scheme.sources, "source_lang")
+    targets = None if target_lang is None else [target_lang] if isinstance(target_lang, str) else list(target_lang)
+    if targets is not None and scheme.kind == "fixed" and not scheme.targets and any(t is not None for t in targets):
+        given = next(t for t in targets if t is not None)
+        raise OptionError(f"target_lang={given!r} cannot be honoured: this model ({type(generator.model).__name__}) "
+                          "translates one fixed language pair and knows no language codes. Leave target_lang unset "
+                          "(-t) to translate as it was trained, or use a multilingual model (NLLB, M2M100, mBART-50) "
+                          "for other targets.")
+    if targets is not None:
+        targets = [t if t is None else check_code(t, scheme.targets, "target_lang") for t in targets]
+    return source_lang, targets
+
+
 def _name(code: str) -> str:
     """A language's English name from a code or a name (``"de"``, ``"German"`` -> ``"German"``)."""
     return LANGUAGE_NAMES.get(code.lower(), code[:1].upper() + code[1:])
@@ -242,16 +270,14 @@ def translate(generator: Any, texts: str | Sequence[str], source_lang: str | Non
     target_lang: a code, or one per text.
     options: generation options (``num_beams=4``, ``max_new_tokens=...``); unset ones come from
       the model's ``generation_config``.
-    Raises `mmgen.OptionError` for an unknown code or a missing language, before any compute.
+    Raises `mmgen.OptionError` for an unknown code or a missing language, `mmgen.InputError` for
+    an item that is not a string, before any compute.
     """
-    batch = [texts] if isinstance(texts, str) else list(texts)
+    batch = as_texts(texts, "translate")
     scheme = language_scheme(generator)
     targets = _per_row(target_lang, len(batch), "target_lang")
-    if source_lang is not None and not isinstance(source_lang, str):
-        raise OptionError("source_lang is one code for the whole call: group the texts by source language.")
-    if source_lang is not None:
-        source_lang = check_code(source_lang, scheme.sources, "source_lang")
-    targets = [t if t is None else check_code(t, scheme.targets, "target_lang") for t in targets]
+    source_lang, checked = check_languages(generator, source_lang, targets)
+    targets = checked if checked is not None else targets
     tokenizer = generator.tokenizer
     source_used = source_lang
     if source_used is None and scheme.kind == "language_token":
@@ -308,4 +334,4 @@ def records(translations: Sequence[Translation | None], sources: Sequence[str] |
 
 
 __all__ = ["COMPLETION", "INSTRUCTION", "LANGUAGE_NAMES", "LanguageScheme", "Translation", "check_code",
-           "close_codes", "language_scheme", "languages", "records", "translate", "write_text"]
+           "check_languages", "close_codes", "language_scheme", "languages", "records", "translate", "write_text"]

@@ -1,27 +1,34 @@
-"""The ``mmgen`` typer app: ``mmgen <command> --help`` for each task.
+"""The ``mmgen`` typer app: one command per task, ``mmgen <command> --help`` for each.
 
-A command is a function in its own module of this package, registered below with an
-``Example:`` epilog (`mmgen.cli.options.example`).
+A command is a function in its own module of this package (``translate.py``, ...) with
+``EXAMPLES`` and ``SHORT_HELP``, registered below with the option groups it takes
+(`mmgen.cli.options`) and the plain, sectioned help of `mmgen.cli.help`.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from mmgen.cli.report import fail
+from mmgen.cli.help import command_settings, example
+from mmgen.cli.options import generation_options, job_options, loading_options
+from mmgen.cli.report import fail, show_log_messages
 from mmgen.core.options import OptionError
+
+DESCRIPTION = ("Generate with transformers models on mmgen's decode core: transcribe speech into subtitles, speak "
+               "text, caption images, translate and summarize text, and generate text.")
 
 app = typer.Typer(
     name="mmgen",
-    help="Generate with transformers models on mmgen's decode core: captions, translations, summaries, text.",
+    help=DESCRIPTION,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -36,25 +43,30 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                           help="Print the version and exit.")] = False) -> None:
-    """Generate with transformers models on mmgen's decode core: captions, translations, summaries, text.
+                                                help="Print the version and exit.")] = False) -> None:
+    """Generate with transformers models on mmgen's decode core: transcribe speech into subtitles, speak text,
+    caption images, translate and summarize text, and generate text.
 
-    Every command reads files, folders, globs or - (stdin lines), writes to --output or stdout,
-    reports progress and failures on stderr, and exits 1 when any input failed.
+    Every command reads files, folders, globs, manifests (.jsonl, .csv, .parquet with id and path or text
+    columns) or - (stdin), writes to --output or stdout as results complete (--resume goes on after a stop),
+    names each failed input on stderr, and exits 1 when any input failed.
     """
 
 
-# Command modules of this package: each defines a function of its name and EXAMPLES.
-COMMANDS = ("caption", "translate", "summarize", "generate", "transcribe")
+# Command modules of this package, in the order `mmgen --help` lists them; each defines a function of its name.
+COMMANDS = ("transcribe", "speak", "caption", "translate", "summarize", "generate")
 # Commands whose models take none of the generation flags (speech synthesis).
 PLAIN_COMMANDS = ("speak",)
 
 
 def stops_on_option_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """A command whose bad option, wherever it is found (`OptionError`), stops it: ``Error: ...``, exit 2."""
+    """A command whose bad option, wherever it is found (`OptionError`), stops it: ``Error: ...``, exit 2; the
+    ``mmgen`` logger's warnings shown on stderr (its information too with --verbose)."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
+        loading = kwargs.get("loading")
+        show_log_messages(bool(getattr(loading, "verbose", False)))
         try:
             return command(*args, **kwargs)
         except OptionError as exc:
@@ -64,17 +76,15 @@ def stops_on_option_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _register() -> None:
-    """Add each command of `COMMANDS` with its examples and the generation flags."""
-    import importlib
-
-    from mmgen.cli.options import example, generation_options
-
-    for name in COMMANDS + PLAIN_COMMANDS:
+    """Add each command of `COMMANDS` with its examples and its option groups."""
+    for name in COMMANDS:
         module = importlib.import_module(f"mmgen.cli.{name}")
         command = getattr(module, name)
-        if name in COMMANDS:
-            command = generation_options(command)
-        app.command(name, epilog=example(*module.EXAMPLES))(stops_on_option_errors(command))
+        if name not in PLAIN_COMMANDS:
+            command = generation_options(command, exclude=getattr(module, "GENERATION_EXCLUDED", ()))
+        command = job_options(loading_options(command))
+        app.command(name, **command_settings(epilog=example(*module.EXAMPLES), short_help=module.SHORT_HELP))(
+            stops_on_option_errors(command))
 
 
 _register()
@@ -85,4 +95,4 @@ def main() -> None:
     app()
 
 
-__all__ = ["COMMANDS", "PLAIN_COMMANDS", "app", "main"]
+__all__ = ["COMMANDS", "DESCRIPTION", "PLAIN_COMMANDS", "app", "main"]

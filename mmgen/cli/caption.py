@@ -1,74 +1,121 @@
-"""``mmgen caption``: caption a folder of images into an imagefolder metadata file."""
+"""``mmgen caption``: caption images into the job's records, or into an imagefolder metadata file."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from mmgen.cli.inputs import Item, expand_paths
-from mmgen.cli.loading import load_generator
-from mmgen.cli.options import BatchSize, Device, Dtype, Format, Inputs, Model, Output
-from mmgen.cli.outputs import output_target, write_results
-from mmgen.cli.report import finish, print_failure
-from mmgen.jobs import run_batches
+from mmgen.cli.inputs import open_command_inputs
+from mmgen.cli.loading import job_model
+from mmgen.cli.options import BatchSize, JobChoices, LoadSettings, Model, Output, format_option
+from mmgen.cli.outputs import Target, check_place, output_target
+from mmgen.cli.running import run_command
+from mmgen.cli.writers.base import Writer
+from mmgen.cli.writers.tables import RecordsFile, StdoutRecords, TableFile
+from mmgen.jobs.inputs import InputSet
 
-FORMATS = ("jsonl", "csv", "parquet", "json")
+FORMATS = ("jsonl", "parquet", "csv", "json")
+Format = format_option(FORMATS, "jsonl")
+METADATA = "metadata"  # the file name datasets' imagefolder reads: metadata.jsonl / .csv / .parquet
+SHORT_HELP = "Caption images (an imagefolder metadata file)."
 EXAMPLES = (
+    "mmgen caption demo/samples/ -m demo/caption -o captions.jsonl",
     "mmgen caption photos/ -m /models/blip-base -o photos/metadata.jsonl",
     "mmgen caption 'shots/*.png' -m /models/blip-base --prompt 'a picture of' -o captions.csv",
-    "mmgen caption photos/ -m /models/llava --question 'What is shown?' --max-new-tokens 40 -o answers.parquet",
+    "find photos -name '*.jpg' | mmgen caption - -m /models/git-base -o captions.parquet --resume",
+    "mmgen caption photos/ -m /models/llava --question 'What is shown?' --max-new-tokens 40",
 )
+Images = Annotated[list[str], typer.Argument(metavar="INPUTS", help="Image files, folders (walked for images), "
+                                             "globs ('shots/*.png'), manifests (.jsonl, .csv, .parquet with id and "
+                                             "path columns), or - for image paths read from stdin, one per line.",
+                                             show_default=False)]
 
 
-def file_root(paths: list[Path], target: Path | None) -> Path:
-    """The folder ``file_name`` is relative to: the output's folder when every image is under it
-    (the imagefolder layout), else the images' common folder."""
+def file_root(paths: Sequence[Path], target: Path | None) -> Path:
+    """The folder ``file_name`` is relative to: the output's folder when every image is under it (the
+    imagefolder layout), else the images' common folder."""
     folders = [p.parent.resolve() for p in paths]
     if target is not None:
         out = target.parent.resolve()
         if all(f == out or out in f.parents for f in folders):
             return out
-    return Path(os.path.commonpath(folders))
+    return Path(os.path.commonpath(folders)) if folders else Path(".")
+
+
+class ImagefolderMetadata(TableFile):
+    """``metadata.jsonl`` / ``.csv`` / ``.parquet``: ``file_name`` (relative to the file's folder when the images
+    are in it) and ``text``, one row per captioned image; a failed image is left out (and named on stderr), so
+    ``datasets.load_dataset("imagefolder", data_dir=...)`` loads every row."""
+
+    def __init__(self, target: Path | None, fmt: str):
+        super().__init__(target, fmt, self._row)
+        self.paths: dict[Any, Path] = {}
+        self.root = Path(".")
+
+    def prepare(self, sources: Sequence[InputSet]) -> None:
+        super().prepare(sources)
+        self.paths = {item.id: Path(item.source) for source in sources for item in source
+                      if item.problem is None and isinstance(item.source, str)}
+        self.root = file_root(list(self.paths.values()), self.target)
+
+    def _row(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        path = self.paths.get(record["id"])
+        if record["error"] is not None or path is None:
+            return None
+        return {"file_name": Path(os.path.relpath(path.resolve(), self.root)).as_posix(), "text": record["text"]}
+
+
+def writer_for(target: Target) -> Writer:
+    """A file named metadata.* or a folder: imagefolder metadata; jsonl / parquet: the job's records; csv /
+    json: the records as a table; stdout: JSON Lines records (or the table)."""
+    if target.path is not None and target.path.stem == METADATA:
+        return ImagefolderMetadata(target.path, target.fmt)
+    if target.fmt in ("csv", "json"):
+        return TableFile(target.path, target.fmt, lambda record: record)
+    if target.stdout:
+        if target.fmt == "parquet":
+            from mmgen.cli.report import fail
+
+            raise fail("parquet is a binary format: pass --output FILE.parquet.")
+        return StdoutRecords()
+    return RecordsFile(target.path)
 
 
 def caption(
-    inputs: Inputs,
+    inputs: Images,
     model: Model,
     output: Output = None,
     fmt: Format = None,
-    prompt: Annotated[Optional[str], typer.Option(help="A caption prefix the model continues (BLIP, GIT).")] = None,
-    question: Annotated[Optional[str], typer.Option(help="A question asked with each image through the chat "
-                                                     "template (LLaVA, Qwen2-VL).")] = None,
+    prompt: Annotated[Optional[str], typer.Option(metavar="TEXT", help="A caption prefix the model continues "
+                                                  "(BLIP, GIT).")] = None,
+    question: Annotated[Optional[str], typer.Option(metavar="TEXT", help="A question asked with each image "
+                                                    "through the chat template (LLaVA, Qwen2-VL).")] = None,
     batch_size: BatchSize = 8,
-    device: Device = None,
-    dtype: Dtype = None,
     generation: Optional[dict] = None,
+    loading: Optional[LoadSettings] = None,
+    job: Optional[JobChoices] = None,
 ) -> None:
-    """Caption images: files, folders (walked for image files) or globs.
+    """Caption images: files, folders (walked for image files), globs, manifests, or paths on stdin (-).
 
-    Writes one row per image: file_name (relative to the output's folder when the images are in
-    it, else to the images' folder) and text; with --output FOLDER/metadata.jsonl (.csv,
-    .parquet) in the image folder, datasets.load_dataset("imagefolder", data_dir=FOLDER) reads
-    the images with their captions. An image that cannot be read is reported and left out.
+    --output FOLDER/ or FOLDER/metadata.jsonl (.csv, .parquet) writes an imagefolder metadata file:
+    file_name (relative to its folder when the images are in it, else to the images' folder) and
+    text, so datasets.load_dataset("imagefolder", data_dir=FOLDER) reads the images with their
+    captions. Any other .jsonl or .parquet holds the job's records, written as they complete
+    (--resume goes on after a stop): id (the path as typed), text, finish_reason, error. An image
+    that cannot be read is named on stderr and the others are still written; the exit code is then 1.
     """
-    from mmgen.inputs.files.images import load_image
-    from mmgen.tasks.captioning import IMAGE_EXTENSIONS, caption_records
-    from mmgen.tasks.captioning import caption as caption_images
+    from mmgen.jobs import CaptionJob
 
-    paths = expand_paths(inputs, IMAGE_EXTENSIONS)
-    target, fmt = output_target(output, fmt, FORMATS, "metadata")
-    generator = load_generator(model, device, dtype)
-    items = [Item(str(p), p) for p in paths]
-
-    def process(images: list) -> list:
-        return caption_images(generator, images, prompt=prompt, question=question, **(generation or {}))
-
-    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="caption",
-                         prepare=lambda item: load_image(item.value))
-    captions = [dataclasses.replace(c, image=str(p)) for c, p in zip(report.results, paths) if c is not None]
-    write_results(target, fmt, caption_records(captions, file_root(paths, target)))
-    finish(report)
+    job = job or JobChoices()
+    target = output_target(output, fmt, FORMATS, "jsonl", METADATA)
+    if target.path is not None:
+        check_place(target.path)
+    writer = writer_for(target)
+    _, model_options = job_model(model, "caption", loading, job.engine)
+    task = CaptionJob(**model_options, prompt=prompt, question=question, **(generation or {}))
+    sources = open_command_inputs(inputs, task, job.column)
+    run_command("caption", task, sources, writer, job, batch_size=batch_size)

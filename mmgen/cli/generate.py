@@ -1,113 +1,137 @@
-"""``mmgen generate``: continue prompts, or answer chat conversations."""
+"""``mmgen generate``: continue prompts, streamed as plain text by default, or chat from stdin."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import os
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from mmgen.cli.inputs import Item, text_items
-from mmgen.cli.loading import load_generator
-from mmgen.cli.options import BatchSize, Device, Dtype, Format, Model, Output
-from mmgen.cli.outputs import one_line, output_target, write_results
-from mmgen.cli.report import fail, finish, print_failure
-from mmgen.jobs import run_batches
+from mmgen.cli.inputs import open_command_inputs
+from mmgen.cli.loading import job_model
+from mmgen.cli.options import BatchSize, Encoding, JobChoices, LoadSettings, Model, Output, format_option
+from mmgen.cli.outputs import Target, check_place, output_target
+from mmgen.cli.report import fail
+from mmgen.cli.running import run_command
+from mmgen.cli.writers.base import Writer
+from mmgen.cli.writers.tables import RecordsFile, StdoutRecords, TableFile
+from mmgen.cli.writers.text import StreamedText, TextLines
 
-FORMATS = ("jsonl", "txt", "json", "csv", "parquet")
+FORMATS = ("txt", "jsonl", "parquet", "csv", "json")
+Format = format_option(FORMATS, "txt: the text streamed as it is generated (to a file: one line per prompt)")
+PROMPT_COLUMNS = ("messages", "prompt", "text")  # a manifest's prompt column, the first present
+SHORT_HELP = "Generate text from prompts, or chat."
 EXAMPLES = (
+    "mmgen generate -m demo/lm -p 'count up : seven , eight ,'",
     "mmgen generate -m /models/gpt2 -p 'Once upon a time' --max-new-tokens 40 --do-sample --seed 0",
+    "mmgen generate -m /models/qwen2.5-0.5b-instruct --chat   # type a message, Enter; Ctrl-D ends",
     "mmgen generate prompts.txt -m /models/qwen2.5-0.5b-instruct --chat --system 'Be brief.' -o answers.jsonl",
-    "mmgen generate chats.jsonl -m /models/qwen2.5-0.5b-instruct -f txt   # lines: {\"messages\": [...]}",
+    "mmgen generate chats.jsonl -m /models/qwen2.5-0.5b-instruct -f jsonl   # lines: {\"messages\": [...]}",
 )
 OptionalInputs = Annotated[Optional[list[str]], typer.Argument(
-    help="Text files (a prompt per line), .jsonl files (a {\"prompt\": ...} or {\"messages\": [...]} object per "
-         "line), folders, globs, or - for stdin lines.", show_default=False)]
+    metavar="INPUTS", help="Text files (a prompt per line), .jsonl files (a {\"prompt\": ...} or "
+    "{\"messages\": [...]} object per line), manifests (.jsonl, .csv, .parquet with id and text, prompt or "
+    "messages columns), folders, globs, or - for stdin lines.", show_default=False)]
 
 
-def _json_prompt(line: JsonLine) -> Any:
-    """A prompt from a JSON line: {"prompt": "..."} or {"messages": [...]}."""
-    try:
-        record = json.loads(line.text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not a JSON object ({exc})") from exc
-    if isinstance(record, dict) and isinstance(record.get("messages"), list):
-        return record["messages"]
-    if isinstance(record, dict) and isinstance(record.get("prompt"), str):
-        return record["prompt"]
-    raise ValueError('a JSON line needs "prompt" (a string) or "messages" (a list of {"role", "content"})')
+def writer_for(target: Target) -> Writer:
+    """stdout txt: streamed text; a txt file: one line per prompt; csv / json: a table; jsonl / parquet: records."""
+    if target.fmt == "txt":
+        return StreamedText() if target.stdout else TextLines(target.path, lambda record: record["text"])
+    if target.fmt in ("csv", "json"):
+        return TableFile(target.path, target.fmt, lambda record: record)
+    if target.stdout:
+        if target.fmt == "parquet":
+            raise fail("parquet is a binary format: pass --output FILE.parquet.")
+        return StdoutRecords()
+    return RecordsFile(target.path)
 
 
-@dataclass(frozen=True)
-class JsonLine:
-    """A line of a .jsonl input, parsed when the runner prepares it (so a bad line fails alone, named)."""
+def prompt_sources(inputs: list[str], prompts: list[str], encoding: str | None) -> list[Any]:
+    """--prompt values first (ids ``--prompt #1``, ...), then the inputs; a .jsonl file without ids is prompt lines."""
+    from mmgen.jobs import Input, ListInputs
+    from mmgen.jobs.generate_job import JsonPromptLines, has_id_column
+    from mmgen.registry import resolve_input_path
 
-    text: str
+    sources: list[Any] = []
+    if prompts:
+        sources.append(ListInputs([Input(f"--prompt #{i + 1}", p) for i, p in enumerate(prompts)], "--prompt"))
+    for entry in inputs:
+        located = resolve_input_path(entry)
+        if located.lower().endswith(".jsonl") and os.path.isfile(located) and not has_id_column(located):
+            sources.append(JsonPromptLines(located, entry, encoding))
+        else:
+            sources.append(entry)
+    return sources
 
 
-def prompt_items(inputs: list[str], prompts: list[str]) -> list[Item]:
-    """--prompt values, then the non-empty lines of the inputs (JSON lines of .jsonl files)."""
-    items = [Item(f"--prompt #{i + 1}", p) for i, p in enumerate(prompts)]
-    for item in text_items(inputs):
-        if not item.value.strip():
-            continue
-        if item.name.rsplit(":", 1)[0].endswith(".jsonl"):
-            item = Item(item.name, JsonLine(item.value))
-        items.append(item)
-    return items
+def prompt_column(inputs: list[str]) -> str | None:
+    """The prompt column of the first manifest with one of `PROMPT_COLUMNS` (None: the default, text)."""
+    from mmgen.jobs.generate_job import has_id_column
+    from mmgen.jobs.manifests import columns_of, manifest_format
+    from mmgen.registry import resolve_input_path
+
+    for entry in inputs:
+        path = Path(resolve_input_path(entry))
+        fmt = manifest_format(path)
+        if fmt in ("jsonl", "csv", "parquet") and path.is_file() and (fmt != "jsonl" or has_id_column(path)):
+            present = columns_of(path, fmt)
+            for column in PROMPT_COLUMNS:
+                if column in present:
+                    return column
+    return None
 
 
 def generate(
     model: Model,
     inputs: OptionalInputs = None,
-    prompt: Annotated[Optional[list[str]], typer.Option("--prompt", "-p", help="A prompt (repeatable).")] = None,
-    chat: Annotated[bool, typer.Option("--chat", help="Send each text prompt as a user message through the "
-                                       "model's chat template.")] = False,
-    system: Annotated[Optional[str], typer.Option(help="A system message before each chat (with --chat).")] = None,
-    stop: Annotated[Optional[list[str]], typer.Option(help="Stop at this string (repeatable).")] = None,
+    prompt: Annotated[Optional[list[str]], typer.Option("--prompt", "-p", metavar="TEXT", help="A prompt "
+                                                        "(repeatable).")] = None,
+    chat: Annotated[bool, typer.Option("--chat", help="Chat: without inputs (or with -), the lines typed on stdin "
+                                       "are the turns of one conversation, each answer streamed; with prompts or "
+                                       "files, each prompt is a user message through the chat template.")] = False,
+    system: Annotated[Optional[str], typer.Option(metavar="TEXT", help="A system message before each chat (with "
+                                                  "--chat).")] = None,
+    stop: Annotated[Optional[list[str]], typer.Option(metavar="TEXT", help="Stop at this string "
+                                                      "(repeatable).")] = None,
     output: Output = None,
     fmt: Format = None,
+    encoding: Encoding = None,
     batch_size: BatchSize = 8,
-    device: Device = None,
-    dtype: Dtype = None,
     generation: Optional[dict] = None,
+    loading: Optional[LoadSettings] = None,
+    job: Optional[JobChoices] = None,
 ) -> None:
-    """Generate text from prompts: --prompt, lines of text files or stdin, or JSON lines with chats.
+    """Generate text from prompts: --prompt, lines of text files or stdin, JSON lines with chats, or a chat.
 
-    jsonl / json / csv / parquet rows have id, prompt, text (the generated part), finish_reason
-    and new_tokens; txt has one completion per line (line breaks turned to spaces).
+    By default the text is printed as it is generated, each prompt's after the other's. jsonl /
+    parquet / csv / json hold a record per prompt: id (--prompt #1, file:line), prompt, text (the
+    generated part), finish_reason, new_tokens, error; a txt file has one completion per line
+    (line breaks turned to spaces). A prompt that fails is named on stderr; the exit code is then 1.
     """
-    from mmgen.tasks.text_generation import generate_text
+    from mmgen.jobs import GenerateJob
 
-    items = prompt_items(inputs or [], prompt or [])
-    if not items:
-        raise fail("no prompts: pass --prompt TEXT, files, or - for stdin.")
-    target, fmt = output_target(output, fmt, FORMATS, "generations")
-    generator = load_generator(model, device, dtype)
-    options = dict(generation or {})
-    if stop:
-        options["stop_strings"] = list(stop)
+    job = job or JobChoices()
+    inputs, prompts = list(inputs or []), list(prompt or [])
+    if chat and not prompts and inputs in ([], ["-"]):
+        from mmgen.cli.chat import chat_session
 
-    def prepare(item: Item) -> Any:
-        value = _json_prompt(item.value) if isinstance(item.value, JsonLine) else item.value
-        if chat and isinstance(value, str):
-            value = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": value}]
-        return value
-
-    def process(prompts: list) -> list:
-        completions = generate_text(generator, prompts, **options)
-        return [[c for c in completions if c.input_index == i] for i in range(len(prompts))]
-
-    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="generate",
-                         prepare=prepare)
-    rows, lines = [], []
-    for i, (item, completions) in enumerate(zip(items, report.results)):
-        for c in completions or [None]:
-            rows.append({"id": i, "input": item.name, "prompt": None if c is None else c.record()["prompt"],
-                         "text": None if c is None else c.text,
-                         "finish_reason": None if c is None else c.finish_reason.value,
-                         "new_tokens": None if c is None else c.new_tokens})
-            lines.append("" if c is None else one_line(c.text))
-    write_results(target, fmt, rows, lines)
-    finish(report)
+        generator, _ = job_model(model, "generate", loading, "local")
+        chat_session(generator, system=system, stop=stop, encoding=encoding, **(generation or {}))
+        return
+    if not inputs and not prompts:
+        raise fail("no prompts: pass --prompt TEXT, files, or - for stdin (or --chat to chat).")
+    target = output_target(output, fmt, FORMATS, "txt", "generations")
+    if target.path is not None:
+        check_place(target.path)
+    writer = writer_for(target)
+    _, model_options = job_model(model, "generate", loading, job.engine)
+    streamed = isinstance(writer, StreamedText)
+    task = GenerateJob(**model_options, chat=chat, system=system, stop=stop,
+                       on_text=writer.on_text if streamed else None, **(generation or {}))
+    column = job.column or prompt_column(inputs)
+    sources = open_command_inputs(prompt_sources(inputs, prompts, encoding), task, column, encoding)
+    # Streamed text: one prompt at a time, in order, each line of stdin as it is typed.
+    settings = {"batch_size": 1, "window": 1, "workers": 0} if streamed else {"batch_size": batch_size}
+    run_command("generate", task, sources, writer, job, **settings)

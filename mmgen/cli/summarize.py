@@ -6,69 +6,73 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmgen.cli.inputs import STDIN, Item, expand_paths, text_items
-from mmgen.cli.loading import load_generator
-from mmgen.cli.options import BatchSize, Device, Dtype, Format, Inputs, Model, Output
-from mmgen.cli.outputs import one_line, output_target, write_results
-from mmgen.cli.report import finish, print_failure
-from mmgen.jobs import run_batches
+from mmgen.cli.inputs import open_command_inputs
+from mmgen.cli.loading import job_model
+from mmgen.cli.options import BatchSize, Encoding, JobChoices, LoadSettings, Model, Output, format_option
+from mmgen.cli.outputs import Target, check_place, output_target
+from mmgen.cli.report import fail
+from mmgen.cli.running import run_command
+from mmgen.cli.writers.base import Writer
+from mmgen.cli.writers.tables import RecordsFile, StdoutRecords, TableFile
+from mmgen.cli.writers.text import TextLines
 
-FORMATS = ("jsonl", "txt", "csv", "json", "parquet")
+FORMATS = ("jsonl", "parquet", "txt", "csv", "json")
+Format = format_option(FORMATS, "jsonl")
+SHORT_HELP = "Summarize documents (a file or a line each)."
 EXAMPLES = (
     "mmgen summarize demo/samples/reports.txt --per-line -m demo/summarize",
     "mmgen summarize articles/ -m /models/bart-large-cnn -o summaries.jsonl",
-    "mmgen summarize docs.txt --per-line -m /models/t5-small --num-beams 4 --max-new-tokens 60 -f txt",
+    "mmgen summarize docs.txt --per-line -m /models/t5-small --num-beams 4 -f txt",
 )
+Documents = Annotated[list[str], typer.Argument(metavar="INPUTS", help="Text files (each one document; one per "
+                                                "line with --per-line), folders (their .txt and .md files), globs, "
+                                                "manifests (.jsonl, .csv, .parquet with id and text columns), or - "
+                                                "for stdin.", show_default=False)]
 
 
-def document_items(inputs: list[str], per_line: bool) -> list[Item]:
-    """A document per file (folders: their .txt files; -: all of stdin), or per line with ``per_line``."""
-    if per_line:
-        return text_items(inputs)
-    import sys
-
-    items = []
-    for entry in inputs:
-        if entry == STDIN:
-            items.append(Item("<stdin>", sys.stdin.read()))
-            continue
-        for path in expand_paths([entry], extensions=(".txt", ".md")):
-            items.append(Item(str(path), path.read_text(encoding="utf-8")))
-    return items
+def writer_for(target: Target) -> Writer:
+    """txt: a summary per line in input order; csv / json: a table; jsonl / parquet: the job's records."""
+    if target.fmt == "txt":
+        return TextLines(target.path, lambda record: record["text"])
+    if target.fmt in ("csv", "json"):
+        return TableFile(target.path, target.fmt, lambda record: record)
+    if target.stdout:
+        if target.fmt == "parquet":
+            raise fail("parquet is a binary format: pass --output FILE.parquet.")
+        return StdoutRecords()
+    return RecordsFile(target.path)
 
 
 def summarize(
-    inputs: Inputs,
+    inputs: Documents,
     model: Model,
     per_line: Annotated[bool, typer.Option("--per-line", help="Each line of the inputs is a document.")] = False,
-    instruction: Annotated[Optional[str], typer.Option(help="For decoder-only models: the request, with a {text} "
-                                                       "slot.")] = None,
+    instruction: Annotated[Optional[str], typer.Option(metavar="TEXT", help="For decoder-only models: the request, "
+                                                       "with a {text} slot.")] = None,
     output: Output = None,
     fmt: Format = None,
+    encoding: Encoding = None,
     batch_size: BatchSize = 8,
-    device: Device = None,
-    dtype: Dtype = None,
     generation: Optional[dict] = None,
+    loading: Optional[LoadSettings] = None,
+    job: Optional[JobChoices] = None,
 ) -> None:
-    """Summarize documents: each input file is one document (folders: their .txt and .md files).
+    """Summarize documents: each input file is one document (folders: their .txt and .md files; -: all of stdin).
 
-    jsonl / csv / json / parquet rows have id, source (the file, or file:line), summary and finish
-    reason; txt has one summary per line, in input order. The checkpoint's own summarization
-    settings (T5's "summarize: " prefix, BART-CNN's beams and lengths) apply unless overridden.
+    jsonl / parquet / csv / json hold a record per document: id (the file as typed, or file:line
+    with --per-line), text (the summary), finish_reason, error; txt has one summary per line, in
+    input order. The checkpoint's own summarization settings (T5's "summarize: " prefix,
+    BART-CNN's beams and lengths) apply unless overridden. A document that fails is named on
+    stderr; the exit code is then 1.
     """
-    from mmgen.tasks.summarization import summarize as summarize_texts
+    from mmgen.jobs import SummarizeJob
 
-    items = document_items(inputs, per_line)
-    target, fmt = output_target(output, fmt, FORMATS, "summaries")
-    generator = load_generator(model, device, dtype)
-
-    def process(texts: list[str]) -> list:
-        return summarize_texts(generator, texts, instruction=instruction, **(generation or {}))
-
-    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="summarize")
-    rows = [{"id": i, "source": item.name, "summary": None if s is None else s.text,
-             "finish_reason": s.finish_reason.value if s is not None and s.finish_reason else None}
-            for i, (item, s) in enumerate(zip(items, report.results))]
-    lines = ["" if s is None else one_line(s.text) for s in report.results]
-    write_results(target, fmt, rows, lines)
-    finish(report)
+    job = job or JobChoices()
+    target = output_target(output, fmt, FORMATS, "jsonl", "summaries")
+    if target.path is not None:
+        check_place(target.path)
+    writer = writer_for(target)
+    _, model_options = job_model(model, "summarize", loading, job.engine)
+    task = SummarizeJob(**model_options, instruction=instruction, per_line=per_line, **(generation or {}))
+    sources = open_command_inputs(inputs, task, job.column, encoding)
+    run_command("summarize", task, sources, writer, job, batch_size=batch_size)

@@ -1,4 +1,4 @@
-"""``mmgen translate``: translate text files line by line."""
+"""``mmgen translate``: translate every line of text files (or stdin), aligned line by line with the sources."""
 
 from __future__ import annotations
 
@@ -6,54 +6,73 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmgen.cli.inputs import text_items
-from mmgen.cli.loading import load_generator
-from mmgen.cli.options import BatchSize, Device, Dtype, Format, Inputs, Model, Output
-from mmgen.cli.outputs import output_target, write_results
-from mmgen.cli.report import finish, print_failure
-from mmgen.jobs import run_batches
+from mmgen.cli.inputs import open_command_inputs
+from mmgen.cli.loading import job_model
+from mmgen.cli.options import BatchSize, Encoding, Inputs, JobChoices, LoadSettings, Model, Output, format_option
+from mmgen.cli.outputs import check_place, output_target
+from mmgen.cli.report import fail
+from mmgen.cli.running import run_command
+from mmgen.cli.writers.base import Writer
+from mmgen.cli.writers.tables import RecordsFile, StdoutRecords
+from mmgen.cli.writers.text import TextLines
 
-FORMATS = ("txt", "jsonl")
+FORMATS = ("txt", "jsonl", "parquet")
+Format = format_option(FORMATS, "txt")
+SHORT_HELP = "Translate text files line by line."
 EXAMPLES = (
+    "mmgen translate demo/samples/sentences_en.txt -m demo/translate -o fr.txt",
     "mmgen translate news.en -m /models/nllb-200-distilled-600M -s eng_Latn -t fra_Latn -o news.fr",
-    "cat test.de | mmgen translate - -m /models/t5-small -s de -t en --num-beams 4 > hyp.txt",
-    "mmgen translate 'docs/*.txt' -m /models/opus-mt-en-de -o out/ --format jsonl",
+    "cat test.de | mmgen translate - -m /models/opus-mt-de-en --num-beams 4 > hyp.txt",
+    "mmgen translate manifest.csv -m /models/opus-mt-en-de -o de.parquet --resume",
 )
+
+
+def writer_for(target: object) -> Writer:
+    """txt: aligned lines (stdout as they come, or a file at the end); jsonl / parquet: the job's records."""
+    if target.fmt == "txt":
+        return TextLines(target.path, lambda record: record["text"])
+    if target.stdout:
+        if target.fmt == "parquet":
+            raise fail("parquet is a binary format: pass --output FILE.parquet.")
+        return StdoutRecords()
+    return RecordsFile(target.path)
 
 
 def translate(
     inputs: Inputs,
     model: Model,
-    source_lang: Annotated[Optional[str], typer.Option("--source-lang", "-s", help="The sources' language, a code "
-                                                       "the model knows (eng_Latn, en, en_XX).")] = None,
-    target_lang: Annotated[Optional[str], typer.Option("--target-lang", "-t", help="The language to translate "
-                                                       "into, a code the model knows.")] = None,
+    source_lang: Annotated[Optional[str], typer.Option("--source-lang", "-s", metavar="CODE", help="The "
+                                                       "sources' language, a code the model knows (eng_Latn, en, "
+                                                       "en_XX).")] = None,
+    target_lang: Annotated[Optional[str], typer.Option("--target-lang", "-t", metavar="CODE", help="The language to "
+                                                       "translate into, a code the model knows.")] = None,
     output: Output = None,
     fmt: Format = None,
+    encoding: Encoding = None,
     batch_size: BatchSize = 16,
-    device: Device = None,
-    dtype: Dtype = None,
     generation: Optional[dict] = None,
+    loading: Optional[LoadSettings] = None,
+    job: Optional[JobChoices] = None,
 ) -> None:
-    """Translate every line of the input files (or stdin: -), in order.
+    """Translate every line of the inputs (text files, folders of .txt, stdin: -), in order.
 
-    txt output (default) has one line per source line, empty lines kept empty, so it is aligned
-    with the sources (sacrebleu-ready); jsonl has id, source, hypothesis, languages and finish
-    reason. A line that fails is reported and left empty (null in jsonl); the exit code is then 1.
-    A language code the model does not know stops the job and lists the close valid codes.
+    txt (the default) has one line per source line, empty lines kept empty, so it is aligned with
+    the sources (sacrebleu-ready). jsonl and parquet hold a record per line: id (file:line),
+    source, text, finish_reason, error. A line that fails is named on stderr and left empty (its
+    record has the error); the exit code is then 1. A language code the model does not know stops
+    the command before any work, listing the codes it knows.
     """
-    from mmgen.tasks.translation import records
-    from mmgen.tasks.translation import translate as translate_texts
+    from mmgen.jobs import TranslateJob
+    from mmgen.tasks.translation import check_languages
 
-    items = text_items(inputs)
-    target, fmt = output_target(output, fmt, FORMATS, "translations")
-    generator = load_generator(model, device, dtype)
-
-    def process(texts: list[str]) -> list:
-        return translate_texts(generator, texts, source_lang=source_lang, target_lang=target_lang,
-                               **(generation or {}))
-
-    report = run_batches(items, process, on_failure=print_failure, batch_size=batch_size, label="translate")
-    lines = ["" if t is None else " ".join(t.text.splitlines()) for t in report.results]
-    write_results(target, fmt, records(report.results, [item.value for item in items]), lines)
-    finish(report)
+    job = job or JobChoices()
+    target = output_target(output, fmt, FORMATS, "txt", "translations")
+    if target.path is not None:
+        check_place(target.path)
+    writer = writer_for(target)
+    generator, model_options = job_model(model, "translate", loading, job.engine)
+    if generator is not None:
+        check_languages(generator, source_lang, target_lang)  # an OptionError stops the command (exit 2)
+    task = TranslateJob(**model_options, source_lang=source_lang, target_lang=target_lang, **(generation or {}))
+    sources = open_command_inputs(inputs, task, job.column, encoding)
+    run_command("translate", task, sources, writer, job, batch_size=batch_size)

@@ -7,11 +7,13 @@
 - `run` (`mmgen.jobs.runner`): inputs -> one record per input -> one JSONL or Parquet file,
   committed as results complete and merged atomically (`mmgen.jobs.journal` has the protocol);
   ``resume=True`` skips what was committed; ``engine="ray"`` runs on Ray Data.
-- Job tasks (`JobTask`): `CaptionJob`, `TranscribeJob`, `TranslateJob`, or your own subclass
-  (``read`` a file in a background worker, ``length`` for bucketing, ``compute`` a batch).
+- Job tasks (`JobTask`): `CaptionJob`, `TranscribeJob`, `TranslateJob`, `SummarizeJob`,
+  `GenerateJob`, `SpeakJob`, or your own subclass (``read`` a file in a background worker,
+  ``length`` for bucketing, ``compute`` a batch).
 - `JobSettings` (batch size, readers, commits, progress), `JobReport` (what a run did), and the
   errors `JobError`, `OutputError`, `JobInterrupted`.
-- `batches`: the in-memory batch runner the commands use today (`run_batches`, `Item`, `Report`).
+- `output_names`: file names made from inputs, safe and unique (a file per input: subtitles, audio).
+- `batches`: an in-memory batch runner (`run_batches`, `Item`, `Report`) for small lists in Python.
 """
 
 from __future__ import annotations
@@ -19,14 +21,19 @@ from __future__ import annotations
 from mmgen.jobs.batches import Failure, Item, Report, run_batches
 from mmgen.jobs.caption_job import CaptionJob
 from mmgen.jobs.errors import JobError, JobInterrupted, OutputError
+from mmgen.jobs.generate_job import GenerateJob
+from mmgen.jobs.inputs import Input, InputSet, ListInputs
 from mmgen.jobs.model_job import ModelJob
 from mmgen.jobs.ray_engine import RaySettings
 from mmgen.jobs.report import JobReport
 from mmgen.jobs.runner import run
 from mmgen.jobs.settings import JobSettings
+from mmgen.jobs.speak_job import SpeakJob
+from mmgen.jobs.summarize_job import SummarizeJob
 from mmgen.jobs.task import JobTask
 from mmgen.jobs.transcribe_job import TranscribeJob
 from mmgen.jobs.translate_job import TranslateJob
 
-__all__ = ["CaptionJob", "Failure", "Item", "JobError", "JobInterrupted", "JobReport", "JobSettings", "JobTask",
-           "ModelJob", "OutputError", "RaySettings", "Report", "TranscribeJob", "TranslateJob", "run", "run_batches"]
+__all__ = ["CaptionJob", "Failure", "GenerateJob", "Input", "InputSet", "Item", "JobError", "JobInterrupted",
+           "JobReport", "JobSettings", "JobTask", "ListInputs", "ModelJob", "OutputError", "RaySettings", "Report",
+           "SpeakJob", "SummarizeJob", "TranscribeJob", "TranslateJob", "run", "run_batches"]

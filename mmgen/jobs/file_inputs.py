@@ -3,8 +3,20 @@
 An input's id is its path relative to the root it was found under, with ``/`` separators: a
 folder's files are relative to the folder (``photos/`` -> ``2024/a.jpg``), a glob's to the part
 before its first wildcard (``shots/*.png`` -> ``a.png``), a file named alone to its own folder
-(``a.png``). For a text task (``JobTask.source == "text"``) every line of a text file is an input,
-with the id ``<file id>:<line>`` (1-based); folders and globs are walked for ``.txt`` files.
+(``a.png``). With ``ids="typed"`` (the command line's choice) the id is the path as the user
+would type it instead: the folder or the glob's root as given, then that relative path
+(``photos/2024/a.jpg``, ``shots/a.png``; a file named alone keeps the name given). Either way
+`FileInputs.relative_name` gives the path relative to its root, from which output file names
+are made. ``demo/samples/...`` names the shipped samples (`mmgen.registry.resolve_input_path`),
+and ids keep the name typed.
+
+For a text task (``JobTask.source == "text"``) folders and globs are walked for ``.txt`` files
+(and ``.md`` for whole-file tasks), and a text file gives one input per line (``text_unit ==
+"line"``, id ``<file id>:<line>``, 1-based) or one input holding its whole text (``"file"``).
+Text is decoded by `mmgen.inputs.files.text` (UTF-8, UTF-16/32 by byte-order mark, or the
+``encoding`` given); a file that cannot be decoded gives an error record, id ``<file>:<line>``,
+naming the line and the fix (``--encoding``), and its other lines from the piece the reader
+was decoding (64 KiB) on are not read: a file in another encoding fails as a whole.
 
 Folders are walked recursively in sorted order, skipping hidden entries (``.cache/``, a job's
 temporary files) and files without one of the task's extensions. A path that does not exist, or
@@ -14,18 +26,19 @@ the name given): the other inputs are still done.
 
 from __future__ import annotations
 
-import codecs
 import glob
-import io
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from mmgen.jobs.inputs import Input, InputSet
+from mmgen.jobs.records import RecordId
 
 TEXT_EXTENSIONS = (".txt",)
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+DOCUMENT_EXTENSIONS = (".txt", ".md")
+ID_STYLES = ("relative", "typed")
 
 
 def is_glob(entry: str) -> bool:
@@ -36,19 +49,18 @@ def _visible(path: Path, root: Path) -> bool:
     return not any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _glob_root(pattern: str) -> Path:
-    """The folder before the pattern's first wildcard: ``data/**/x*.wav`` -> ``data``."""
-    parts = Path(pattern).parts
+def glob_root(pattern: str) -> str:
+    """The folder before the pattern's first wildcard, as written: ``data/**/x*.wav`` -> ``data`` ("" for none)."""
     fixed = []
-    for part in parts:
+    for part in Path(pattern).parts:
         if is_glob(part):
             break
         fixed.append(part)
-    return Path(*fixed) if fixed else Path(".")
+    return str(Path(*fixed)) if fixed else ""
 
 
 def expand(entry: str, extensions: Sequence[str] | None) -> tuple[list[tuple[str, Path]], str | None]:
-    """(``[(id, path), ...]``, None), or ``([], problem)`` when ``entry`` names no file to read."""
+    """(``[(path relative to its root, path), ...]``, None), or ``([], problem)`` when ``entry`` names no file."""
     wanted = None if extensions is None else {e.lower() for e in extensions}
 
     def kept(path: Path) -> bool:
@@ -56,7 +68,7 @@ def expand(entry: str, extensions: Sequence[str] | None) -> tuple[list[tuple[str
 
     looking_for = f" with {', '.join(sorted(wanted))}" if wanted else ""
     if is_glob(entry):
-        root = _glob_root(entry)
+        root = Path(glob_root(entry) or ".")
         found = sorted(Path(p) for p in glob.glob(entry, recursive=True))
         found = [p for p in found if kept(p) and _visible(p.absolute(), root.absolute())]
         if not found:
@@ -73,46 +85,65 @@ def expand(entry: str, extensions: Sequence[str] | None) -> tuple[list[tuple[str
     return [(p.relative_to(root).as_posix() if root != Path(".") else p.as_posix(), p) for p in found], None
 
 
-def text_lines(path: Path) -> Iterator[tuple[str | None, str | None]]:
-    """``(line, None)`` per line of a text file (line ends removed), or ``(None, problem)`` for a line
-    that cannot be decoded. UTF-8, with or without a BOM, and UTF-16 by its BOM; streamed."""
-    with open(path, "rb") as raw:
-        head = raw.read(3)
-        encoding = next((name for bom, name in _BOMS if head.startswith(bom)), "utf-8")
-        raw.seek(0)
-        if encoding == "utf-16":
-            stream = io.TextIOWrapper(raw, encoding="utf-16", newline="")
-            number = 0
-            try:
-                for number, line in enumerate(stream, 1):
-                    yield line.rstrip("\r\n"), None
-            except UnicodeDecodeError as exc:
-                yield None, f"{path}:{number + 1}: not valid UTF-16 ({exc.reason}). Fix: save the file as UTF-8"
-            return
-        if encoding == "utf-8-sig":
-            raw.seek(len(codecs.BOM_UTF8))
-        for number, data in enumerate(raw, 1):
-            try:
-                yield data.decode("utf-8").rstrip("\r\n"), None
-            except UnicodeDecodeError as exc:
-                where = f"byte 0x{data[exc.start]:02x} at column {exc.start + 1}"
-                yield None, f"{path}:{number}: not valid UTF-8 ({where}). Fix: save the file as UTF-8"
+def typed_id(entry: str, relative: str) -> str:
+    """The id of a file found from ``entry`` as the user typed it (module docstring)."""
+    if is_glob(entry):
+        root = glob_root(entry)
+    elif os.path.isdir(_located(entry)):
+        root = entry
+    else:
+        return entry  # a file named alone
+    root = root.rstrip("/" + os.sep)
+    return relative if root in ("", ".") else f"{Path(root).as_posix()}/{relative}"
+
+
+def _located(entry: str) -> str:
+    from mmgen.registry import resolve_input_path
+
+    return resolve_input_path(entry)
+
+
+def _label(record_id: str, path: Path) -> str | None:
+    """How a reader's error names a file: by its id too when that is not the path itself (``demo/samples/...``)."""
+    return None if record_id == os.fspath(path) else record_id
 
 
 class FileInputs(InputSet):
-    """The files named by ``entries`` (paths, folders, globs) for ``task`` (module docstring)."""
+    """The files named by ``entries`` (paths, folders, globs) for ``task`` (module docstring).
 
-    def __init__(self, entries: Sequence[str], task: Any):
+    encoding: of text files (None: UTF-8, or UTF-16/32 by byte-order mark). ids: ``"relative"``
+    or ``"typed"``.
+    """
+
+    def __init__(self, entries: Sequence[str | os.PathLike], task: Any, *, encoding: str | None = None,
+                 ids: str = "relative"):
+        if ids not in ID_STYLES:
+            raise ValueError(f"ids={ids!r}: pass one of {', '.join(ID_STYLES)}.")
+        entries = [os.fspath(e) for e in entries]
         self.description = ", ".join(entries[:3]) + (" ..." if len(entries) > 3 else "")
         self.text = task.source == "text"
-        extensions = TEXT_EXTENSIONS if self.text else task.extensions
+        self.whole_files = self.text and getattr(task, "text_unit", "line") == "file"
+        self.encoding = encoding
+        if self.text:
+            extensions = DOCUMENT_EXTENSIONS if self.whole_files else TEXT_EXTENSIONS
+        else:
+            extensions = task.extensions
         # (id, path, problem): listed now (paths only, a few bytes each), read as the job streams.
         self.files: list[tuple[str, Path | None, str | None]] = []
+        self._relative: dict[str, str] = {}
         for entry in entries:
-            found, problem = expand(os.fspath(entry), extensions)
+            found, problem = expand(_located(entry), extensions)
             if problem is not None:
-                self.files.append((os.fspath(entry), None, problem))
-            self.files += [(record_id, path, None) for record_id, path in found]
+                self.files.append((entry, None, problem.replace(repr(_located(entry)), repr(entry), 1)))
+                self._relative[entry] = Path(entry).name or entry
+            for relative, path in found:
+                record_id = typed_id(entry, relative) if ids == "typed" else relative
+                self.files.append((record_id, path, None))
+                self._relative[record_id] = relative
+
+    def relative_name(self, record_id: RecordId) -> str | None:
+        """The path of a file's input relative to the root it was found under (None for another id)."""
+        return self._relative.get(str(record_id))
 
     def __iter__(self) -> Iterator[Input]:
         for record_id, path, problem in self.files:
@@ -120,20 +151,41 @@ class FileInputs(InputSet):
                 yield Input(record_id, None, problem)
             elif not self.text:
                 yield Input(record_id, os.fspath(path))
+            elif self.whole_files:
+                yield self._whole(record_id, path)
             else:
                 yield from self._lines(record_id, path)
 
-    def _lines(self, name: str, path: Path) -> Iterator[Input]:
+    def _whole(self, name: str, path: Path) -> Input:
+        from mmgen.inputs.errors import InputError
+        from mmgen.inputs.files.text import read_text
+
         try:
-            for number, (line, problem) in enumerate(text_lines(path), 1):
-                yield Input(f"{name}:{number}", line, problem)
-        except OSError as exc:
-            yield Input(name, None, f"{str(path)!r}: cannot be read ({exc.strerror or exc}). Fix: check the file")
+            return Input(name, read_text(path, encoding=self.encoding, name=_label(name, path)))
+        except InputError as exc:
+            return Input(name, None, str(exc))
+
+    def _lines(self, name: str, path: Path) -> Iterator[Input]:
+        from mmgen.inputs.errors import InputError
+        from mmgen.inputs.files.text import iter_text_lines
+
+        number = 0
+        try:
+            for number, line in enumerate(iter_text_lines(path, encoding=self.encoding, name=_label(name, path)), 1):
+                yield Input(f"{name}:{number}", line)
+        except InputError as exc:
+            # The line that does not decode is the input at fault (the reader decodes 64 KiB at a time, so the
+            # lines before it in that piece are not given either); a file that cannot be read at all (missing,
+            # empty, a folder) is named alone.
+            line = re.search(r"\bline (\d+)\b", exc.reason)
+            yield Input(f"{name}:{line.group(1)}" if line else name if number == 0 else f"{name}:{number + 1}", None,
+                        str(exc))
 
     def ids(self) -> Iterator[str]:
-        if not self.text:
+        if not self.text or self.whole_files:
             return (record_id for record_id, _, _ in self.files)
         return (item.id for item in self)
 
 
-__all__ = ["TEXT_EXTENSIONS", "FileInputs", "expand", "is_glob", "text_lines"]
+__all__ = ["DOCUMENT_EXTENSIONS", "ID_STYLES", "TEXT_EXTENSIONS", "FileInputs", "expand", "glob_root", "is_glob",
+           "typed_id"]

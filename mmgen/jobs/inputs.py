@@ -3,7 +3,9 @@
 `open_inputs` takes what `mmgen.jobs.run` was given and returns one `InputSet` per source:
 
 - files, folders (walked for the task's extensions) and globs (`mmgen.jobs.file_inputs`); a
-  ``.txt`` file for a text task gives one input per line;
+  ``.txt`` file for a text task gives one input per line (or one per file);
+- ``-``: standard input, its lines or its whole text, or paths one per line (`mmgen.jobs.stdin_inputs`);
+- an `InputSet` made by the caller (`ListInputs`: inputs given one by one);
 - a manifest, ``.jsonl`` / ``.csv`` / ``.parquet`` with an ``id`` column and a ``path`` or
   ``text`` column (`mmgen.jobs.manifests`);
 - a ``datasets`` dataset saved to disk (``save_to_disk``), or a ``Dataset`` / ``IterableDataset``
@@ -57,15 +59,27 @@ class InputSet:
         return (item.id for item in self)
 
 
+class ListInputs(InputSet):
+    """Inputs given one by one (``[Input("greeting", "Hello!"), ...]``): a command line's literal texts."""
+
+    def __init__(self, items: Iterable[Input], description: str = "inputs"):
+        self.items = list(items)
+        self.description = description
+
+    def __iter__(self) -> Iterator[Input]:
+        return iter(self.items)
+
+
 def cell_input(record_id: RecordId, value: Any, column: str, text: bool) -> Input:
     """The input of a table's cell (a manifest's, a dataset's, a Ray block's: the same message everywhere).
 
-    text: the task reads texts (a non-string cell is turned into one), else paths or media values.
+    text: the task reads texts (a number is turned into one; a list or object, a chat, is kept), else paths or
+      media values.
     """
     if value is None or (value == "" and not text):
         return Input(record_id, None, f"the {column!r} value is empty. Fix: give every row its {column}")
-    if text and not isinstance(value, str):
-        return Input(record_id, str(value))
+    if text and not isinstance(value, (str, list, dict)):
+        return Input(record_id, str(value))  # a number in a text column; lists and objects go to the task (chats)
     return Input(record_id, value)
 
 
@@ -119,39 +133,61 @@ def unique(inputs: Iterable[Input]) -> Iterator[Input]:
         yield item
 
 
-def open_inputs(inputs: Any, task: Any, column: str | None = None) -> list[InputSet]:
+def open_inputs(inputs: Any, task: Any, column: str | None = None, *, encoding: str | None = None,
+                ids: str = "relative") -> list[InputSet]:
     """One `InputSet` per source given: a path or glob, a list of them, or a ``datasets`` dataset (module docstring).
 
     column: the manifest or dataset column holding the inputs; default the task's (``path`` or
     ``text``; for datasets, the first of `JobTask.dataset_columns` present).
+    encoding: of text files and standard input (None: UTF-8, or UTF-16/32 by byte-order mark).
+    ids: how files are named, ``"relative"`` to their folder or glob, or ``"typed"`` as the
+    user would type them (`mmgen.jobs.file_inputs`).
     """
-    from mmgen.jobs import dataset_inputs, file_inputs, manifests
+    from mmgen.jobs import dataset_inputs, file_inputs, manifests, stdin_inputs
 
-    if dataset_inputs.is_dataset(inputs):
-        return [dataset_inputs.DatasetInputs(inputs, task, column)]
+    if dataset_inputs.is_dataset(inputs) or isinstance(inputs, InputSet):
+        inputs = [inputs]
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     if not isinstance(inputs, (list, tuple)) or not inputs:
         raise JobError(f"Inputs must be a path, a glob, a list of them, or a datasets Dataset; got {inputs!r}.")
+    from mmgen.registry import resolve_input_path
+
     sources: list[InputSet] = []
-    files: list[str] = []
+    files: list[str] = []  # consecutive files, folders and globs: one FileInputs, so inputs keep their order
+
+    def add(source: InputSet) -> None:
+        if files:
+            sources.append(file_inputs.FileInputs(list(files), task, encoding=encoding, ids=ids))
+            files.clear()
+        sources.append(source)
+
     for entry in inputs:
-        if dataset_inputs.is_dataset(entry):
-            sources.append(dataset_inputs.DatasetInputs(entry, task, column))
-            continue
-        if not isinstance(entry, (str, os.PathLike)):
+        if isinstance(entry, InputSet):
+            add(entry)
+        elif dataset_inputs.is_dataset(entry):
+            add(dataset_inputs.DatasetInputs(entry, task, column))
+        elif isinstance(entry, str) and entry == stdin_inputs.STDIN:
+            if task.source != "text":
+                files.extend(stdin_inputs.stdin_paths(encoding))
+            elif getattr(task, "text_unit", "line") == "file":
+                add(stdin_inputs.StdinText(encoding))
+            else:
+                add(stdin_inputs.StdinLines(encoding))
+        elif not isinstance(entry, (str, os.PathLike)):
             raise JobError(f"Input {entry!r} is not a path, a glob or a datasets Dataset.")
-        path = Path(entry)
-        if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
-            sources.append(manifests.manifest_inputs(path, task, column))
-        elif path.is_dir() and dataset_inputs.is_saved_dataset(path):
-            sources.append(dataset_inputs.DatasetInputs(dataset_inputs.load_saved(path), task, column,
-                                                        description=str(path)))
         else:
-            files.append(os.fspath(entry))
+            path = Path(resolve_input_path(os.fspath(entry)))
+            if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
+                add(manifests.manifest_inputs(path, task, column))
+            elif path.is_dir() and dataset_inputs.is_saved_dataset(path):
+                add(dataset_inputs.DatasetInputs(dataset_inputs.load_saved(path), task, column, description=str(path)))
+            else:
+                files.append(os.fspath(entry))
     if files:
-        sources.append(file_inputs.FileInputs(files, task))
+        sources.append(file_inputs.FileInputs(files, task, encoding=encoding, ids=ids))
     return sources
 
 
-__all__ = ["Input", "InputSet", "cell_input", "check_id", "duplicate_error", "open_inputs", "scan", "unique"]
+__all__ = ["Input", "InputSet", "ListInputs", "cell_input", "check_id", "duplicate_error", "open_inputs", "scan",
+           "unique"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from mmgen.jobs.buckets import length_batches
@@ -37,8 +37,12 @@ def pending_inputs(sources: Sequence[InputSet], committed: set[RecordId]) -> Ite
 
 
 def run_local(task: Any, sources: Sequence[InputSet], journal: Journal, committed: set[RecordId],
-              total: int | None, settings: JobSettings) -> Tally:
-    """Run the job's remaining inputs through ``task``, committing to ``journal``; returns what this run did."""
+              total: int | None, settings: JobSettings,
+              on_records: Callable[[list[Record]], None] | None = None) -> Tally:
+    """Run the job's remaining inputs through ``task``, committing to ``journal``; returns what this run did.
+
+    on_records: called with each batch's records as they are computed, before their commit.
+    """
     tally = Tally()
     unreadable: list[Loaded] = []
     fields = list(task.fields)
@@ -58,6 +62,10 @@ def run_local(task: Any, sources: Sequence[InputSet], journal: Journal, committe
     bar = progress_bar(task.name, total, settings.progress)
 
     def take(records: list[Record]) -> None:
+        if not records:
+            return
+        if on_records is not None:
+            on_records(records)
         pending.extend(records)
         tally.add(records)
         bar.update(len(records))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from mmgen.jobs.task import JobTask
@@ -14,6 +15,11 @@ class ModelJob(JobTask):
     model: a model directory, hub name or short name (``"demo/caption"``), loaded by `setup`; or
       a loaded Generator (a local job uses it as it is).
     device, dtype: passed to `mmgen.load`.
+    load_options: more of `mmgen.load`'s keywords (``verbose=``, ``allow_pickle=``,
+      ``trust_remote_code=``), for a model loaded by name.
+    threads: torch's intra-op threads in the process that loads the model (each Ray actor);
+      None leaves the library's own choice. The hook for a thread policy: the command line's
+      ``--threads``.
     options: generation options for every call (``max_new_tokens=32``, ``num_beams=4``, ...).
 
     Pickled (for Ray's actors) without the loaded model when it was given by name: each actor
@@ -21,18 +27,24 @@ class ModelJob(JobTask):
     """
 
     def __init__(self, model: str | os.PathLike | Any, *, device: str | None = None, dtype: str | None = None,
-                 **options: Any):
+                 load_options: Mapping[str, Any] | None = None, threads: int | None = None, **options: Any):
         self.model = model
         self.device = device
         self.dtype = dtype
+        self.load_options = dict(load_options or {})
+        self.threads = threads
         self.options = options
         self.generator: Any = None if isinstance(model, (str, os.PathLike)) else model
 
     def setup(self) -> None:
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
         if self.generator is None:
             import mmgen
 
-            self.generator = mmgen.load(self.model, device=self.device, dtype=self.dtype)
+            self.generator = mmgen.load(self.model, device=self.device, dtype=self.dtype, **self.load_options)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

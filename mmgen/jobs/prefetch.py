@@ -35,11 +35,12 @@ class Loaded:
 
 
 def load_one(task: Any, item: Input) -> Loaded:
-    """Read one input with ``task`` (``read`` then ``length``); an exception becomes the reason."""
+    """Read one input with ``task`` (``read_item`` then ``length``); an exception becomes the reason."""
     if item.problem is not None:
         return Loaded(item.id, error=item.problem)
     try:
-        value = task.read(item.source)
+        read_item = getattr(task, "read_item", None)  # JobTask's; a duck-typed task may only have read
+        value = read_item(item) if read_item is not None else task.read(item.source)
         return Loaded(item.id, value, float(task.length(value)))
     except Exception as exc:  # any bad input, whatever the decoder raises
         return Loaded(item.id, error=describe_error(exc))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,8 @@ def _actor_pool(ray: Any, actors: int | tuple[int, int]) -> Any:
 
 
 def run_ray(task: Any, sources: Sequence[InputSet], journal: Journal, committed: set[RecordId],
-            settings: JobSettings, ray_settings: RaySettings | None) -> Tally:
+            settings: JobSettings, ray_settings: RaySettings | None,
+            on_records: Callable[[list[Record]], None] | None = None) -> Tally:
     """Run the job on Ray Data (module docstring), committing to ``journal`` on the driver; returns the run's tally."""
     ray = _import_ray()
     ray_settings = ray_settings or RaySettings()
@@ -173,14 +174,15 @@ def run_ray(task: Any, sources: Sequence[InputSet], journal: Journal, committed:
         ray.init(address=ray_settings.address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
         started_here = True
     try:
-        return _run(ray, task, sources, journal, committed, settings, ray_settings)
+        return _run(ray, task, sources, journal, committed, settings, ray_settings, on_records)
     finally:
         if started_here:
             ray.shutdown()
 
 
 def _run(ray: Any, task: Any, sources: Sequence[InputSet], journal: Journal, committed: set[RecordId],
-         settings: JobSettings, ray_settings: RaySettings) -> Tally:
+         settings: JobSettings, ray_settings: RaySettings,
+         on_records: Callable[[list[Record]], None] | None) -> Tally:
     ds, layout = _dataset(ray, sources, task)
     rows_per_call = ray_settings.rows_per_call or 4 * settings.batch_size
     results = ds.map_batches(
@@ -204,6 +206,8 @@ def _run(ray: Any, task: Any, sources: Sequence[InputSet], journal: Journal, com
         with stop_on_sigint() as stop:
             for block in results.iter_batches(batch_size=None, batch_format="pyarrow"):
                 records = block.to_pylist()
+                if on_records is not None and records:
+                    on_records(records)
                 pending += records
                 tally.add(records)
                 bar.update(len(records))

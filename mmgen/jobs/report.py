@@ -50,13 +50,26 @@ class JobReport:
     failures: tuple[tuple[RecordId, str], ...] = ()
 
     @property
-    def items_per_second(self) -> float:
-        return self.processed / self.seconds if self.seconds > 0 else float("inf")
+    def items_per_second(self) -> float | None:
+        """Records this run wrote per second; None when it wrote none (a rate of nothing means nothing)."""
+        return self.processed / self.seconds if self.processed and self.seconds > 0 else None
 
     def summary(self) -> str:
+        """``12 records in out.jsonl (10 new, 2 already done, 1 failed) in 3.1 s, 3.2 items/s``."""
         skipped = f", {self.skipped} already done" if self.skipped else ""
-        return (f"{self.records} records in {self.output} ({self.processed} new{skipped}, {self.failed} failed) in "
-                f"{self.seconds:.1f} s, {self.items_per_second:.2f} items/s")
+        rate = f", {rate_text(self.items_per_second)}" if self.items_per_second is not None else ""
+        return (f"{plural(self.records, 'record')} in {self.output} ({self.processed} new{skipped}, "
+                f"{self.failed} failed) in {self.seconds:.1f} s{rate}")
 
 
-__all__ = ["FAILURES_KEPT", "JobReport", "Tally"]
+def plural(count: int, noun: str) -> str:
+    """``1 record``, ``2 records``, ``0 records``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def rate_text(per_second: float) -> str:
+    """Items per second with two significant digits at least (``0.48 items/s``, ``12.3 items/s``)."""
+    return f"{per_second:.2f} items/s" if per_second < 10 else f"{per_second:.1f} items/s"
+
+
+__all__ = ["FAILURES_KEPT", "JobReport", "Tally", "plural", "rate_text"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from mmgen.jobs.errors import JobError
 from mmgen.jobs.formats import format_of
 from mmgen.jobs.inputs import open_inputs, scan
 from mmgen.jobs.journal import Journal
+from mmgen.jobs.records import Record, RecordId
 from mmgen.jobs.report import JobReport
 from mmgen.jobs.settings import JobSettings
 from mmgen.jobs.task import SOURCES, JobTask
@@ -20,7 +22,9 @@ ENGINES = ("local", "ray")
 
 def run(task: JobTask, inputs: Any, output: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
         engine: str = "local", column: str | None = None, format: str | None = None,
-        settings: JobSettings | None = None, ray: Any = None, **setting_values: Any) -> JobReport:
+        encoding: str | None = None, ids: str = "relative", skip: Collection[RecordId] = (),
+        on_records: Callable[[list[Record]], None] | None = None, settings: JobSettings | None = None,
+        ray: Any = None, **setting_values: Any) -> JobReport:
     """Run ``task`` over ``inputs`` and write one record per input to ``output``.
 
     task: a `JobTask` (`CaptionJob`, `TranscribeJob`, `TranslateJob`, or your own).
@@ -35,6 +39,13 @@ def run(task: JobTask, inputs: Any, output: str | os.PathLike, *, resume: bool =
     engine: ``"local"`` (threads here) or ``"ray"`` (Ray Data; ``ray=RaySettings(...)``,
       `mmgen.jobs.ray_engine`).
     column: the manifest or dataset column holding the inputs (default: the task's).
+    encoding: of text files and standard input (None: UTF-8, or UTF-16/32 by byte-order mark).
+    ids: files' ids relative to the folder or glob they were found under (``"relative"``), or as
+      the user would type them (``"typed"``: ``photos/2024/a.jpg``); `mmgen.jobs.file_inputs`.
+    skip: ids done elsewhere (a command line's subtitle files already written): not computed,
+      counted as skipped, and absent from the output unless an earlier run committed them.
+    on_records: called on this thread with each batch's records as they are computed (before
+      they are committed), in either engine: to write a task's own files or print as results come.
     settings / setting_values: `JobSettings` (``batch_size=8``, ``workers=2``, ``window=``,
       ``commit_seconds=5``, ``progress=``), as an object or as keywords.
 
@@ -58,10 +69,10 @@ def run(task: JobTask, inputs: Any, output: str | os.PathLike, *, resume: bool =
     output = Path(output)
     fmt = format_of(output, format)
 
-    sources = open_inputs(inputs, task, column)
+    sources = open_inputs(inputs, task, column, encoding=encoding, ids=ids)
     total = scan(sources)
     journal = Journal.open(output, fmt, task.fields, resume=resume, overwrite=overwrite)
-    committed = journal.committed_ids()
+    committed = journal.committed_ids() | set(skip)
     skipped = _committed_among(sources, committed) if committed else 0
 
     try:
@@ -69,11 +80,12 @@ def run(task: JobTask, inputs: Any, output: str | os.PathLike, *, resume: bool =
             from mmgen.jobs.local import run_local
 
             task.setup()
-            tally = run_local(task, sources, journal, committed, None if total is None else total - skipped, settings)
+            tally = run_local(task, sources, journal, committed, None if total is None else total - skipped, settings,
+                              on_records)
         else:
             from mmgen.jobs.ray_engine import run_ray
 
-            tally = run_ray(task, sources, journal, committed, settings, ray)
+            tally = run_ray(task, sources, journal, committed, settings, ray, on_records)
     except BaseException:
         journal.discard_if_empty()  # failed before its first commit (a model that does not load): nothing to resume
         raise

@@ -5,7 +5,9 @@ runner drives it in three steps (local engine: `mmgen.jobs.local`; Ray: `mmgen.j
 
 1. ``read(source) -> value``, in a background worker thread, one input at a time: decode a file,
    or take a dataset's value. Raise (an `mmgen.InputError` names the input and the fix) for a bad
-   input: it becomes that input's error record and the job goes on.
+   input: it becomes that input's error record and the job goes on. A task that needs the
+   input's id with its value (to name a file it writes, to report progress per input)
+   overrides ``read_item(item)`` instead, which gets the whole `mmgen.jobs.inputs.Input`.
 2. ``length(value) -> float``: inputs of similar length share a batch (`mmgen.jobs.buckets`),
    so a batch pads little (audio seconds, characters, pixels).
 3. ``compute(values) -> [fields, ...]``, on the main thread (or a Ray actor), one dict of
@@ -22,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 SOURCES = ("path", "text")
+TEXT_UNITS = ("line", "file")
 
 
 class JobTask:
@@ -38,6 +41,9 @@ class JobTask:
       present wins (``run(..., column=...)`` chooses another).
     fields: record field -> its Arrow type (``pyarrow.string()``, ...), in output order. Every
       record also has ``id`` first and ``error`` last (`mmgen.jobs.records`).
+    text_unit: for a text task, what one input of a text file is: ``"line"`` (each line, id
+      ``<file>:<line>``) or ``"file"`` (the whole text, id ``<file>``; a document to summarize,
+      a text to say).
     """
 
     name: ClassVar[str] = "job"
@@ -45,6 +51,7 @@ class JobTask:
     extensions: ClassVar[tuple[str, ...] | None] = None
     dataset_columns: ClassVar[tuple[str, ...]] = ("path",)
     fields: ClassVar[Mapping[str, Any]] = {}
+    text_unit: ClassVar[str] = "line"
 
     def setup(self) -> None:
         """Load what `read` and `compute` need (the model), once per process before any read. Default: nothing."""
@@ -52,6 +59,10 @@ class JobTask:
     def read(self, source: Any) -> Any:
         """One input -> the value `compute` takes; runs in a background thread. Default: the source as it is."""
         return source
+
+    def read_item(self, item: Any) -> Any:
+        """One `mmgen.jobs.inputs.Input` (its ``id`` and ``source``) -> the value; default ``read(item.source)``."""
+        return self.read(item.source)
 
     def length(self, value: Any) -> float:
         """The value's length for bucketing (seconds, characters, pixels). Default: 0, every value alike."""
@@ -65,4 +76,4 @@ class JobTask:
         return f"{type(self).__name__}()"
 
 
-__all__ = ["SOURCES", "JobTask"]
+__all__ = ["SOURCES", "TEXT_UNITS", "JobTask"]

@@ -9,6 +9,9 @@ openai/whisper ``transcribe.py`` ``decode_with_fallback`` with transformers' dec
      log-prob below its threshold (unsure); it is decoded again at the next temperature;
   3. a row whose log-prob is low and whose no-speech probability is high is silence: kept as
      skipped, never redone.
+A pass at a temperature above 0 samples ``best_of`` candidates per row and keeps the one with
+the highest average log-prob (openai/whisper's ``best_of`` and its ``MaximumLikelihoodRanker``
+without a length penalty: sum of log-probs over length); its checks decide the fallback.
 The encoder runs once per window: every pass reuses its output (``encoder_outputs=``).
 """
 
@@ -63,11 +66,14 @@ def compression_ratio(tokens: torch.Tensor, vocab_size: int) -> float:
     return len(raw) / len(zlib.compress(raw))
 
 
-def pass_seeds(seed: int | None, rows: Sequence[int], seek: Sequence[int], attempt: int) -> list[int] | None:
-    """A seed per row from the user's seed, its row, its position and the attempt (None: torch's RNG)."""
+def pass_seeds(seed: int | None, rows: Sequence[int], seek: Sequence[int], attempt: int,
+               candidates: int = 1) -> list[int] | None:
+    """A seed per row and candidate (row-major) from the user's seed, the row, its position, the attempt and the
+    candidate (None: torch's RNG). The first candidate's seed does not depend on how many there are."""
     if seed is None:
         return None
-    return [((seed * 1_000_003 + row) * 8_191 + s * 31 + attempt) % (2**31 - 1) for row, s in zip(rows, seek)]
+    return [((seed * 1_000_003 + row) * 8_191 + s * 31 + attempt + c * 104_729) % (2**31 - 1)
+            for row, s in zip(rows, seek) for c in range(candidates)]
 
 
 def checked_tokens(generation: WhisperGeneration, row: int, eos: int) -> torch.Tensor:
@@ -88,12 +94,14 @@ def decode_window(
     temperatures: Sequence[float | None],
     thresholds: Thresholds,
     options: dict[str, Any],
+    best_of: int = 1,
 ) -> list[tuple[Attempt, int]]:
     """Decode one window of ``rows`` with temperature fallback; per row (kept attempt, passes).
 
     encoder_hidden: (rows, positions, d_model) the window's encoder output. prompts: (rows,
     length) decoder prompts, ``mask`` their attention mask (left padding) or None.
     options: generation options of every pass (``eos_token_id`` a single id).
+    best_of: candidates per row in a sampling pass (module docstring).
     """
     options = dict(options)
     eos = options["eos_token_id"]
@@ -104,10 +112,12 @@ def decode_window(
     for attempt, temperature in enumerate(temperatures):
         sample = temperature is not None and temperature > 0
         beam_pass = not sample and (beams or 1) > 1  # its log-prob is the beam's score, as in transformers
-        index = torch.tensor(pending, device=prompts.device)
+        candidates = best_of if sample else 1
+        # (pending * candidates,): each pending row's candidates next to each other.
+        index = torch.tensor(pending, device=prompts.device).repeat_interleave(candidates)
         call = dict(options, do_sample=sample, temperature=temperature if sample else 1.0,
                     num_beams=1 if sample else beams,
-                    seed=pass_seeds(seed, [rows[i] for i in pending], [seek[i] for i in pending], attempt)
+                    seed=pass_seeds(seed, [rows[i] for i in pending], [seek[i] for i in pending], attempt, candidates)
                     if sample else None)
         if mask is not None:
             call["decoder_attention_mask"] = mask.index_select(0, index)
@@ -116,7 +126,9 @@ def decode_window(
                               **{k: v for k, v in call.items() if v is not None})
         logprobs = generation.sequence_scores if beam_pass else generation.avg_logprobs
         still = []
-        for j, i in enumerate(pending):
+        for position, i in enumerate(pending):
+            first = position * candidates
+            j = max(range(first, first + candidates), key=lambda k: float(logprobs[k]))  # the most likely candidate
             ratio = compression_ratio(checked_tokens(generation, j, eos), model.config.vocab_size)
             avg = float(logprobs[j])
             speech = float(generation.no_speech_probs[j]) if generation.no_speech_probs is not None else None

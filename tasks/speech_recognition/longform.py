@@ -17,7 +17,7 @@ between passes, on the host.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +134,8 @@ def transcribe_long(
     time_precision_features: float = 0.01,
     num_segment_frames: int | None = None,
     return_segments: bool | None = None,
+    best_of: int | None = None,
+    on_window: Callable[[int, Window, Sequence[TokenSegment]], None] | None = None,
     **options: Any,
 ) -> LongFormResult:
     """Transcribe (or translate) audio of any length, window by window; see the module docstring.
@@ -142,6 +144,10 @@ def transcribe_long(
       padding="longest", return_attention_mask=True)``; attention_mask: (batch, frames), needed
       for a batch of long audio (it gives each row's length).
     temperature: one value, or the fallback sequence, e.g. (0.0, 0.2, 0.4, 0.6, 0.8, 1.0).
+    best_of: candidates sampled per window at a temperature above 0, the most likely kept
+      (openai-whisper's ``--best_of``; default 1). Greedy and beam passes take one.
+    on_window: called after each decoded window with (row, its `Window`, the `TokenSegment`s it
+      added), as the row's transcript grows: what a live display prints.
     The thresholds default to the model's generation_config, like the other Whisper options.
     ``return_segments`` is accepted for transformers compatibility: segments are always returned.
     Other keyword arguments are generation options of the decode core (max_new_tokens, num_beams,
@@ -180,6 +186,8 @@ def transcribe_long(
     if options.get("num_return_sequences", 1) != 1:
         raise OptionError("transcribe_long returns one transcript per row: leave num_return_sequences at 1.")
     options.pop("do_sample", None)
+    if best_of is not None and (not isinstance(best_of, int) or isinstance(best_of, bool) or best_of < 1):
+        raise OptionError(f"best_of={best_of!r}: pass an integer of at least 1 (candidates per sampled window).")
     options["return_timestamps"] = return_timestamps
     options.setdefault("pad_token_id", config.pad_token_id)
     eos = options.get("eos_token_id", config.eos_token_id)
@@ -226,11 +234,12 @@ def transcribe_long(
         call = {k: v for k, v in options.items() if k not in ("max_new_tokens", "max_length")}
         call.update(_length_option(model, options, prompts.shape[1]))
         outcomes = decode_window(model, encode(model, features), prompts, mask, rows, [seek[i] for i in rows],
-                                 temperatures, thresholds, call)
+                                 temperatures, thresholds, call, best_of=best_of or 1)
         for row, n, (attempt, passes) in zip(rows, frames, outcomes):
             do_condition[row] = condition and attempt.temperature < 0.5
-            windows[row].append(Window(seek[row], n, attempt.temperature, passes, attempt.skip,
-                                       attempt.compression_ratio, attempt.avg_logprob, attempt.no_speech_prob))
+            window = Window(seek[row], n, attempt.temperature, passes, attempt.skip, attempt.compression_ratio,
+                            attempt.avg_logprob, attempt.no_speech_prob)
+            windows[row].append(window)
             if attempt.skip:
                 seek[row] += n
                 continue
@@ -238,9 +247,12 @@ def transcribe_long(
             pieces, advance = split_segments(attempt.tokens.cpu(), timestamp_begin, offset, n, time_precision,
                                              time_precision_features, stride)
             index = len(windows[row]) - 1
-            segments[row] += [TokenSegment(s, e, t, attempt.temperature, index) for s, e, t in pieces]
+            added = [TokenSegment(s, e, t, attempt.temperature, index) for s, e, t in pieces]
+            segments[row] += added
             history[row] += [t for _, _, t in pieces]
             seek[row] += int(advance)
+            if on_window is not None:
+                on_window(row, window, added)
 
     pad = options["pad_token_id"]
     texts = [torch.cat([s.tokens for s in row]) if row else torch.zeros(0, dtype=torch.long) for row in segments]

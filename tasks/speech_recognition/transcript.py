@@ -12,8 +12,10 @@ from mmgen.tasks.speech_recognition.word_timestamps import Word
 class Segment:
     """A timed piece of a transcript.
 
-    start, end: seconds from the start of the audio. text: as decoded (Whisper's starts with a
-    space). words: with ``word_timestamps=True``, else None. tokens: the text's ids.
+    start, end: seconds from the start of the audio. text: as decoded, stripped (without the
+    space Whisper's tokenizer puts first; subtitle files and the command line show the same).
+    words: with ``word_timestamps=True``, else None (each word keeps its leading space, as
+    openai-whisper's do, so joined they give the text). tokens: the text's ids.
     seek: the mel frame (10 ms) its window started at. temperature, avg_logprob,
     compression_ratio, no_speech_prob: the checks of the window's kept pass (Whisper long-form;
     None when not computed).
@@ -35,8 +37,9 @@ class Segment:
 class Transcript:
     """The transcript of one recording.
 
-    text: the segments' texts joined (`join_texts`). language: the code given or detected (``"en"``), None when
-    the model cannot say. segments: in order of time. duration: of the audio, in seconds.
+    text: the segments' texts joined with a space (`join_texts`; no leading space). language: the code given or
+    detected (``"en"``), None when the model cannot say. segments: in order of time. duration: of the audio, in
+    seconds.
     """
 
     text: str
@@ -46,8 +49,8 @@ class Transcript:
 
 
 def join_texts(texts: Sequence[str]) -> str:
-    """Segment texts end to end; a space goes between two that would otherwise touch (Whisper's
-    texts start with one; a SentencePiece tokenizer drops a window's first space)."""
+    """Segment texts end to end; a space goes between two that would otherwise touch (segment texts are
+    stripped; texts that bring their own space keep it)."""
     joined = ""
     for text in texts:
         if joined and text and not joined[-1].isspace() and not text[0].isspace():

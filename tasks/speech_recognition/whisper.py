@@ -8,18 +8,21 @@
   past one window: windowed decoding (`mmgen.tasks.speech_recognition.windowed`), in the
   detected language.
 Word timestamps come from cross-attention alignment (`word_timestamps.align`).
+
+Segment texts are stripped: Whisper's tokenizer starts each one with a space, which
+`Segment.text` leaves out (the command line writes the same text).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from mmgen.tasks.speech_recognition.features import frames_per_second, whisper_features, window_seconds
-from mmgen.tasks.speech_recognition.longform import LongFormResult, transcribe_long
+from mmgen.tasks.speech_recognition.longform import LongFormResult, TokenSegment, Window, transcribe_long
 from mmgen.tasks.speech_recognition.transcript import Segment
 from mmgen.tasks.speech_recognition.windowed import transcribe_windows
 from mmgen.tasks.speech_recognition.windows import cut_window
@@ -58,23 +61,27 @@ def _eot(model: torch.nn.Module) -> int:
     return int(eos[0] if isinstance(eos, (list, tuple)) else eos)
 
 
-def whisper_segments(generator: Generator, result: LongFormResult, duration: float, row: int = 0) -> list[Segment]:
-    """A row's segments from a long-form result: text decoded, times clipped to its ``duration``."""
+def piece_segment(generator: Generator, piece: TokenSegment, window: Window, duration: float) -> Segment | None:
+    """The `Segment` of one long-form piece: text decoded and stripped, times clipped to ``duration``; None for a
+    piece without text or decoded from the padding past the end of the audio."""
+    if piece.start >= duration:
+        return None
     eot = _eot(generator.model)
-    segments = []
-    for piece in result.segments[row]:
-        if piece.start >= duration:
-            continue  # decoded from the padding past the end of the audio
-        tokens = tuple(t for t in piece.tokens.tolist() if t < eot)
-        text = generator.tokenizer.decode(list(tokens), skip_special_tokens=True)
-        if not text.strip():
-            continue
-        window = result.windows[row][piece.window]
-        end = min(max(piece.end, piece.start), duration)
-        segments.append(Segment(start=piece.start, end=end, text=text, tokens=tokens, seek=window.seek,
-                                temperature=piece.temperature, avg_logprob=window.avg_logprob,
-                                compression_ratio=window.compression_ratio, no_speech_prob=window.no_speech_prob))
-    return segments
+    tokens = tuple(t for t in piece.tokens.tolist() if t < eot)
+    text = generator.tokenizer.decode(list(tokens), skip_special_tokens=True).strip()
+    if not text:
+        return None
+    end = min(max(piece.end, piece.start), duration)
+    return Segment(start=piece.start, end=end, text=text, tokens=tokens, seek=window.seek,
+                   temperature=piece.temperature, avg_logprob=window.avg_logprob,
+                   compression_ratio=window.compression_ratio, no_speech_prob=window.no_speech_prob)
+
+
+def whisper_segments(generator: Generator, result: LongFormResult, duration: float, row: int = 0) -> list[Segment]:
+    """A row's segments from a long-form result (`piece_segment` of each piece)."""
+    segments = [piece_segment(generator, piece, result.windows[row][piece.window], duration)
+                for piece in result.segments[row]]
+    return [s for s in segments if s is not None]
 
 
 def add_word_timestamps(generator: Generator, features: torch.Tensor, segments: list[Segment], language: str | None,
@@ -101,7 +108,8 @@ def add_word_timestamps(generator: Generator, features: torch.Tensor, segments: 
 
 def transcribe_whisper(generator: Generator, waveforms: Sequence[np.ndarray], *, language: str | None, task: str,
                        return_timestamps: bool | None, word_timestamps: bool, batch_size: int,
-                       windowed: dict[str, Any], **options: Any) -> list[tuple[list[Segment], str | None]]:
+                       windowed: dict[str, Any], on_segment: Callable[[int, Segment], None] | None = None,
+                       **options: Any) -> list[tuple[list[Segment], str | None]]:
     """(segments, language) of each recording (see the module docstring for the path taken).
 
     Recordings that fit one window are decoded ``batch_size`` at a time, each row with its own
@@ -109,6 +117,8 @@ def transcribe_whisper(generator: Generator, waveforms: Sequence[np.ndarray], *,
     return_timestamps: None decodes with timestamps when the model has timestamp tokens.
     windowed: the windowed path's ``chunk_length_s`` and ``stride_length_s``. options: decoding
     options (long-form ones included: temperature fallback, thresholds, conditioning).
+    on_segment: called with (recording index, segment) as each segment is decoded (without its
+    words, which are aligned once the recording is done).
     """
     model = generator.model
     if return_timestamps is None:
@@ -125,7 +135,7 @@ def transcribe_whisper(generator: Generator, waveforms: Sequence[np.ndarray], *,
         features = torch.cat([whisper_features(generator, waveforms[i]) for i in rows])
         decoded = long_form(generator, features, [durations[i] for i in rows], language=language, task=task,
                             return_timestamps=return_timestamps, word_timestamps=word_timestamps,
-                            batch_size=batch_size, **options)
+                            batch_size=batch_size, on_segment=_for_rows(on_segment, rows), **options)
         for i, result in zip(rows, decoded):
             results[i] = result
     for i in sorted(set(range(len(waveforms))) - set(fits)):
@@ -133,18 +143,31 @@ def transcribe_whisper(generator: Generator, waveforms: Sequence[np.ndarray], *,
         if return_timestamps:
             results[i] = long_form(generator, features, [durations[i]], language=language, task=task,
                                    return_timestamps=True, word_timestamps=word_timestamps, batch_size=batch_size,
-                                   **options)[0]
+                                   on_segment=_for_rows(on_segment, [i]), **options)[0]
         else:
             results[i] = windows_without_timestamps(generator, waveforms[i], features, language=language, task=task,
                                                     word_timestamps=word_timestamps, batch_size=batch_size,
                                                     windowed=windowed, **options)
+            if on_segment is not None:
+                for segment in results[i][0]:
+                    on_segment(i, segment)
     return results
+
+
+def _for_rows(on_segment: Callable[[int, Segment], None] | None,
+              indices: Sequence[int]) -> Callable[[int, Segment], None] | None:
+    """``on_segment`` called with the recording's index instead of its row in a batch."""
+    if on_segment is None:
+        return None
+    return lambda row, segment: on_segment(indices[row], segment)
 
 
 def long_form(generator: Generator, features: torch.Tensor, durations: Sequence[float], *, language: str | None,
               task: str, return_timestamps: bool, word_timestamps: bool, batch_size: int,
+              on_segment: Callable[[int, Segment], None] | None = None,
               **options: Any) -> list[tuple[list[Segment], str | None]]:
-    """Sequential long-form decoding of a batch of recordings' features (rows of equal width)."""
+    """Sequential long-form decoding of a batch of recordings' features (rows of equal width);
+    ``on_segment(row, segment)`` as each window's segments are decoded."""
     model = generator.model
     languages = resolve_languages(model, features, language)
     multilingual = is_multilingual(model.generation_config)
@@ -152,9 +175,16 @@ def long_form(generator: Generator, features: torch.Tensor, durations: Sequence[
     stride, _ = frames(model)
     frame_seconds = 1 / frames_per_second(generator)
     precision = {"time_precision": stride * frame_seconds, "time_precision_features": frame_seconds}
+
+    def on_window(row: int, window: Window, pieces: Sequence[TokenSegment]) -> None:
+        for piece in pieces:
+            segment = piece_segment(generator, piece, window, durations[row])
+            if segment is not None:
+                on_segment(row, segment)
+
     result = transcribe_long(model, features, language=languages if multilingual else None,
                              task=task if multilingual else None, return_timestamps=return_timestamps,
-                             **{**precision, **options})
+                             on_window=on_window if on_segment is not None else None, **{**precision, **options})
     decoded = []
     for row, (duration, row_language) in enumerate(zip(durations, languages)):
         segments = whisper_segments(generator, result, duration, row)
@@ -172,6 +202,7 @@ def windows_without_timestamps(generator: Generator, waveform: np.ndarray, featu
         raise OptionError("word_timestamps=True on audio past one window needs Whisper's timestamps: leave "
                           "return_timestamps=True.")
     model = generator.model
+    options.pop("best_of", None)  # candidates belong to the temperature fallback, which windows do without
     language = resolve_languages(model, features, language)[0]
     if is_multilingual(model.generation_config):
         options.update(language=language, task=task)
@@ -183,5 +214,5 @@ def windows_without_timestamps(generator: Generator, waveform: np.ndarray, featu
     return segments, language
 
 
-__all__ = ["add_word_timestamps", "long_form", "resolve_languages", "transcribe_whisper", "whisper_segments",
-           "windows_without_timestamps"]
+__all__ = ["add_word_timestamps", "long_form", "piece_segment", "resolve_languages", "transcribe_whisper",
+           "whisper_segments", "windows_without_timestamps"]

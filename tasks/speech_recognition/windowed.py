@@ -4,7 +4,9 @@ Windows of ``chunk_length_s`` (20 s) that overlap by ``stride_length_s`` (5 s), 
 ``batch_size`` at a time through `mmgen.Generator.generate`, merged where they overlap by the
 longest common run of tokens (transformers' ASR pipeline does the same). These models predict
 no timestamps, so a segment is the part of the audio its window owns: from the middle of the
-overlap before it to the middle of the overlap after it.
+overlap before it to the middle of the overlap after it. Each segment carries its window's checks
+as long-form segments do: the mean log-prob of the window's tokens, their compression ratio and,
+for Whisper, the no-speech probability (scripts filter on them; never null for a decoded window).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from mmgen.tasks.speech_recognition.fallback import compression_ratio
 from mmgen.tasks.speech_recognition.features import frames_per_second
 from mmgen.tasks.speech_recognition.transcript import Segment
 
+from mmgen.api import generate as generate_tokens
 from mmgen.core.options import OptionError
 from mmgen.generator import Generator
 
@@ -70,22 +74,43 @@ def transcribe_windows(generator: Generator, waveform: np.ndarray, *, chunk_leng
     windows = [waveform[s:s + chunk] for s in starts]
     special = set(generator.tokenizer.all_special_ids)
     sequences: list[list[int]] = []
+    checks: list[tuple[float, float, float | None]] = []  # per window: avg log-prob, compression ratio, no-speech
     for first in range(0, len(windows), batch_size):
-        results = generator.generate(windows[first:first + batch_size], sampling_rate=rate, **options)
-        if any(r.input_index != i for i, r in enumerate(results)):
+        arguments, count = generator.arguments(windows[first:first + batch_size], sampling_rate=rate, **options)
+        generation = generate_tokens(generator.model, **arguments)
+        if generation.sequences.shape[0] != count:
             raise OptionError("Windowed transcription keeps one result per window: leave num_return_sequences at 1.")
-        sequences += [[t for t in r.tokens.tolist() if t not in special] for r in results]
+        for row in range(count):
+            sequences.append([t for t in generation.row_tokens(row).tolist() if t not in special])
+            checks.append(window_checks(generation, row, generator.model.config.vocab_size))
     duration = len(waveform) / rate
     segments = []
     for k, (start, tokens) in enumerate(zip(starts, merge_windows(sequences))):
         begin = 0.0 if k == 0 else (start + stride / 2) / rate
         end = duration if k == len(starts) - 1 else min((start + chunk - stride / 2) / rate, duration)
-        text = generator.tokenizer.decode(tokens, skip_special_tokens=True)
-        if text.strip():
+        text = generator.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+        if text:
+            avg_logprob, ratio, no_speech = checks[k]
             segments.append(Segment(start=begin, end=end, text=text, tokens=tuple(tokens),
-                                    seek=round(start / rate * frames_per_second(generator))))
+                                    seek=round(start / rate * frames_per_second(generator)), avg_logprob=avg_logprob,
+                                    compression_ratio=ratio, no_speech_prob=no_speech))
     return segments
 
 
+def window_checks(generation: Any, row: int, vocab_size: int) -> tuple[float, float, float | None]:
+    """(mean log-prob, compression ratio, no-speech probability or None) of one window's row, as long-form
+    decoding reports them: Whisper's own average (its EOS included) where the generation has one."""
+    tokens = generation.row_tokens(row)
+    averages = getattr(generation, "avg_logprobs", None)
+    length = int(generation.lengths[row])
+    if averages is not None:
+        average = float(averages[row])
+    else:
+        average = float(generation.logprobs[row, :length].float().mean()) if length else 0.0
+    no_speech = getattr(generation, "no_speech_probs", None)
+    ratio = compression_ratio(tokens.cpu(), vocab_size) if len(tokens) else 0.0
+    return average, ratio, float(no_speech[row]) if no_speech is not None else None
+
+
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_LENGTH_S", "DEFAULT_STRIDE_LENGTH_S", "merge_windows", "overlap_length",
-           "transcribe_windows", "window_starts"]
+           "transcribe_windows", "window_checks", "window_starts"]

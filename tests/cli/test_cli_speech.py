@@ -2,131 +2,29 @@
 
 transcribe: a 45 s and an 8 s recording (gated tones) and an unreadable file: the two are
 written in every format, each file parses with its format's library (srt, webvtt, json, csv)
-and carries the promised fields with times ordered and inside the audio; the bad file is
-named on stderr and the exit code is 1. speak: texts, a text file and stdin become WAV files
-at the model's sampling rate.
+and carries the promised fields (avg_logprob and no_speech_prob numbers, not null) with times
+ordered and inside the audio; texts without Whisper's leading space; the bad file is named on
+stderr and the exit code is 1; segments are printed live as whisper prints them; a second run
+skips finished recordings; recordings of the same name never overwrite each other; whisper's
+options reach the decoder. speak: texts, a text file and stdin become audio files at the
+model's sampling rate, ``-o out.mp3`` an MP3 file.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
+import re
 
 import numpy as np
-import pytest
-import sentencepiece as spm
 import soundfile
 import srt
-import torch
-import transformers as T
 import webvtt
+from cli_models import FORMATS, RATE, tones
+from cli_run import invoke
 from mmgen.tasks.speech_recognition import join_texts
-from typer.testing import CliRunner
 
-from mmgen.cli.app import app
-
-T.utils.logging.disable_progress_bar()
-RATE = 16_000
-FORMATS = ("txt", "vtt", "srt", "tsv", "json")
-
-# -- tiny saved models (the layouts of tests/tasks: Whisper's special tokens after 100 text tokens) ---
-
-EOT, SOT = 100, 101
-LANG_TO_ID = {"<|en|>": 102, "<|fr|>": 103}
-TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV, NO_SPEECH, NO_TIMESTAMPS = range(104, 110)
-SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", *LANG_TO_ID, "<|translate|>", "<|transcribe|>",
-            "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
-WORDS = ["the", "cat", "sat", "on", "mat", "hello", "world", "one", "two", "three", "four", "five", "dog", "sun",
-         "run", "is", "a", "and", "to", "of", "in", "it", "we", "go", "stop", "end", "day", "night", "sea", "shell",
-         "by", "for", "no", "yes", "up", "down", "left", "right", "red", "blue", "green", "old", "new"]
-
-
-def save_whisper(path) -> str:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    pieces = [*letters, *("Ġ" + c for c in letters), *".,?!'", *("Ġ" + w for w in WORDS)]
-    tokenizer = T.WhisperTokenizer(vocab={p: i for i, p in enumerate(pieces + SPECIALS)}, merges=[])
-    tokenizer.add_special_tokens({"additional_special_tokens": SPECIALS[1:]})
-    config = T.WhisperConfig(
-        vocab_size=NO_TIMESTAMPS + 1 + 1501, num_mel_bins=80, d_model=32, encoder_layers=2, decoder_layers=2,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-        max_source_positions=1500, max_target_positions=448, pad_token_id=EOT, bos_token_id=EOT, eos_token_id=EOT,
-        decoder_start_token_id=SOT, begin_suppress_tokens=None, suppress_tokens=None, init_std=0.3)
-    torch.manual_seed(0)
-    model = T.WhisperForConditionalGeneration(config).eval()
-    with torch.no_grad():
-        embeddings = model.get_decoder().embed_tokens.weight
-        embeddings[EOT] = 1.05 * embeddings[8]
-    model.generation_config = T.GenerationConfig(
-        decoder_start_token_id=SOT, eos_token_id=EOT, pad_token_id=EOT, bos_token_id=EOT, lang_to_id=LANG_TO_ID,
-        task_to_id={"translate": TRANSLATE, "transcribe": TRANSCRIBE}, no_timestamps_token_id=NO_TIMESTAMPS,
-        prev_sot_token_id=START_OF_PREV, is_multilingual=True, begin_suppress_tokens=[EOT, 3],
-        suppress_tokens=[1, 2, TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV], max_initial_timestamp_index=50,
-        max_length=448, max_new_tokens=24)
-    model.save_pretrained(path)
-    T.WhisperProcessor(feature_extractor=T.WhisperFeatureExtractor(), tokenizer=tokenizer).save_pretrained(path)
-    return str(path)
-
-
-def save_speecht5(path, vocoder_path) -> tuple[str, str]:
-    model_file = io.BytesIO()
-    corpus = ["the cat sat on the mat.", "hello world, how are you?", "one two three four five six!"] * 10
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=model_file, vocab_size=40,
-                                   model_type="char", bos_id=0, pad_id=1, eos_id=2, unk_id=3, minloglevel=2,
-                                   hard_vocab_limit=False)
-    path.mkdir(parents=True)
-    (path / "spm_char.model").write_bytes(model_file.getvalue())
-    config = T.SpeechT5Config(
-        vocab_size=40, hidden_size=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, speech_decoder_prenet_units=32,
-        speech_decoder_postnet_units=32, speaker_embedding_dim=16, max_speech_positions=1000, max_text_positions=128,
-        encoder_max_relative_position=32)
-    torch.manual_seed(0)
-    model = T.SpeechT5ForTextToSpeech(config).eval()
-    with torch.no_grad():
-        model.speech_decoder_postnet.prob_out.weight.mul_(8)  # rows stop after tens of steps
-    model.save_pretrained(path)
-    tokenizer = T.SpeechT5Tokenizer(str(path / "spm_char.model"))
-    T.SpeechT5Processor(feature_extractor=T.SpeechT5FeatureExtractor(), tokenizer=tokenizer).save_pretrained(path)
-    vocoder = T.SpeechT5HifiGan(T.SpeechT5HifiGanConfig(upsample_initial_channel=16, resblock_kernel_sizes=[3, 7],
-                                                        resblock_dilation_sizes=[[1, 3], [1, 3]]))
-    vocoder.save_pretrained(vocoder_path)
-    return str(path), str(vocoder_path)
-
-
-def tones(seconds: float, seed: int) -> np.ndarray:
-    rng = np.random.RandomState(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
-    signal = np.zeros_like(t)
-    for _ in range(4):
-        tone = np.sin(2 * np.pi * rng.uniform(100, 3000) * t + rng.uniform(0, 6))
-        signal += rng.uniform(0.05, 0.3) * tone * (np.sin(2 * np.pi * rng.uniform(0.2, 3) * t) > 0)
-    return (signal + 0.02 * rng.randn(len(t))).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def runner():
-    return CliRunner()
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("speech-models")
-    tts, vocoder = save_speecht5(root / "speecht5", root / "hifigan")
-    return {"whisper": save_whisper(root / "whisper"), "tts": tts, "vocoder": vocoder}
-
-
-@pytest.fixture(scope="module")
-def recordings(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("recordings")
-    soundfile.write(folder / "long talk.wav", tones(45, 1), RATE)
-    soundfile.write(folder / "short.flac", tones(8, 4), RATE)
-    (folder / "broken.wav").write_bytes(b"RIFF this is not audio")
-    return folder
-
-
-def invoke(runner, *args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+LIVE_LINE = re.compile(r"^\[(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d)\.(\d{3})\]  \S")
 
 
 def check_times(starts_ends, duration: float) -> None:
@@ -134,6 +32,10 @@ def check_times(starts_ends, duration: float) -> None:
     for start, end in starts_ends:
         assert previous <= start <= end <= duration + 1e-3
         previous = start
+
+
+def seconds(minutes: str, secs: str, millis: str) -> float:
+    return int(minutes) * 60 + int(secs) + int(millis) / 1000
 
 
 # -- transcribe ------------------------------------------------------------------------------------
@@ -145,7 +47,8 @@ def test_transcribe_writes_every_format_and_names_the_unreadable_file(runner, mo
                     recordings / "short.flac", "-m", models["whisper"], "-o", out, "--language", "fr",
                     "--word-timestamps", "--device", "cpu")
     assert result.exit_code == 1
-    assert "broken.wav" in result.stderr and "failed" in result.stderr
+    assert "failed: " in result.stderr and "broken.wav" in result.stderr
+    assert "3 items (1 failed)" in result.stderr and f"1 input failed: {recordings / 'broken.wav'}" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{stem}.{f}" for stem in ("long talk", "short")
                                                            for f in FORMATS)
     for stem, duration in (("long talk", 45.0), ("short", 8.0)):
@@ -160,35 +63,152 @@ def test_transcribe_writes_every_format_and_names_the_unreadable_file(runner, mo
         check_times([(int(r["start"]) / 1000, int(r["end"]) / 1000) for r in rows], duration)
         lines = (out / f"{stem}.txt").read_text(encoding="utf-8").splitlines()
         assert lines == [r["text"] for r in rows]
-        result = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
-        assert result["language"] == "fr" and result["text"] == join_texts([s["text"] for s in result["segments"]])
-        check_times([(s["start"], s["end"]) for s in result["segments"]], duration)
-        for segment in result["segments"]:
+        result_json = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
+        assert result_json["language"] == "fr"
+        assert result_json["text"] == join_texts([s["text"] for s in result_json["segments"]])
+        assert not result_json["text"].startswith(" ")  # Python and the command line both strip Whisper's space
+        check_times([(s["start"], s["end"]) for s in result_json["segments"]], duration)
+        for segment in result_json["segments"]:
             assert {"id", "seek", "start", "end", "text", "tokens", "words"} <= set(segment)
+            assert not segment["text"].startswith(" ")
+            # scripts filter on these: numbers, never null
+            assert isinstance(segment["avg_logprob"], float) and isinstance(segment["no_speech_prob"], float)
+            assert isinstance(segment["compression_ratio"], float) and segment["tokens"]
             check_times([(w["start"], w["end"]) for w in segment["words"]], segment["end"])
             assert all(w["start"] >= segment["start"] for w in segment["words"])
     long_segments = json.loads((out / "long talk.json").read_text())["segments"]
     assert long_segments[0]["start"] < 30 < long_segments[-1]["end"]  # decoded past the first window
+    assert not list(out.glob(".*"))  # no working file left behind
 
 
-def test_transcribe_a_folder_in_one_format(runner, models, recordings, tmp_path):
-    (tmp_path / "in").mkdir()
-    soundfile.write(tmp_path / "in" / "clip.wav", tones(8, 4), RATE)
-    (tmp_path / "in" / "notes.txt").write_text("not audio, and not picked from a folder")
-    result = invoke(runner, "transcribe", tmp_path / "in", "-m", models["whisper"], "-o", tmp_path / "out", "-f", "srt",
-                    "--max-new-tokens", "12", "--device", "cpu")
+def test_live_segments_are_whispers_lines_on_stdout(runner, models, recordings, tmp_path):
+    out = tmp_path / "out"
+    result = invoke(runner, "transcribe", recordings / "long talk.wav", recordings / "short.flac", "-m",
+                    models["whisper"], "-o", out, "-f", "json", "--language", "en")
     assert result.exit_code == 0, result.stderr
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["clip.srt"]
-    assert "1 items, 0 failed" in result.stderr
+    lines = result.stdout.splitlines()
+    headers = [line for line in lines if line.startswith("==> ")]
+    assert sorted(headers) == sorted(f"==> {recordings / name} <==" for name in ("long talk.wav", "short.flac"))
+    printed: dict[str, list[tuple[float, float, str]]] = {}
+    current = None
+    for line in lines:
+        if line.startswith("==> "):
+            current = line[4:-4]
+            continue
+        match = LIVE_LINE.match(line)
+        assert match, line
+        printed.setdefault(current, []).append((seconds(*match.groups()[:3]), seconds(*match.groups()[3:]),
+                                                line.split("]  ", 1)[1]))
+    for name, stem in (("long talk.wav", "long talk"), ("short.flac", "short")):
+        segments = json.loads((out / f"{stem}.json").read_text())["segments"]
+        assert [text for _, _, text in printed[str(recordings / name)]] == [s["text"] for s in segments]
+        assert [(round(a, 3), round(b, 3)) for a, b, _ in printed[str(recordings / name)]] == \
+            [(round(s["start"], 3), round(s["end"], 3)) for s in segments]
+    quiet = invoke(runner, "transcribe", recordings / "short.flac", "-m", models["whisper"], "-o", tmp_path / "q",
+                   "--no-live", "-f", "txt")
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+
+
+def test_a_folder_keeps_its_tree_and_a_second_run_skips_finished_recordings(runner, models, tmp_path):
+    (tmp_path / "in" / "day2").mkdir(parents=True)
+    soundfile.write(tmp_path / "in" / "clip.wav", tones(3, 4), RATE)
+    soundfile.write(tmp_path / "in" / "day2" / "clip.wav", tones(2, 5), RATE)
+    (tmp_path / "in" / "notes.txt").write_text("not audio, and not picked from a folder")
+    args = ["transcribe", tmp_path / "in", "-m", models["whisper"], "-o", tmp_path / "out", "-f", "srt",
+            "--max-new-tokens", "12", "--no-live"]
+    first = invoke(runner, *args)
+    assert first.exit_code == 0, first.stderr
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.srt")) == \
+        ["clip.srt", "day2/clip.srt"]
+    assert "transcribe: 2 items (0 failed)" in first.stderr
+    written = (tmp_path / "out" / "clip.srt").stat().st_mtime_ns
+    again = invoke(runner, *args)
+    assert again.exit_code == 0 and "2 items (0 failed, 2 already done)" in again.stderr
+    assert "items/s" not in again.stderr  # nothing ran: no rate
+    assert (tmp_path / "out" / "clip.srt").stat().st_mtime_ns == written
+    redo = invoke(runner, *args, "--overwrite")
+    assert redo.exit_code == 0 and "2 items (0 failed)" in redo.stderr
+    assert (tmp_path / "out" / "clip.srt").stat().st_mtime_ns != written
+
+
+def test_recordings_of_the_same_name_never_overwrite_each_other(runner, models, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        soundfile.write(tmp_path / folder / "talk.wav", tones(2, 1 if folder == "a" else 2), RATE)
+    soundfile.write(tmp_path / "a" / "talk.flac", tones(2, 3), RATE)
+    result = invoke(runner, "transcribe", tmp_path / "a" / "talk.wav", tmp_path / "b" / "talk.wav",
+                    tmp_path / "a" / "talk.flac", "-m", models["whisper"], "-o", tmp_path / "out", "-f", "json",
+                    "--no-live", "--language", "en")
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["talk.flac.json", "talk.wav-2.json", "talk.wav.json"]
+
+
+def test_whisper_options_reach_the_decoder(runner, models, recordings, tmp_path, monkeypatch):
+    import mmgen.tasks
+
+    seen = []
+    real = mmgen.tasks.transcribe_many
+
+    def spy(generator, audios, **options):
+        seen.append(options)
+        return real(generator, audios, **options)
+
+    monkeypatch.setattr(mmgen.tasks, "transcribe_many", spy)
+    result = invoke(runner, "transcribe", recordings / "short.flac", "-m", models["whisper"], "-o", tmp_path, "-f",
+                    "json", "--language", "en", "--initial-prompt", "hello world", "--no-condition-on-previous-text",
+                    "--temperature", "0,0.4,0.8", "--best-of", "3", "--beam-size", "2", "--logprob-threshold", "0",
+                    "--compression-ratio-threshold", "1.5", "--no-speech-threshold", "0.99", "--seed", "1",
+                    "--task", "translate", "--no-live")
+    assert result.exit_code == 0, result.stderr
+    options = seen[0]
+    assert {k: options[k] for k in ("language", "initial_prompt", "condition_on_prev_tokens", "temperature",
+                                    "best_of", "num_beams", "logprob_threshold", "compression_ratio_threshold",
+                                    "no_speech_threshold", "seed", "task")} == {
+        "language": "en", "initial_prompt": "hello world", "condition_on_prev_tokens": False,
+        "temperature": (0.0, 0.4, 0.8), "best_of": 3, "num_beams": 2, "logprob_threshold": 0.0,
+        "compression_ratio_threshold": 1.5, "no_speech_threshold": 0.99, "seed": 1, "task": "translate"}
+    segments = json.loads((tmp_path / "short.json").read_text())["segments"]
+    # A log-prob threshold of 0 fails every pass: each window went through the fallback to its last temperature.
+    assert segments and all(s["temperature"] == 0.8 for s in segments)
+
+
+def test_subtitle_layout_options_need_word_timestamps(runner, models, recordings, tmp_path):
+    result = invoke(runner, "transcribe", recordings / "short.flac", "-m", models["whisper"], "-o", tmp_path,
+                    "--max-line-width", "20")
+    assert result.exit_code == 2 and "--max-line-width lays subtitles out word by word" in result.stderr
+    result = invoke(runner, "transcribe", recordings / "short.flac", "-m", models["whisper"], "-o", tmp_path,
+                    "-f", "srt", "--word-timestamps", "--max-line-width", "12", "--max-line-count", "1",
+                    "--highlight-words", "--language", "en", "--no-live")
+    assert result.exit_code == 0, result.stderr
+    cues = list(srt.parse((tmp_path / "short.srt").read_text(encoding="utf-8")))
+    assert cues and any("<u>" in c.content for c in cues)
+    assert all(len(c.content.splitlines()) == 1 for c in cues)  # one line per cue
+
+
+def test_records_output_and_paths_from_stdin(runner, models, recordings, tmp_path):
+    paths = f"{recordings / 'short.flac'}\n{recordings / 'broken.wav'}\n"
+    result = invoke(runner, "transcribe", "-", "-m", models["whisper"], "-o", tmp_path / "t.jsonl", "--no-live",
+                    "--language", "en", input=paths)
+    assert result.exit_code == 1
+    records = {r["id"]: r for r in map(json.loads, (tmp_path / "t.jsonl").read_text().splitlines())}
+    good, bad = records[str(recordings / "short.flac")], records[str(recordings / "broken.wav")]
+    assert set(good) == {"id", "text", "language", "duration", "segments", "error"} and good["error"] is None
+    assert good["duration"] == 8.0 and good["segments"][0]["avg_logprob"] is not None
+    assert bad["text"] is None and "broken.wav" in bad["error"]
 
 
 def test_transcribe_bad_options_stop_before_any_work(runner, models, recordings, tmp_path):
     result = invoke(runner, "transcribe", recordings / "short.flac", "-m", models["whisper"], "-f", "docx",
                     "-o", tmp_path)
-    assert result.exit_code == 2 and "--format 'docx'" in result.stderr
+    assert result.exit_code == 2 and "'docx' is not one of 'txt', 'vtt', 'srt', 'tsv', 'json', 'all'" in result.stderr
     result = invoke(runner, "transcribe", recordings / "short.flac", "-m", models["whisper"], "--language", "xx",
                     "-o", tmp_path, "--device", "cpu")
     assert result.exit_code == 2 and "language='xx'" in result.stderr
+    result = invoke(runner, "transcribe", recordings / "short.flac", "-m", models["whisper"], "--temperature",
+                    "0,hot", "-o", tmp_path)
+    assert result.exit_code == 2 and "--temperature '0,hot'" in result.stderr
+    assert not list(tmp_path.glob("*.txt"))
 
 
 # -- speak -----------------------------------------------------------------------------------------
@@ -208,11 +228,17 @@ def test_speak_texts_a_file_and_stdin_to_wav(runner, models, tmp_path):
         assert info.samplerate == RATE and info.channels == 1 and info.frames > 0
 
 
-def test_speak_one_file_and_a_failing_input(runner, models, tmp_path):
+def test_speak_one_file_an_mp3_and_a_failing_input(runner, models, tmp_path):
     result = invoke(runner, "speak", "hello world.", "-m", models["tts"], "-o", tmp_path / "hello.wav",
                     "--vocoder", models["vocoder"], "--device", "cpu")
     assert result.exit_code == 0, result.stderr
     assert soundfile.info(tmp_path / "hello.wav").samplerate == RATE
+    result = invoke(runner, "speak", "hello world.", "-m", models["tts"], "-o", tmp_path / "out.mp3")
+    if "MP3" in soundfile.available_formats():
+        assert result.exit_code == 0, result.stderr
+        assert (tmp_path / "out.mp3").is_file() and soundfile.info(tmp_path / "out.mp3").format == "MP3"
+    else:
+        assert result.exit_code == 2 and "cannot write MP3" in result.stderr
     result = invoke(runner, "speak", "a.", "b.", "-m", models["tts"], "-o", tmp_path / "one.wav")
     assert result.exit_code == 2 and "pass a folder" in result.stderr
     (tmp_path / "empty.txt").write_text("  \n")
@@ -220,9 +246,15 @@ def test_speak_one_file_and_a_failing_input(runner, models, tmp_path):
                     "--vocoder", models["vocoder"], "--device", "cpu")
     assert result.exit_code == 1 and "empty" in result.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["speech.wav"]
+    result = invoke(runner, "speak", "hi.", "-m", models["tts"], "-o", tmp_path / "speech.aiff")
+    assert result.exit_code == 2 and ".wav, .flac, .ogg or .mp3" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["transcribe", "speak"])
-def test_help_shows_an_example(runner, command):
-    result = invoke(runner, command, "--help")
-    assert result.exit_code == 0 and "Example" in result.output and f"mmgen {command}" in result.output
+def test_speak_a_manifest_names_files_by_id_and_resumes(runner, models, tmp_path):
+    (tmp_path / "lines.csv").write_text("id,text\ngreeting,hello there.\n../../escape,one two.\n")
+    args = ["speak", tmp_path / "lines.csv", "-m", models["tts"], "-o", tmp_path / "out", "-f", "flac"]
+    result = invoke(runner, *args)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.flac")) == \
+        ["escape.flac", "greeting.flac"]  # a name from an input never leaves the output folder
+    assert not (tmp_path.parent / "escape.flac").exists()

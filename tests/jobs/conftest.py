@@ -18,8 +18,11 @@ def ray_instance():
     """
     ray = pytest.importorskip("ray", reason="the Ray engine needs the mmgen[ray] extra")
     pytest.importorskip("ray.data")
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}})
+    started = not ray.is_initialized()  # tests/cli starts the same instance when its Ray tests come first
+    if started:
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}})
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
-    ray.shutdown()
+    if started:
+        ray.shutdown()

@@ -212,7 +212,10 @@ def test_sigint_stops_after_the_current_batch_and_says_how_to_resume(tmp_path):
                                 "--seconds-per-batch", "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     assert process.stdout.readline().strip() == "started"
-    time.sleep(0.4)
+    # Once the job commits (its imports done: reading text files imports torch, seconds on a busy machine), stop it.
+    deadline = time.monotonic() + 60
+    while not list(parts_folder(output).glob("part-*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr

@@ -63,7 +63,7 @@ def test_same_file_names_under_two_folders_are_duplicate_ids_named_with_the_fix(
     assert sorted(by_id(tmp_path / "out.jsonl")) == ["a/talk.txt", "b/talk.txt"]
 
 
-def test_text_files_give_one_input_per_line_in_utf8_with_or_without_bom_and_utf16(tmp_path):
+def test_text_files_give_one_input_per_line_in_utf8_with_or_without_bom_and_utf16_or_as_encoded(tmp_path):
     (tmp_path / "bom.txt").write_bytes(codecs.BOM_UTF8 + "héllo\r\n\nworld\n".encode())
     (tmp_path / "wide.txt").write_text("ünï\ncode\n", encoding="utf-16")
     (tmp_path / "broken.txt").write_bytes(b"fine\nbad \xff byte\nfine again\n")
@@ -72,8 +72,15 @@ def test_text_files_give_one_input_per_line_in_utf8_with_or_without_bom_and_utf1
     records = by_id(tmp_path / "o.jsonl")
     assert [records[f"bom.txt:{n}"]["upper"] for n in (1, 2, 3)] == ["HÉLLO", "", "WORLD"]
     assert [records[f"wide.txt:{n}"]["upper"] for n in (1, 2)] == ["ÜNÏ", "CODE"]
-    assert records["broken.txt:3"]["upper"] == "FINE AGAIN"
-    assert "broken.txt:2: not valid UTF-8 (byte 0xff at column 5)" in records["broken.txt:2"]["error"]
+    # The line that does not decode is the file's error record, naming the line, the byte and --encoding; the
+    # file's other lines are not read (it is in another encoding: pass it).
+    assert "broken.txt:3" not in records
+    error = records["broken.txt:2"]["error"]
+    assert "broken.txt" in error and "line 2 is not valid UTF-8 (byte 0xFF at offset 9)" in error
+    assert "--encoding" in error
+    run(UpperText(), tmp_path / "broken.txt", tmp_path / "latin.jsonl", encoding="latin-1", progress=False)
+    latin = by_id(tmp_path / "latin.jsonl")
+    assert latin["broken.txt:3"]["upper"] == "FINE AGAIN" and "ÿ" in latin["broken.txt:2"]["error"]  # decoded
 
 
 def write_manifest(path: Path, rows: list[dict]) -> None:

@@ -24,6 +24,7 @@ from mmgen.tasks.speech_recognition import word_timestamps as wt
 from mmgen.tasks.speech_recognition.longform import transcribe_long
 from tiny_tokenizers import metaspace_bpe
 
+from mmgen.api import generate as mmgen_generate
 from mmgen.core.options import OptionError
 from mmgen.generator import Generator
 from mmgen.inputs.adapters import Components
@@ -123,7 +124,7 @@ def assert_timed(transcript: Transcript) -> None:
         assert previous <= segment.start <= segment.end <= transcript.duration
         previous = segment.start
         if segment.words is not None:
-            assert "".join(w.word for w in segment.words) == segment.text
+            assert "".join(w.word for w in segment.words).strip() == segment.text  # words keep their spaces
             last = segment.start
             for word in segment.words:
                 assert last <= word.start <= word.end <= segment.end, (word, segment)
@@ -338,7 +339,8 @@ def test_whisper_segments_are_the_long_form_segments_decoded():
     for segment, piece in zip(transcript.segments, kept):
         text_ids = [t for t in piece.tokens.tolist() if t < EOT]
         assert list(segment.tokens) == text_ids
-        assert segment.text == generator.tokenizer.decode(text_ids)
+        assert segment.text == generator.tokenizer.decode(text_ids).strip()  # without Whisper's leading space
+        assert not segment.text.startswith(" ")
         assert segment.end == min(piece.end, 45.0)
     # The checks of each segment's window are there even when no threshold asked for them (scripts filter on them).
     for segment in transcript.segments:
@@ -413,7 +415,11 @@ def test_speech2text_windows_cover_long_audio():
 
 def test_speech2text_batch_size_does_not_change_the_transcript():
     one = transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, batch_size=1)
-    assert one == transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, batch_size=3)
+    three = transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, batch_size=3)
+    assert one.text == three.text and len(one.segments) == len(three.segments)
+    for a, b in zip(one.segments, three.segments):
+        assert (a.start, a.end, a.text, a.tokens) == (b.start, b.end, b.text, b.tokens)
+        assert a.avg_logprob == pytest.approx(b.avg_logprob, abs=1e-4)  # other matrix shapes, other roundings
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -432,3 +438,60 @@ def test_unreadable_audio_names_the_file(tmp_path):
     bad.write_bytes(b"not audio at all")
     with pytest.raises(InputError, match="broken.wav"):
         transcribe(whisper(), str(bad))
+
+
+# -- live segments, candidates, initial prompt ---------------------------------------------------
+
+
+def test_segments_are_reported_as_they_are_decoded_and_equal_the_transcript():
+    seen = []
+    clips = [audio(45, 1), audio(8, 4), audio(6, 2)]
+    transcripts = transcribe_many(whisper(), clips, sampling_rate=RATE, batch_size=2, language="fr",
+                                  on_segment=lambda index, segment: seen.append((index, segment)))
+    for index, transcript in enumerate(transcripts):
+        assert [s for i, s in seen if i == index] == list(transcript.segments)
+    assert {i for i, _ in seen} == {0, 1, 2}
+    one = []
+    transcribe(speech2text(), audio(50, 2), sampling_rate=RATE, on_segment=one.append)
+    assert one == list(transcribe(speech2text(), audio(50, 2), sampling_rate=RATE).segments)
+
+
+def test_best_of_keeps_the_most_likely_of_its_candidates():
+    generator = whisper()
+    features = generator.components.feature_extractor(audio(8, 4), sampling_rate=RATE, return_tensors="pt"
+                                                      ).input_features
+    alone = transcribe_long(generator.model, features, language="fr", temperature=0.7, seed=3)
+    best = transcribe_long(generator.model, features, language="fr", temperature=0.7, seed=3, best_of=4)
+    # Candidate 0 has the single pass' seed: the best of four is at least as likely.
+    assert best.windows[0][0].avg_logprob >= alone.windows[0][0].avg_logprob
+    greedy = transcribe_long(generator.model, features, language="fr", temperature=0.0, best_of=4)
+    assert torch.equal(greedy.sequences, transcribe_long(generator.model, features, language="fr").sequences)
+    with pytest.raises(OptionError, match="best_of=0"):
+        transcribe_long(generator.model, features, language="fr", temperature=0.5, best_of=0)
+
+
+def test_an_initial_prompt_conditions_the_first_window():
+    generator = whisper()
+    prompted = transcribe(generator, audio(8, 4), sampling_rate=RATE, language="fr", initial_prompt="hello world")
+    ids = generator.tokenizer.get_prompt_ids("hello world", return_tensors="pt")
+    expected = transcribe(generator, audio(8, 4), sampling_rate=RATE, language="fr", prompt_ids=ids)
+    assert prompted == expected
+    with pytest.raises(OptionError, match="initial_prompt needs a Whisper model"):
+        transcribe(speech2text(), audio(3, 2), sampling_rate=RATE, initial_prompt="hi")
+
+
+def test_windowed_segments_carry_their_windows_checks():
+    """Scripts filter segments on avg_logprob and no_speech_prob: windowed decoding reports them too (Whisper
+    without timestamps also its no-speech probability), never None for a decoded window."""
+    transcript = transcribe(speech2text(), audio(50, 2), sampling_rate=RATE)
+    assert transcript.segments
+    for segment in transcript.segments:
+        assert segment.avg_logprob is not None and segment.avg_logprob <= 0.0
+        assert segment.compression_ratio is not None and segment.compression_ratio > 0
+        assert segment.no_speech_prob is None  # Speech2Text has no no-speech token
+    generator = whisper()
+    arguments, _ = generator.arguments([audio(8, 4)], sampling_rate=RATE, language="fr", return_timestamps=False)
+    generation = mmgen_generate(generator.model, **arguments)
+    average, ratio, no_speech = sr.window_checks(generation, 0, generator.model.config.vocab_size)
+    assert average == pytest.approx(float(generation.avg_logprobs[0])) and ratio > 0
+    assert no_speech == pytest.approx(float(generation.no_speech_probs[0])) and 0 <= no_speech <= 1

@@ -81,3 +81,35 @@ def test_summarize_decoder_only(lm, tmp_path):
     plain = load(ts.save_gpt2(tmp_path / "plain", chat=False), device="cpu", max_new_tokens=NEW)
     out = summarize(plain, ["the cat sat on the mat"])
     assert out[0].text == plain.generate([TLDR.format(text="the cat sat on the mat")])[0].text.strip()
+
+
+def test_summarize_names_an_item_that_is_not_a_string(lm):
+    from mmgen import InputError
+
+    with pytest.raises(InputError, match=r"texts\[1\]: summarize\(\) takes strings and this item is a dict"):
+        summarize(lm, ["a document", {"text": "not like this"}])
+
+
+def test_streamed_completions_are_the_generated_ones_piece_by_piece(lm):
+    from mmgen.tasks import stream_text_completions
+
+    prompts = ["the cat sat", "hello"]
+    pieces: dict[int, list[str]] = {0: [], 1: []}
+    streamed = stream_text_completions(lm, prompts, lambda row, text: pieces[row].append(text), max_new_tokens=6)
+    assert streamed == generate_text(lm, prompts, max_new_tokens=6)  # text, finish reason, token count
+    assert ["".join(pieces[i]) for i in (0, 1)] == [c.text for c in streamed]
+    assert all(len(p) > 1 for p in pieces.values())  # more than one piece each: streamed
+    beams: list[tuple[int, str]] = []
+    whole = stream_text_completions(lm, prompts, lambda row, text: beams.append((row, text)), num_beams=2,
+                                    max_new_tokens=6)
+    assert whole == generate_text(lm, prompts, num_beams=2, max_new_tokens=6)
+    assert beams == [(c.input_index, c.text) for c in whole]  # beam search cannot stream: once, whole
+
+
+def test_a_prompt_past_the_models_positions_is_refused_before_any_compute(lm):
+    from mmgen import InputError
+
+    limit = lm.model.config.max_position_embeddings
+    with pytest.raises(InputError, match=rf"tokens long and this model reads at most {limit}"):
+        generate_text(lm, ["word " * (4 * limit)])
+    assert generate_text(lm, ["word " * 4])[0].new_tokens == NEW

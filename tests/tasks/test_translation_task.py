@@ -130,3 +130,22 @@ def test_text_output_is_aligned_line_by_line():
     assert rows[2] == {"id": 2, "source": "bad", "hypothesis": None, "source_lang": None, "target_lang": None,
                        "finish_reason": None}
     assert set(rows[0]) >= {"id", "source", "hypothesis"}
+
+
+def test_a_fixed_pair_without_codes_refuses_a_target_it_would_ignore(tmp_path):
+    generator = load(ts.save_seq2seq(tmp_path / "pair", "marian"), device="cpu", max_new_tokens=NEW)
+    assert language_scheme(generator).kind == "fixed" and languages(generator) == []
+    with pytest.raises(OptionError, match=r"target_lang='de_DE' cannot be honoured.*one fixed language pair"):
+        translate(generator, ["hello"], target_lang="de_DE")
+    assert translate(generator, ["hello"])[0].text == texts_of(generator.generate(["hello"]))[0]
+
+
+@pytest.mark.parametrize("bad, shown", [(["fine", 5], "texts[1]: translate() takes strings and this item is the int 5"),
+                                        ([None], "texts[0]: translate() takes strings and this item is None"),
+                                        ([b"bytes"], "texts[0]: translate() takes strings and this item is a bytes")])
+def test_items_that_are_not_strings_are_named(nllb, bad, shown):
+    from mmgen import InputError
+
+    with pytest.raises(InputError) as error:
+        translate(nllb, bad, target_lang="fra_Latn")
+    assert str(error.value).startswith(shown) and "Fix:" in str(error.value)
