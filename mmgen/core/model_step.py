@@ -203,6 +203,9 @@ class EncoderDecoderStep(ModelStep):
         self.rows_per_input = rows_per_input
         self.encoder_outputs: ModelOutput | None = None
         self.encoder_mask = encoder_inputs.get("attention_mask")
+        # A decoder mask (rows, capacity) and positions (rows, 1), for steps that feed them (Whisper's).
+        self.mask: torch.Tensor | None = None
+        self.positions: torch.Tensor | None = None
 
     def encode(self) -> ModelOutput:
         """The encoder's output for the input rows, every field of it (some decoders read its
