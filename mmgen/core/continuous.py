@@ -6,19 +6,18 @@ instead: `decode_continuous` keeps up to ``slots`` rows decoding in one running 
 (`mmgen.core.running_batch`) and pulls the next input from a lazy stream as soon as a row
 finishes. One iteration:
 
-  1. every row's logits (rows, vocab): from the batch's step, or, for a row that just joined,
-     from its own prefill;
+  1. every row's logits (rows, vocab), from the batch's step (a newcomer's from its prefill);
   2. one token per row (`RowTokens.emit`): the row's processors, greedy or its seeded sampler at
      the row's own step index, its stopping rule;
   3. rows that finished leave the batch and are handed out at once, ``(index, result)``;
-  4. the rows that go on take one step together;
-  5. waiting inputs are planned (only now: the stream is consumed lazily), prefilled alone by
-     their own model step, and join as the batch's last rows until the slots are full.
+  4. waiting inputs are planned (only now: the stream is consumed lazily) until the slots are
+     full; the rows that go on take one step together, in which the newcomers are prefilled
+     (`RunningBatch.step`), joining as the batch's last rows.
 
-A row's tokens are those of its input decoded alone: the same prefill, its own processors,
-sampler and stopping; in the shared steps only the padding around it differs (see
-`mmgen.core.running_batch`). One host sync per iteration (which rows finished), plus one per
-newcomer. The prefill is not batched across newcomers: each keeps the plain path's first logits.
+A row's tokens are those of its input decoded alone: its own prompt and positions, processors,
+sampler and stopping; in the shared forwards only the padding around it differs (see
+`mmgen.core.running_batch`), which changes float32 rounding, not the arithmetic. One host sync
+per iteration (which rows finished), plus one per newcomer.
 """
 
 from __future__ import annotations
@@ -48,11 +47,11 @@ def decode_continuous(
     waiting = iter(plans)
     rows = RowTokens(device)
     batch: RunningBatch | None = None
-    logits: torch.Tensor | None = None  # (rows, vocab): the logits of every row's next token
+    tokens = torch.zeros(0, dtype=torch.long, device=device)  # each row's last token
     more = True
     while True:
-        new_logits = []
-        while more and rows.rows < slots:
+        newcomers: list[RowPlan] = []
+        while more and rows.rows + len(newcomers) < slots:
             started = time.perf_counter()
             plan = next(waiting, None)
             if plan is None:
@@ -60,31 +59,28 @@ def decode_continuous(
                 break
             plan.started = started
             plan.stopping.start()
-            new_logits.append(plan.step.prefill())
-            if batch is None:
-                batch = new_batch(plan.step)
-            batch.join(plan.step)
-            rows.join(plan)
-        if new_logits:
-            logits = torch.cat([logits, *new_logits]) if logits is not None else torch.cat(new_logits)
-        if rows.rows == 0:
+            newcomers.append(plan)
+        if rows.rows + len(newcomers) == 0:
             return
+        if batch is None:
+            batch = new_batch(newcomers[0].step)
+        logits = batch.step(tokens, [plan.step for plan in newcomers])
+        for plan in newcomers:
+            rows.join(plan)
         tokens, codes = rows.emit(logits)
         now = time.perf_counter()
-        for plan in rows.plans[rows.rows - len(new_logits):]:
+        for plan in newcomers:
             plan.first_token = now
         finished = codes.nonzero().squeeze(-1).tolist()  # the iteration's host sync
-        if not finished:
-            logits = batch.step(tokens)
-            continue
-        for row in finished:
-            plan, collected = rows.finish(row, codes)
-            yield plan.index, plan.finish(collected)
-        done = set(finished)
-        kept = [row for row in range(rows.rows) if row not in done]
-        rows.keep(kept)
-        batch.keep(kept)
-        logits = batch.step(tokens[kept]) if kept else None
+        if finished:
+            for row in finished:
+                plan, collected = rows.finish(row, codes)
+                yield plan.index, plan.finish(collected)
+            done = set(finished)
+            kept = [row for row in range(rows.rows) if row not in done]
+            rows.keep(kept)
+            batch.keep(kept)
+            tokens = tokens[kept]
 
 
 __all__ = ["decode_continuous"]

@@ -25,6 +25,7 @@ import torch
 
 from mmgen.core.model_step import DecoderOnlyStep, EncoderDecoderStep, ModelStep
 from mmgen.core.options import OptionError
+from mmgen.core.packed_batch import PackedBatch, supports_packing
 from mmgen.core.row_tokens import RowPlan
 from mmgen.core.running_batch import (
     DecoderFeed,
@@ -82,7 +83,7 @@ def running_batch(model: torch.nn.Module, step: ModelStep) -> RunningBatch:
     """The running batch for ``model``, whose first row is ``step``."""
     if isinstance(step, EncoderDecoderStep):
         return EncoderDecoderBatch(model, decoder_feed(model))
-    return DecoderOnlyBatch(model)
+    return PackedBatch(model) if supports_packing(model) else DecoderOnlyBatch(model)
 
 
 def decoder_feed(model: torch.nn.Module) -> DecoderFeed:
