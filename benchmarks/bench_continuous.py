@@ -54,7 +54,7 @@ class Workload:
     name: str
     model: torch.nn.Module
     items: list[dict]  # one mmgen.generate call's keywords per input (a batch of one)
-    batched: Callable[[list[dict]], dict]  # a group of items -> one call's keywords
+    batched: Callable[[range], dict]  # the positions of a group of items -> one call's keywords
     reference_skip: Callable[[dict], int]  # columns of model.generate's output before the new tokens
     eos: int
     pad: int
@@ -78,11 +78,11 @@ def lm_workload(count: int) -> Workload:
 
     path = demo_path("demo/lm")
     tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
-    items = [dict(tokenizer(text, return_tensors="pt")) for text in counting_prompts(count, seed=0)]
+    texts = counting_prompts(count, seed=0)
+    items = [dict(tokenizer(text, return_tensors="pt")) for text in texts]
 
-    def batched(group: list[dict]) -> dict:
-        return dict(tokenizer([tokenizer.decode(i["input_ids"][0], skip_special_tokens=True) for i in group],
-                              return_tensors="pt", padding=True))
+    def batched(group: range) -> dict:
+        return dict(tokenizer([texts[i] for i in group], return_tensors="pt", padding=True))
 
     return Workload("lm", model, items, batched, lambda call: call["input_ids"].shape[1],
                     model.generation_config.eos_token_id, tokenizer.pad_token_id)
@@ -98,8 +98,8 @@ def translate_workload(count: int) -> Workload:
     texts = [english for english, _ in sentence_pairs(count, seed=0, held_out=True)]
     items = [dict(tokenizer(text, return_tensors="pt")) for text in texts]
 
-    def batched(group: list[dict]) -> dict:
-        return dict(tokenizer([texts[items.index(i)] for i in group], return_tensors="pt", padding=True))
+    def batched(group: range) -> dict:
+        return dict(tokenizer([texts[i] for i in group], return_tensors="pt", padding=True))
 
     return Workload("translate", model, items, batched, lambda call: 1, model.config.eos_token_id,
                     model.config.pad_token_id)
@@ -118,8 +118,8 @@ def asr_workload(count: int) -> Workload:
     features = processor.feature_extractor(audio, sampling_rate=16_000, return_tensors="pt").input_features
     items = [{"input_features": features[i: i + 1]} for i in range(count)]
 
-    def batched(group: list[dict]) -> dict:
-        return {"input_features": torch.cat([i["input_features"] for i in group])}
+    def batched(group: range) -> dict:
+        return {"input_features": features[group.start: group.stop]}
 
     return Workload("asr", model, items, batched, lambda call: 0, model.generation_config.eos_token_id,
                     model.generation_config.pad_token_id)
@@ -137,8 +137,8 @@ def trimmed(row: list[int], eos: int, pad: int) -> tuple[int, ...]:
     return tuple(row)
 
 
-def groups(items: list[dict], size: int) -> list[list[dict]]:
-    return [items[i: i + size] for i in range(0, len(items), size)]
+def groups(items: list[dict], size: int) -> list[range]:
+    return [range(i, min(i + size, len(items))) for i in range(0, len(items), size)]
 
 
 def fixed_mmgen(work: Workload, size: int) -> list[tuple[int, ...]]:

@@ -83,11 +83,24 @@ class ModelStep:
         self.speed = speed
         self.static = speed.static_length is not None
         self.compactable = not self.static
-        self.cache = new_cache(model) if not (self.static and model.config.is_encoder_decoder) else None
+        # A dynamic cache is made on first use (a step that never runs, as a continuous batch's
+        # newcomer packed into the batch's own cache, costs none); a static one now; an encoder-decoder
+        # model's static cache once the encoder's length is known (`EncoderDecoderStep.start_cache`).
+        self._cache: DynamicCache | StaticCache | EncoderDecoderCache | None = None
         if self.static and not model.config.is_encoder_decoder:
-            self.cache = new_cache(model, speed.static_length)
+            self._cache = new_cache(model, speed.static_length)
         self.forward = compiled_forward(model) if speed.compile else model
         self.rows = 0
+
+    @property
+    def cache(self) -> DynamicCache | StaticCache | EncoderDecoderCache | None:
+        if self._cache is None and not self.static:
+            self._cache = new_cache(self.model)
+        return self._cache
+
+    @cache.setter
+    def cache(self, cache: DynamicCache | StaticCache | EncoderDecoderCache | None) -> None:
+        self._cache = cache
 
     @property
     def compile_seconds(self) -> float:
