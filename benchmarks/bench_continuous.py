@@ -12,8 +12,9 @@ the same prompts in fixed batches of 8. Engines, each over the whole stream:
   is taken by the next input at once.
 
 Rows (trained demo models, so the outputs end on EOS at lengths set by the content):
-- ``lm`` (demo/lm, Llama): counting lines cut after 2 to 5 of their 6 numbers: prompts of 7 to
-  ~30 tokens, continuations of ~4 to ~22 tokens (the rest of the line, its "." and EOS);
+- ``lm`` (demo/lm, Llama): held-out counting lines cut after 1 to 5 of their 6 numbers (the
+  head fixes the step, so the rest is determined; demo/lm continues 98% of them exactly): prompts
+  of ~5 to ~30 tokens, continuations of ~3 to ~27 (the rest of the line, its "." and EOS);
 - ``translate`` (demo/translate, Marian): English number sentences -> French;
 - ``asr`` (demo/asr, Whisper): synthetic spoken numbers and commands (`mmgen.demo.data.speech`),
   one window each.
@@ -61,7 +62,7 @@ class Workload:
 
 
 def counting_prompts(count: int, seed: int) -> list[str]:
-    """Counting lines cut after 2..5 numbers (the prompt ends with the comma after the last)."""
+    """Counting lines cut after 1..5 numbers (the prompt ends with the comma after the last)."""
     from mmgen.demo.data.grammar import counting_lines
 
     rng = random.Random(seed)
@@ -69,7 +70,7 @@ def counting_prompts(count: int, seed: int) -> list[str]:
     for line in counting_lines(count, seed, held_out=True):
         head, numbers = line.rstrip(" .").split(" : ")
         parts = numbers.split(" , ")
-        prompts.append(f"{head} : {' , '.join(parts[: rng.randint(2, 5)])} ,")
+        prompts.append(f"{head} : {' , '.join(parts[: rng.randint(1, 5)])} ,")
     return prompts
 
 

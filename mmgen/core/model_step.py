@@ -18,6 +18,7 @@ step keeps every shape (one token per row, the full-length mask), so it can run 
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -32,7 +33,15 @@ from mmgen.core.prepared_step import map_rows
 
 
 def _forward_parameters(model: torch.nn.Module) -> set[str]:
-    return set(inspect.signature(model.forward).parameters)
+    forward = model.forward
+    return set(_parameters(getattr(forward, "__func__", forward)))
+
+
+@functools.lru_cache(maxsize=256)
+def _parameters(function: Any) -> tuple[str, ...]:
+    """A function's parameter names, read once (a step is built per call, per input when batching
+    continuously)."""
+    return tuple(inspect.signature(function).parameters)
 
 
 @dataclass(frozen=True)

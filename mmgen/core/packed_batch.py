@@ -99,7 +99,8 @@ class PackedBatch:
             if not isinstance(step, DecoderOnlyStep):
                 raise OptionError(f"a {type(step).__name__} cannot join a running batch of a causal LM: use "
                                   "mmgen.generate.")
-            prompts.append(step.input_ids[0][step.mask[0, : step.length] != 0])  # without its padding
+            prompt = step.input_ids[0]
+            prompts.append(prompt[step.mask[0, : step.length] != 0] if step.padded else prompt)  # without padding
         device, decoding = self.device, self.rows
         lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
         new_ids = torch.arange(self.next_id, self.next_id + len(prompts), device=device)
