@@ -84,6 +84,7 @@ class DecoderOnlyBatch:
                 self.cache = step.cache  # the batch's cache is the first newcomer's, grown
             self.rows_state.join(plain_layers(step.cache), step.mask[:, : step.length], step.positions + 1)
             self.rows += 1
+            step.cache = None  # its rows live in the batch now
         return torch.cat(logits)
 
     def _decode(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -182,6 +183,7 @@ class EncoderDecoderBatch:
         self.encoder_outputs = BaseModelOutput(last_hidden_state=hidden)
         self.rows_state.join(self_layers, mask, position)
         self.rows += 1
+        step.cache = step.encoder_outputs = None  # its rows live in the batch now
 
     def keep(self, rows: list[int]) -> None:
         index = torch.tensor(rows, dtype=torch.long, device=self.model.device)
