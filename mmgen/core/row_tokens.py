@@ -157,7 +157,9 @@ class RowTokens:
         tokens = scores.argmax(dim=-1)
         if bool(self.sampled.any()):  # a host sync only when a row samples
             tokens = torch.where(self.sampled, Sampler(self.seeds)(scores, steps), tokens)
-        logprobs = torch.log_softmax(scores * self.scales[:, None], dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+        scaled = scores * self.scales[:, None]  # exact for the rows at scale 1
+        # log_softmax at the chosen token only, as `mmgen.core.decode.TokenEmitter` reads it.
+        logprobs = scaled.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
         lengths = self.prompt_lengths + steps
         rows = torch.arange(self.rows, device=self.device)
         self.tokens[rows, lengths] = tokens

@@ -9,11 +9,11 @@ What joins a running batch: causal LMs fed their prompt alone (`DecoderOnlyStep`
 encoder-decoder models on the explicit step (`EncoderDecoderStep`: T5, BART, mBART, Marian,
 VisionEncoderDecoder image-to-text; Whisper's step, one 30 s window per input). A row's
 positions are its own (`decoder_feed`). Refused with an `OptionError` that names the reason:
-beam search and several sequences per input (a row is one sequence), the static cache and
-``compile`` (a running batch changes shape), models that prepare their own inputs every step
-(`PreparedStep`: vision-language prompts, models with a state of their own), families that plan
-their own frames (SpeechT5, MusicGen), and decoders that number positions from the cache length
-in a way no adapter below covers.
+beam search and several sequences per input (a row is one sequence), speculative decoding, the
+static cache and ``compile`` (a running batch changes shape), models that prepare their own
+inputs every step (`PreparedStep`: vision-language prompts, models with a state of their own),
+families that plan their own frames (SpeechT5, MusicGen), and decoders that number positions
+from the cache length in a way no adapter below covers.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from mmgen.core.running_batch import (
 )
 from mmgen.families.family import Family
 from mmgen.families.prepared import Call
+from mmgen.families.speculative import SpeculativeRun
 from mmgen.families.tokens import TokenRun
 from mmgen.families.whisper import WhisperRun
 
@@ -59,6 +60,9 @@ def token_run(run: Any) -> TokenRun:
 def row_plan(family: Family, model: torch.nn.Module, tokenizer: Any, call: Call, index: int) -> RowPlan:
     """Plan input ``index`` alone, as ``mmgen.generate`` would, as one row of a running batch."""
     run = family.plan(model, tokenizer, call)
+    if isinstance(run, SpeculativeRun):
+        raise OptionError("continuous batching decodes one token per row per step: leave out assistant_model and "
+                          "prompt_lookup_num_tokens (speculative decoding runs in mmgen.generate).")
     tokens = token_run(run)
     options = tokens.options
     if options.is_beam_search or options.rows_per_input > 1:

@@ -119,7 +119,7 @@ def test_per_input_processors_see_their_own_rows():
     for index, item in enumerate(items):
         item.update([{"repetition_penalty": 1.5}, {"no_repeat_ngram_size": 2}, {"min_new_tokens": 3},
                      {}][index % 4])
-    options = dict(eos_token_id=EOS)
+    options = {"eos_token_id": EOS}
     assert_alone(model, items, run_stream(model, items, **options), **options)
 
 
@@ -171,6 +171,7 @@ def test_results_come_as_rows_finish_and_inputs_are_read_lazily():
     ({"num_return_sequences": 2, "do_sample": True}, "num_return_sequences"),
     ({"cache": "static"}, "cache='dynamic'"),
     ({"compile": True}, "compile=False"),
+    ({"prompt_lookup_num_tokens": 3}, "prompt_lookup_num_tokens"),
 ])
 def test_what_continuous_batching_refuses_is_named(options, named):
     with pytest.raises(mmgen.OptionError, match=named):
