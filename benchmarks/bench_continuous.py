@@ -130,9 +130,9 @@ WORKLOADS = {"lm": lm_workload, "translate": translate_workload, "asr": asr_work
 
 
 def trimmed(row: list[int], eos: int, pad: int) -> tuple[int, ...]:
-    """A row's new tokens up to its first EOS (included), without padding after it."""
+    """A row's new tokens before its first EOS, without padding (Whisper's results leave the EOS out)."""
     if eos in row:
-        return tuple(row[: row.index(eos) + 1])
+        return tuple(row[: row.index(eos)])
     while row and row[-1] == pad:
         row = row[:-1]
     return tuple(row)
