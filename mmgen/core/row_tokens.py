@@ -93,6 +93,7 @@ class RowTokens:
         self.scales = torch.zeros(0, dtype=torch.float32, device=device)
         self.processed_rows: list[int] = []
         self.own_stop_rows: list[int] = []
+        self.any_sampled = self.any_scaled = False
 
     @property
     def rows(self) -> int:
@@ -139,9 +140,12 @@ class RowTokens:
         self._special_rows()
 
     def _special_rows(self) -> None:
-        """The rows whose processors, or stop strings and time budget, run one row at a time."""
+        """The rows whose processors, or stop strings and time budget, run one row at a time; whether
+        any row samples, or reads its log-probs at another temperature (Python flags: no sync per step)."""
         self.processed_rows = [row for row, plan in enumerate(self.plans) if plan.processors]
         self.own_stop_rows = [row for row, plan in enumerate(self.plans) if plan.has_own_stop]
+        self.any_sampled = any(plan.seeds is not None for plan in self.plans)
+        self.any_scaled = any(plan.logprob_scale != 1.0 for plan in self.plans)
 
     def _length(self, row: int) -> int:
         """The row's tokens so far (prompt + generated), a Python int."""
@@ -155,9 +159,9 @@ class RowTokens:
             scores[row: row + 1] = apply_processors(self.plans[row].processors, view, scores[row: row + 1])
         steps = self.clock - self.joined_at  # (rows,) the index of the token each row picks now
         tokens = scores.argmax(dim=-1)
-        if bool(self.sampled.any()):  # a host sync only when a row samples
+        if self.any_sampled:
             tokens = torch.where(self.sampled, Sampler(self.seeds)(scores, steps), tokens)
-        scaled = scores * self.scales[:, None]  # exact for the rows at scale 1
+        scaled = scores * self.scales[:, None] if self.any_scaled else scores  # exact for the rows at scale 1
         # log_softmax at the chosen token only, as `mmgen.core.decode.TokenEmitter` reads it.
         logprobs = scaled.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
         lengths = self.prompt_lengths + steps
