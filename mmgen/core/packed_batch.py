@@ -17,6 +17,11 @@ query may look and the dtype's minimum elsewhere (additive: what eager attention
 take), and ``logits_to_keep`` picks each row's last token, so the logits are (rows, vocab).
 Finished rows' columns are dropped once they are half the cache.
 
+Cost: a step's attention scores every query against every column (q x C, most of them masked),
+where a rectangular batch scores each row against its own; the keys and values read are the same.
+With short contexts (a small model, or prompts of a few hundred tokens) the forwards saved win;
+with long ones the rectangular batch may be cheaper.
+
 Needs a model whose attention takes a prepared 4D mask as it is (transformers' mask functions do)
 with eager or SDPA attention, and ``position_ids``; `supports_packing` checks it once per model
 on a two-token probe, and other models get the rectangular batch.
@@ -124,7 +129,8 @@ class PackedBatch:
         logits = outputs.logits[0] if self.keep_logits else outputs.logits[0, last]
         if getattr(outputs, "cache", None) is not None:
             self.cache = outputs.cache
-        plain_layers(self.cache)  # one column per token in every layer, or an OptionError
+        if not decoding:
+            plain_layers(self.cache)  # one column per token in every layer, or an OptionError
         self.owner, self.position = owner, position
         self.ids = torch.cat([self.ids, new_ids])
         self.next_positions = torch.cat([self.next_positions + 1, lengths])
