@@ -18,8 +18,12 @@ Rows (trained demo models, so the outputs end on EOS at lengths set by the conte
 - ``translate`` (demo/translate, Marian): English number sentences -> French;
 - ``asr`` (demo/asr, Whisper): synthetic spoken numbers and commands (`mmgen.demo.data.speech`),
   one window each.
-Greedy, one ``max_new_tokens`` for every input (above any natural length), so every engine gives
-the same tokens; the run checks that each input's tokens are equal across engines.
+- ``lm-limits``: the same prompts, each input with its own ``max_new_tokens`` (1 to 26): a fixed
+  batch can only run its inputs' largest limit and cut the others after, as a caller of
+  ``mmgen.generate`` or ``model.generate`` on such a stream would.
+Greedy; except in ``lm-limits``, one ``max_new_tokens`` for every input (above any natural
+length). Every engine gives the same tokens; the run checks that each input's tokens (before its
+EOS, within its limit) are equal across engines.
 
 Threads: torch on one thread. Runs are interleaved (each repeat runs every engine once, the
 order rotating) after one warm-up each; the median is reported, in wall-clock and in CPU time of
@@ -30,6 +34,7 @@ engine's (above 1: faster).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import random
@@ -59,6 +64,14 @@ class Workload:
     reference_skip: Callable[[dict], int]  # columns of model.generate's output before the new tokens
     eos: int
     pad: int
+    limits: list[int] | None = None  # each input's own max_new_tokens (else NEW_TOKENS for all)
+
+    def limit(self, index: int) -> int:
+        return self.limits[index] if self.limits else NEW_TOKENS
+
+    def group_limit(self, group: range) -> int:
+        """A fixed batch has one max_new_tokens: its inputs' largest (the others are cut after)."""
+        return max(self.limit(i) for i in group)
 
 
 def counting_prompts(count: int, seed: int) -> list[str]:
@@ -126,7 +139,16 @@ def asr_workload(count: int) -> Workload:
                     model.generation_config.pad_token_id)
 
 
-WORKLOADS = {"lm": lm_workload, "translate": translate_workload, "asr": asr_workload}
+def lm_limits_workload(count: int) -> Workload:
+    """The ``lm`` prompts, each with its own max_new_tokens (1 to 26, drawn): a stream whose items
+    set their own length, which a fixed batch can only give its largest (the rest is cut after)."""
+    work = lm_workload(count)
+    rng = random.Random(1)
+    return dataclasses.replace(work, name="lm-limits", limits=[rng.randint(1, 26) for _ in range(count)])
+
+
+WORKLOADS = {"lm": lm_workload, "lm-limits": lm_limits_workload, "translate": translate_workload,
+             "asr": asr_workload}
 
 
 def trimmed(row: list[int], eos: int, pad: int) -> tuple[int, ...]:
@@ -145,23 +167,26 @@ def groups(items: list[dict], size: int) -> list[range]:
 def fixed_mmgen(work: Workload, size: int) -> list[tuple[int, ...]]:
     rows = []
     for group in groups(work.items, size):
-        result = mmgen.generate(work.model, **work.batched(group), max_new_tokens=NEW_TOKENS)
-        rows += [tuple(result.row_tokens(r).tolist()) for r in range(len(group))]
-    return [trimmed(list(r), work.eos, work.pad) for r in rows]
+        result = mmgen.generate(work.model, **work.batched(group), max_new_tokens=work.group_limit(group))
+        rows += [trimmed(result.row_tokens(r).tolist(), work.eos, work.pad)[: work.limit(i)]
+                 for r, i in enumerate(group)]
+    return rows
 
 
 def fixed_hf(work: Workload, size: int) -> list[tuple[int, ...]]:
     rows = []
     for group in groups(work.items, size):
         call = work.batched(group)
-        out = work.model.generate(**call, max_new_tokens=NEW_TOKENS)
-        rows += [trimmed(r, work.eos, work.pad) for r in out[:, work.reference_skip(call):].tolist()]
+        out = work.model.generate(**call, max_new_tokens=work.group_limit(group))
+        rows += [trimmed(row, work.eos, work.pad)[: work.limit(i)]
+                 for row, i in zip(out[:, work.reference_skip(call):].tolist(), group)]
     return rows
 
 
 def continuous(work: Workload, size: int) -> list[tuple[int, ...]]:
     rows: dict[int, tuple[int, ...]] = {}
-    for index, result in mmgen.generate_many(work.model, work.items, batch_size=size, max_new_tokens=NEW_TOKENS):
+    items = [{"max_new_tokens": work.limit(i), **item} for i, item in enumerate(work.items)]
+    for index, result in mmgen.generate_many(work.model, items, batch_size=size):
         rows[index] = trimmed(result.row_tokens(0).tolist(), work.eos, work.pad)
     return [rows[i] for i in range(len(work.items))]
 
