@@ -72,8 +72,8 @@ def generate_many(model: torch.nn.Module, inputs: Iterable[str | Mapping[str, An
     and seeded sampling: the sampler draws by (seed, step) whatever the batch), log-probs within
     float32 rounding, its own finish reason and timings (from the moment its planning began).
 
-    Works for causal LMs, encoder-decoder models (T5, BART, mBART, Marian, VisionEncoderDecoder
-    image-to-text) and Whisper (one 30 s window per input). Raises `OptionError` for beam search,
+    Works for causal LMs, encoder-decoder models (T5, BART, mBART, Marian, Pegasus, Blenderbot,
+    PLBart, VisionEncoderDecoder image-to-text) and Whisper (one 30 s window per input). Raises `OptionError` for beam search,
     several sequences per input, ``cache="static"``/``compile``, and models that prepare their own
     inputs or plan frames of their own (see `mmgen.families.continuous`). An input's options are
     checked when it is planned, as a slot frees up.

@@ -6,7 +6,7 @@ core (`mmgen.core.continuous`) its row; its result is the family's own (a `Gener
 Whisper's `WhisperGeneration`). `running_batch` makes the batch the rows share.
 
 What joins a running batch: causal LMs fed their prompt alone (`DecoderOnlyStep`), and
-encoder-decoder models on the explicit step (`EncoderDecoderStep`: T5, BART, mBART, Marian,
+encoder-decoder models on the explicit step (`EncoderDecoderStep`: T5, BART and kin (`SHIFTED_TYPES`),
 VisionEncoderDecoder image-to-text; Whisper's step, one 30 s window per input). A row's
 positions are its own (`decoder_feed`). Refused with an `OptionError` that names the reason:
 beam search and several sequences per input (a row is one sequence), speculative decoding, the
@@ -43,8 +43,10 @@ from mmgen.families.whisper import WhisperRun
 
 # Encoder-decoder wrappers that pass ``decoder_*`` keywords on to a decoder of their own.
 COMPOSITE_TYPES = frozenset({"vision-encoder-decoder", "speech-encoder-decoder", "encoder-decoder"})
-# Decoders that add learned or sinusoidal positions counted from the cache length (BART and kin).
-SHIFTED_TYPES = frozenset({"bart", "mbart", "marian"})
+# Decoders that add learned or sinusoidal positions counted from the cache length (BART and kin),
+# from an ``embed_positions`` table; each checked against model.generate (tests/core/test_continuous.py).
+# (Blenderbot-small is not one: its layer norm comes between the token embedding and the positions.)
+SHIFTED_TYPES = frozenset({"bart", "mbart", "marian", "pegasus", "blenderbot", "plbart"})
 
 
 def token_run(run: Any) -> TokenRun:
@@ -110,7 +112,7 @@ def model_keywords(module: torch.nn.Module) -> set[str]:
 
 
 class ShiftedPositions:
-    """BART, mBART and Marian decoders add the position embedding of ``cache length + i`` to every row;
+    """BART-like decoders (BART, mBART, Marian, Pegasus, Blenderbot, PLBart) add the position embedding of ``cache length + i`` to every row;
     a row's own position p is fed by giving its token's embedding shifted by ``P(p) - P(cache length)``
     (``decoder_inputs_embeds``), so the sum the decoder forms is the row's ``E(token) + P(p)``, up to
     float32 rounding.

@@ -91,6 +91,24 @@ def test_encoder_decoder_rows_decode_as_alone(name):
     assert_alone(model, items, run_stream(model, items, **NO_EOS), **NO_EOS)
 
 
+@pytest.mark.parametrize("name", ["pegasus", "blenderbot", "plbart"])
+def test_more_bart_like_decoders_decode_as_alone(name):
+    """Sinusoidal positions and embeddings scaled in the decoder (Pegasus), learned positions and
+    embeddings scaled in their module (Blenderbot; PLBart, with BART's offset)."""
+    import transformers as T
+
+    sizes = dict(vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                 decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+                 pad_token_id=0, eos_token_id=EOS, decoder_start_token_id=0, scale_embedding=True)
+    model_class, config = {"pegasus": (T.PegasusForConditionalGeneration, T.PegasusConfig),
+                           "blenderbot": (T.BlenderbotForConditionalGeneration, T.BlenderbotConfig),
+                           "plbart": (T.PLBartForConditionalGeneration, T.PLBartConfig)}[name]
+    torch.manual_seed(0)
+    model = model_class(config(**sizes)).eval()
+    items = stream(7, seed=8)
+    assert_alone(model, items, run_stream(model, items, **NO_EOS), **NO_EOS)
+
+
 def test_a_prompt_with_padding_decodes_as_alone():
     model = tiny_model("llama")
     items = stream(4)
