@@ -97,9 +97,10 @@ def test_more_bart_like_decoders_decode_as_alone(name):
     embeddings scaled in their module (Blenderbot; PLBart, with BART's offset)."""
     import transformers as T
 
-    sizes = dict(vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-                 decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
-                 pad_token_id=0, eos_token_id=EOS, decoder_start_token_id=0, scale_embedding=True)
+    sizes = {"vocab_size": VOCAB, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2,
+             "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64,
+             "max_position_embeddings": 128, "pad_token_id": 0, "eos_token_id": EOS, "decoder_start_token_id": 0,
+             "scale_embedding": True}
     model_class, config = {"pegasus": (T.PegasusForConditionalGeneration, T.PegasusConfig),
                            "blenderbot": (T.BlenderbotForConditionalGeneration, T.BlenderbotConfig),
                            "plbart": (T.PLBartForConditionalGeneration, T.PLBartConfig)}[name]
