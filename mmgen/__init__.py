@@ -4,6 +4,7 @@
     result = mmgen.generate(model, input_ids=ids, attention_mask=mask, max_new_tokens=32)
     result.sequences       # same tokens as model.generate(...)
     for step in mmgen.stream(model, input_ids=ids, max_new_tokens=32): ...
+    for index, result in mmgen.generate_many(model, texts, batch_size=8, tokenizer=tok): ...
     generator = mmgen.load("demo/translate"); generator.generate(["she has six red apples"])
 
 The names below are imported on first use (PEP 562), so ``mmgen --help`` and light imports
@@ -29,6 +30,7 @@ _EXPORTS = {
     "Timings": "mmgen.core.results",
     "TokenStep": "mmgen.core.frames",
     "generate": "mmgen.api",
+    "generate_many": "mmgen.api",
     "stream": "mmgen.api",
     "Generator": "mmgen.generator",
     "LoadError": "mmgen.generator",
@@ -55,6 +57,7 @@ __all__ = [
     "Timings",
     "TokenStep",
     "generate",
+    "generate_many",
     "load",
     "stream",
     "stream_text",
@@ -75,7 +78,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from mmgen.api import generate, stream
+    from mmgen.api import generate, generate_many, stream
     from mmgen.core.frames import BeamResult, BeamStep, FinishReason, TokenStep
     from mmgen.core.options import DEFAULT_MAX_NEW_TOKENS, GenerationOptions, OptionError
     from mmgen.core.results import Generation, Timings

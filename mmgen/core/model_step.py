@@ -18,6 +18,7 @@ step keeps every shape (one token per row, the full-length mask), so it can run 
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -32,7 +33,15 @@ from mmgen.core.prepared_step import map_rows
 
 
 def _forward_parameters(model: torch.nn.Module) -> set[str]:
-    return set(inspect.signature(model.forward).parameters)
+    forward = model.forward
+    return set(_parameters(getattr(forward, "__func__", forward)))
+
+
+@functools.lru_cache(maxsize=256)
+def _parameters(function: Any) -> tuple[str, ...]:
+    """A function's parameter names, read once (a step is built per call, per input when batching
+    continuously)."""
+    return tuple(inspect.signature(function).parameters)
 
 
 @dataclass(frozen=True)
@@ -83,11 +92,24 @@ class ModelStep:
         self.speed = speed
         self.static = speed.static_length is not None
         self.compactable = not self.static
-        self.cache = new_cache(model) if not (self.static and model.config.is_encoder_decoder) else None
+        # A dynamic cache is made on first use (a step that never runs, as a continuous batch's
+        # newcomer packed into the batch's own cache, costs none); a static one now; an encoder-decoder
+        # model's static cache once the encoder's length is known (`EncoderDecoderStep.start_cache`).
+        self._cache: DynamicCache | StaticCache | EncoderDecoderCache | None = None
         if self.static and not model.config.is_encoder_decoder:
-            self.cache = new_cache(model, speed.static_length)
+            self._cache = new_cache(model, speed.static_length)
         self.forward = compiled_forward(model) if speed.compile else model
         self.rows = 0
+
+    @property
+    def cache(self) -> DynamicCache | StaticCache | EncoderDecoderCache | None:
+        if self._cache is None and not self.static:
+            self._cache = new_cache(self.model)
+        return self._cache
+
+    @cache.setter
+    def cache(self, cache: DynamicCache | StaticCache | EncoderDecoderCache | None) -> None:
+        self._cache = cache
 
     @property
     def compile_seconds(self) -> float:
@@ -210,6 +232,9 @@ class EncoderDecoderStep(ModelStep):
         self.rows_per_input = rows_per_input
         self.encoder_outputs: ModelOutput | None = None
         self.encoder_mask = encoder_inputs.get("attention_mask")
+        # A decoder mask (rows, capacity) and positions (rows, 1), for steps that feed them (Whisper's).
+        self.mask: torch.Tensor | None = None
+        self.positions: torch.Tensor | None = None
 
     def encode(self) -> ModelOutput:
         """The encoder's output for the input rows, every field of it (some decoders read its

@@ -23,13 +23,15 @@ def _hash32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def uniform_noise(seeds: torch.Tensor, step: int, width: int) -> torch.Tensor:
+def uniform_noise(seeds: torch.Tensor, step: int | torch.Tensor, width: int) -> torch.Tensor:
     """(rows, width) float64 uniforms in (0, 1), a pure function of (seed, step, column).
 
-    seeds: (rows,) int64. Two 32-bit hashes give a 53-bit mantissa.
+    seeds: (rows,) int64. step: one int for every row, or (rows,) int64, each row's own step (rows
+    of a continuous batch are at different steps). Two 32-bit hashes give a 53-bit mantissa.
     """
     columns = torch.arange(width, device=seeds.device, dtype=torch.int64)
-    row_key = _hash32(_hash32(seeds) ^ _hash32(torch.tensor(step, dtype=torch.int64, device=seeds.device) + 0x9E3779B9))
+    steps = torch.as_tensor(step, dtype=torch.int64, device=seeds.device)
+    row_key = _hash32(_hash32(seeds) ^ _hash32(steps + 0x9E3779B9))
     key = row_key[:, None] ^ _hash32(columns + 0x632BE5AB)[None, :]
     high = _hash32(key)
     low = _hash32(key ^ 0x5BD1E995)
@@ -37,7 +39,7 @@ def uniform_noise(seeds: torch.Tensor, step: int, width: int) -> torch.Tensor:
     return (bits.to(torch.float64) + 0.5) / float(1 << 53)
 
 
-def exponential_noise(seeds: torch.Tensor, step: int, width: int) -> torch.Tensor:
+def exponential_noise(seeds: torch.Tensor, step: int | torch.Tensor, width: int) -> torch.Tensor:
     """(rows, width) float64 Exp(1) samples: -log(U)."""
     return -torch.log(uniform_noise(seeds, step, width))
 
@@ -56,7 +58,8 @@ class Sampler:
     def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
         return torch.softmax(scores, dim=-1)
 
-    def __call__(self, scores: torch.Tensor, step: int) -> torch.Tensor:
+    def __call__(self, scores: torch.Tensor, step: int | torch.Tensor) -> torch.Tensor:
+        """step: the frame index, one int or (rows,) int64 per row (see `uniform_noise`)."""
         probs = self.probabilities(scores).to(torch.float64)
         noise = exponential_noise(self.seeds, step, scores.shape[-1])
         return (probs / noise).argmax(dim=-1)

@@ -11,6 +11,7 @@ rule, and the token buffer. `TokenRun.events` runs the token loop or beam search
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,9 +104,15 @@ def model_parameters(model: torch.nn.Module) -> set[str]:
     """The named parameters of the model's ``forward`` and ``prepare_inputs_for_generation``."""
     names = set()
     for method in (model.forward, model.prepare_inputs_for_generation):
-        parameters = inspect.signature(method).parameters.values()
-        names |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        names |= _named_parameters(getattr(method, "__func__", method))
     return names - {"self", "input_ids", "kwargs"}
+
+
+@functools.lru_cache(maxsize=256)
+def _named_parameters(function: Any) -> frozenset[str]:
+    """A function's named parameters (not ``*args``/``**kwargs``), read once per function."""
+    parameters = inspect.signature(function).parameters.values()
+    return frozenset(p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
 
 
 def special_tokens(options: GenerationOptions) -> tuple[torch.Tensor | None, int]:

@@ -1,0 +1,213 @@
+"""The running batch of continuous batching: rows at different lengths decoded by one forward.
+
+`RunningBatch.step` feeds each row its last token and prefills the inputs that join now, and
+returns every row's next logits, (rows, vocab) float32, the newcomers last; `RunningBatch.keep`
+drops finished rows between steps.
+
+Self-attention (see `mmgen.core.cache_rows`): the cache has ``length`` columns; a row that holds
+n tokens uses the last n, the columns before masked (left padding, as a left-padded prompt has).
+Each row's positions are its own (its count of real tokens, fed as position ids), so a row
+decodes as it would alone; only the padding around it differs, which changes float32 rounding
+(other kernels, other sums), not the arithmetic. Columns no row uses any more are dropped, so
+the cache does not grow while rows come and go.
+
+Newcomers are prefilled alone by their own model step (the one ``mmgen.generate`` would run for
+them: their first logits are the plain path's), then their cache rows join as the batch's last
+rows; an encoder-decoder newcomer's encoder output and cross-attention rows join too, padded on
+the right to the longest encoder input with the encoder mask marking the padding (as a padded
+batch of source texts is); audio and image encoders have one length (Whisper: 1500 positions).
+Causal LMs whose attention takes a 4D mask avoid the newcomers' forwards altogether: see
+`mmgen.core.packed_batch`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import torch
+from transformers.modeling_outputs import BaseModelOutput
+
+from mmgen.core.cache_rows import SelfAttentionRows, append_rows, columns, pad_columns, plain_layers, widen
+from mmgen.core.model_step import DecoderOnlyStep, EncoderDecoderStep, ModelStep
+from mmgen.core.options import OptionError
+
+
+class RunningBatch(Protocol):
+    """Rows decoded together; rows join at a step (prefilled in it) and leave between steps."""
+
+    rows: int
+
+    def step(self, tokens: torch.Tensor, newcomers: Sequence[ModelStep] = ()) -> torch.Tensor: ...
+
+    def keep(self, rows: list[int]) -> None: ...
+
+
+def last_logits(outputs: Any) -> torch.Tensor:
+    """(rows, vocab) float32 logits of the last position, copied out of the model's output."""
+    return outputs.logits[:, -1].to(copy=True, dtype=torch.float32)
+
+
+def _takes(model: torch.nn.Module, name: str) -> bool:
+    return name in inspect.signature(model.forward).parameters
+
+
+class DecoderOnlyBatch:
+    """A rectangular running batch of a causal LM (models that cannot be packed, see
+    `mmgen.core.packed_batch`); newcomers are `DecoderOnlyStep`s, each prefilled alone, then its
+    cache rows join as the batch's last row.
+
+    The model must take ``position_ids``: a row's positions are its own, not the batch's columns.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        if not _takes(model, "position_ids"):
+            raise OptionError(f"continuous batching feeds each row its own positions, and {type(model).__name__}."
+                              "forward takes no position_ids: use mmgen.generate.")
+        self.model = model
+        self.keep_last_logits = _takes(model, "logits_to_keep")
+        self.rows_state = SelfAttentionRows()
+        self.cache: Any = None
+        self.rows = 0
+
+    def step(self, tokens: torch.Tensor, newcomers: Sequence[ModelStep] = ()) -> torch.Tensor:
+        """tokens: (rows,) each row's last token; newcomers: `DecoderOnlyStep`s of inputs that join now.
+        Returns (rows + newcomers, vocab)."""
+        logits = [self._decode(tokens)] if self.rows else []
+        for step in newcomers:
+            if not isinstance(step, DecoderOnlyStep) or step.positions is None:
+                raise OptionError(f"a {type(step).__name__} cannot join a running batch of a causal LM: use "
+                                  "mmgen.generate.")
+            logits.append(step.prefill())
+            if self.rows == 0:
+                self.cache = step.cache  # the batch's cache is the first newcomer's, grown
+            self.rows_state.join(plain_layers(step.cache), step.mask[:, : step.length], step.positions + 1)
+            self.rows += 1
+            step.cache = None  # its rows live in the batch now
+        return torch.cat(logits)
+
+    def _decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        state = self.rows_state
+        inputs: dict[str, Any] = {"input_ids": tokens[:, None], "cache": self.cache, "use_cache": True,
+                                  "position_ids": state.positions}
+        if state.padded:
+            inputs["attention_mask"] = state.next_mask()
+        if self.keep_last_logits:
+            inputs["logits_to_keep"] = 1
+        outputs = self.model(**inputs, return_dict=True)
+        state.advance()
+        return last_logits(outputs)
+
+    def keep(self, rows: list[int]) -> None:
+        self.rows_state.keep(rows, torch.tensor(rows, dtype=torch.long, device=self.model.device))
+        self.rows = len(rows)
+
+
+# How a decoder is fed one token per row at each row's own position: (tokens (rows, 1), positions
+# (rows, 1), the cache's columns) -> the forward's decoder inputs.
+DecoderFeed = Callable[[torch.Tensor, torch.Tensor, int], dict[str, Any]]
+
+
+def feed_position_ids(keyword: str) -> DecoderFeed:
+    """Decoders that take positions (``decoder_position_ids``: Whisper, a VisionEncoderDecoder's causal LM)."""
+
+    def feed(tokens: torch.Tensor, positions: torch.Tensor, columns: int) -> dict[str, Any]:
+        return {"decoder_input_ids": tokens, keyword: positions}
+
+    return feed
+
+
+def feed_relative(tokens: torch.Tensor, positions: torch.Tensor, columns: int) -> dict[str, Any]:
+    """Decoders whose positions are relative (T5): left padding moves a row's query and keys alike."""
+    return {"decoder_input_ids": tokens}
+
+
+class EncoderDecoderBatch:
+    """A running batch of an encoder-decoder model; newcomers are `EncoderDecoderStep`s (Whisper's
+    included) after their prefill, which ran their encoder.
+
+    feed: how the decoder takes each row's token and position (`DecoderFeed`; the model family knows).
+    """
+
+    def __init__(self, model: torch.nn.Module, feed: DecoderFeed):
+        self.model = model
+        self.feed = feed
+        self.rows_state = SelfAttentionRows()
+        self.cache: Any = None
+        self.cross: list = []  # the cross-attention layers: (rows, heads, encoder length, head_dim)
+        self.encoder_outputs = BaseModelOutput(last_hidden_state=None)  # (rows, encoder length, hidden)
+        self.encoder_mask = torch.zeros(0, 0, dtype=torch.long)  # (rows, encoder length)
+        self.masks_encoder = False  # pass the encoder mask: some newcomer had one, or lengths differ
+        self.rows = 0
+
+    def step(self, tokens: torch.Tensor, newcomers: Sequence[ModelStep] = ()) -> torch.Tensor:
+        """tokens: (rows,) each row's last token; newcomers: steps of inputs that join now, each
+        prefilled alone (its encoder, then its decoder prompt). Returns (rows + newcomers, vocab)."""
+        logits = [self._decode(tokens)] if self.rows else []
+        for step in newcomers:
+            logits.append(step.prefill())
+            self._join(step)
+        return torch.cat(logits)
+
+    def _join(self, step: ModelStep) -> None:
+        if not isinstance(step, EncoderDecoderStep):
+            raise OptionError(f"a {type(step).__name__} cannot join a running batch of an encoder-decoder model: "
+                              "use mmgen.generate.")
+        self_layers = plain_layers(step.cache.self_attention_cache)
+        cross = plain_layers(step.cache.cross_attention_cache)
+        n, width = columns(self_layers), columns(cross)
+        device = step.device
+        mask = step.mask[:, :n] if step.mask is not None else torch.ones(1, n, dtype=torch.long, device=device)
+        position = (step.positions + 1 if step.positions is not None
+                    else torch.full((1, 1), n, dtype=torch.long, device=device))
+        hidden = step.encoder_outputs.last_hidden_state
+        encoder_mask = step.encoder_mask
+        self.masks_encoder = self.masks_encoder or encoder_mask is not None
+        if encoder_mask is None:
+            encoder_mask = torch.ones(1, width, dtype=torch.long, device=device)
+        if self.rows == 0:
+            self.cache, self.cross, self.encoder_mask = step.cache, cross, encoder_mask.long()
+        else:
+            batch_width = columns(self.cross)
+            self.masks_encoder = self.masks_encoder or width != batch_width
+            if width > batch_width:  # a longer source: every row's encoder side padded on the right
+                pad_columns(self.cross, width, left=False)
+                self.encoder_mask = widen(self.encoder_mask, width, dim=1, left=False)
+            width = max(width, batch_width)
+            append_rows(self.cross, cross, left=False)
+            encoder_mask = widen(encoder_mask.long(), width, dim=1, left=False)
+            self.encoder_mask = torch.cat([self.encoder_mask, encoder_mask])
+            batch_hidden = widen(self.encoder_outputs.last_hidden_state, width, dim=1, left=False)
+            hidden = torch.cat([batch_hidden, widen(hidden, width, dim=1, left=False)])
+        self.encoder_outputs = BaseModelOutput(last_hidden_state=hidden)
+        self.rows_state.join(self_layers, mask, position)
+        self.rows += 1
+        step.cache = step.encoder_outputs = None  # its rows live in the batch now
+
+    def keep(self, rows: list[int]) -> None:
+        index = torch.tensor(rows, dtype=torch.long, device=self.model.device)
+        self.rows_state.keep(rows, index)
+        for layer in self.cross:
+            layer.keys, layer.values = layer.keys.index_select(0, index), layer.values.index_select(0, index)
+        self.encoder_outputs = BaseModelOutput(last_hidden_state=self.encoder_outputs.last_hidden_state[index])
+        self.encoder_mask = self.encoder_mask.index_select(0, index)
+        self.rows = len(rows)
+        if not rows:
+            self.masks_encoder = False
+
+    def _decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        state = self.rows_state
+        inputs: dict[str, Any] = {"encoder_outputs": self.encoder_outputs, "cache": self.cache, "use_cache": True,
+                                  **self.feed(tokens[:, None], state.positions, state.length)}
+        if self.masks_encoder:
+            inputs["attention_mask"] = self.encoder_mask
+        if state.padded:
+            inputs["decoder_attention_mask"] = state.next_mask()
+        outputs = self.model(**inputs, return_dict=True)
+        state.advance()
+        return last_logits(outputs)
+
+
+__all__ = ["DecoderFeed", "DecoderOnlyBatch", "EncoderDecoderBatch", "RunningBatch", "feed_position_ids",
+           "feed_relative", "last_logits"]
