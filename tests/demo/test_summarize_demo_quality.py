@@ -76,7 +76,8 @@ def test_cli_summarizes_the_sample_reports_one_per_line(tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     references = {report: summary for report, summary in reports.reports(6, seed=2000, held_out=True)}
-    assert [row["summary"] for row in rows] == [references[line] for line in lines]
+    by_line = {int(row["id"].rsplit(":", 1)[1]): row["text"] for row in rows}  # records come in commit order
+    assert [by_line[n] for n in range(1, len(lines) + 1)] == [references[line] for line in lines]
 
 
 def test_a_document_longer_than_the_model_reads_is_named_and_the_others_are_written(tmp_path):
@@ -89,4 +90,6 @@ def test_a_document_longer_than_the_model_reads_is_named_and_the_others_are_writ
     assert result.exit_code == 1
     assert "reports.txt" in result.output and "reads at most 128" in result.output
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert rows[0]["summary"] is None and rows[1]["summary"]
+    by_id = {row["id"]: row for row in rows}
+    failed, done = by_id[str(SAMPLES / "reports.txt")], by_id[str(short)]
+    assert failed["text"] is None and "128" in failed["error"] and done["text"]
