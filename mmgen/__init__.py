@@ -37,6 +37,8 @@ _EXPORTS = {
     "InputError": "mmgen.inputs.errors",
     "TextDelta": "mmgen.outputs.text_stream",
     "stream_text": "mmgen.outputs.text_stream",
+    "QuantizationError": "mmgen.runtime.quantize",
+    "quantize": "mmgen.runtime.quantize",
 }
 
 __all__ = [
@@ -50,12 +52,14 @@ __all__ = [
     "InputError",
     "LoadError",
     "OptionError",
+    "QuantizationError",
     "Result",
     "TextDelta",
     "Timings",
     "TokenStep",
     "generate",
     "load",
+    "quantize",
     "stream",
     "stream_text",
 ]
@@ -82,3 +86,4 @@ if TYPE_CHECKING:
     from mmgen.generator import Generator, LoadError, Result, load
     from mmgen.inputs.errors import InputError
     from mmgen.outputs.text_stream import TextDelta, stream_text
+    from mmgen.runtime.quantize import QuantizationError, quantize

@@ -1,0 +1,88 @@
+"""One linear layer with int8 weights, run by torch's dynamic quantized kernel (FBGEMM / x86) on the CPU.
+
+    y = x @ W.T + b,  x: (..., in_features) float32  ->  y: (..., out_features) float32
+
+The weight is quantized once, symmetrically, one scale per output row (per channel):
+``W[o] ~= scale[o] * q[o]`` with ``q`` int8 in [-127, 127] and ``scale[o] = max|W[o]| / 127``.
+Each call quantizes its activations on the fly (``quantized::linear_dynamic``): one asymmetric
+uint8 scale and zero point over the whole input (every row of the batch together), then an int8
+matrix product accumulated in int32, rescaled to float32, plus the float32 bias.
+
+Why these kernels (``benchmarks/bench_int8_kernels.py`` measures the candidates, one thread, on
+the shapes of the engine benchmark): on GPT-2 small's projections they run 3-6x faster than the
+float32 product at batch 1 and 4-6x at batch 8, the 768 x 50257 output layer 5-9x;
+``torch._weight_int8pack_mm`` (int8 weights, float activations), ``torch._int_mm`` with our own
+activation scaling, and torchao 0.18's ``Int8DynamicActivationInt8WeightConfig`` and
+``Int8WeightOnlyConfig`` (eager mode) were all slower than float32 there. Below about 2**17 weights the
+kernel's fixed cost (~13 us: quantizing the input, packing) exceeds the float32 product at
+batch 1, which is why `mmgen.runtime.quantize` leaves such layers in float32.
+
+``reduce_range=True`` (activations in 7 bits, 0..127): FBGEMM's AVX2 path multiplies uint8 by
+int8 pairwise into int16 (``vpmaddubsw``), which saturates for 8-bit activations times large weights;
+7 bits cannot. Same speed, and the same results on every x86 processor.
+
+torch marks its quantized tensor types deprecated (pytorch/pytorch#184982) but still ships the
+FBGEMM kernels; this file is the one place that touches them.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+REDUCE_RANGE = True
+
+
+def quantize_weight(weight: torch.Tensor) -> torch.Tensor:
+    """(out, in) float32 -> (out, in) qint8, symmetric, one scale per output row: max|W[o]| / 127."""
+    weight = weight.detach().float()
+    scale = weight.abs().amax(dim=1).div(127.0).clamp_min(torch.finfo(torch.float32).tiny)
+    zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+    with warnings.catch_warnings():  # torch's deprecation notice for quantized tensors (see above)
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        return torch.quantize_per_channel(weight, scale.double(), zero_points, 0, torch.qint8)
+
+
+class Int8Linear(nn.Module):
+    """A frozen linear layer: int8 weights (per output row), activations quantized per call, float32 in and out.
+
+    Built from a float32 weight with `from_float` (an ``nn.Linear``'s, or the transpose of GPT-2's
+    ``Conv1D``). Inference only: it has no parameters, so no gradient reaches it. Not saved by
+    ``state_dict`` (so not by ``save_pretrained``): save the float model and quantize after loading.
+    """
+
+    def __init__(self, packed: torch.Tensor, in_features: int, out_features: int):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self._packed = packed  # FBGEMM's prepacked int8 weight, per-channel scales and float32 bias
+
+    @classmethod
+    def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None) -> Int8Linear:
+        """weight: (out, in) float32 on the CPU; bias: (out,) float32 or None."""
+        out_features, in_features = weight.shape
+        bias = None if bias is None else bias.detach().float().contiguous()
+        packed = torch.ops.quantized.linear_prepack(quantize_weight(weight), bias)
+        return cls(packed, in_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # linear_dynamic takes (..., in) float32 and returns (..., out) float32
+        return torch.ops.quantized.linear_dynamic(x, self._packed, REDUCE_RANGE)
+
+    def weight(self) -> torch.Tensor:
+        """(out, in) float32: the weight this layer multiplies by, scale * int8.
+
+        A method, as on torch's own quantized layers, not a tensor attribute: model code that checks
+        ``isinstance(layer.weight, torch.Tensor)`` before reading its dtype (T5's feed-forward does) skips it.
+        """
+        quantized, _ = torch.ops.quantized.linear_unpack(self._packed)
+        return quantized.dequantize()
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights per channel"
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        raise RuntimeError("An int8-quantized model is not saved: save the float32 model and call "
+                           "mmgen.quantize(model, 'int8') after loading it.")
