@@ -39,6 +39,8 @@ _EXPORTS = {
     "stream_text": "mmgen.outputs.text_stream",
     "QuantizationError": "mmgen.runtime.quantize",
     "quantize": "mmgen.runtime.quantize",
+    "choose_threads": "mmgen.runtime.threads",
+    "use_threads": "mmgen.runtime.threads",
 }
 
 __all__ = [
@@ -57,11 +59,13 @@ __all__ = [
     "TextDelta",
     "Timings",
     "TokenStep",
+    "choose_threads",
     "generate",
     "load",
     "quantize",
     "stream",
     "stream_text",
+    "use_threads",
 ]
 
 
@@ -87,3 +91,4 @@ if TYPE_CHECKING:
     from mmgen.inputs.errors import InputError
     from mmgen.outputs.text_stream import TextDelta, stream_text
     from mmgen.runtime.quantize import QuantizationError, quantize
+    from mmgen.runtime.threads import choose_threads, use_threads
