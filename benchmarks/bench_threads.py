@@ -17,9 +17,9 @@ since that is what a thread rule can read before a run. On a shared machine the 
 moves during a row, so the summary sorts every pair by its own ``others`` (the mean of its two
 runs): idle (below 0.5 cores), one core taken (0.5 to 1.5), both (1.5 and more), and prints
 the median ratio of each model in each; ``--rounds`` repeats the whole sweep to fill the bins. The models: GPT-2 tiny and small with
-seeded random weights (bench_engines.py's shapes; 16-token prompt, ``--new-tokens`` tokens, EOS
-held off), GPT-2 small int8 (``mmgen.quantize``), and the demo models on their sample inputs
-(each to its own end of sequence).
+seeded random weights (bench_engines.py's shapes; a 16-token prompt, ``--new-tokens`` tokens, EOS
+held off), GPT-2 small int8 (``mmgen.quantize``), and GPT-2 "mid" (6 layers, 384 wide, 30M), Marian (opus-mt's shape, 74M;
+16 random source tokens), and the demo models on their sample inputs (each to its own end of sequence).
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ import torch
 import transformers
 
 import mmgen
-from ct2_checkpoints import BUILDERS
+from ct2_checkpoints import BUILDERS, gpt2
+
+# A GPT-2 between tiny (3.4M) and small (124M): 6 layers, 384 wide, 30M parameters (19M of them the embeddings).
+BUILDERS = {**BUILDERS, "gpt2-mid": lambda: gpt2(dict(n_embd=384, n_layer=6, n_head=6))}
 
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"
 # Spins a core until stopped, or until this script dies (its parent changes).
@@ -72,7 +75,7 @@ def decoders(names: list[str], new_tokens: int) -> dict[str, tuple[int, Callable
     """name -> (parameters, one greedy decode)."""
     out = {}
     for name in names:
-        if name.startswith("gpt2"):
+        if name.startswith(("gpt2", "marian")):
             torch.manual_seed(0)
             model = BUILDERS[name.removesuffix("-int8")]()[0].eval()
             parameters = sum(p.numel() for p in model.parameters())
@@ -107,7 +110,8 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["gpt2-tiny", "gpt2-small", "gpt2-small-int8", "demo/lm",
+    parser.add_argument("--models", nargs="+", default=["gpt2-tiny", "gpt2-mid", "gpt2-small", "gpt2-small-int8",
+                                                        "marian", "marian-int8", "demo/lm",
                                                         "demo/translate", "demo/summarize", "demo/caption", "demo/asr"])
     parser.add_argument("--busy", nargs="+", type=int, default=[0, 1, 2], help="busy processes added, per condition")
     parser.add_argument("--repeats", type=int, default=5)

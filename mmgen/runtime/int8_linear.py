@@ -9,20 +9,24 @@ uint8 scale and zero point over the whole input (every row of the batch together
 matrix product accumulated in int32, rescaled to float32, plus the float32 bias.
 
 Why these kernels (``benchmarks/bench_int8_kernels.py`` measures the candidates, one thread, on
-the shapes of the engine benchmark): on GPT-2 small's projections they run 3-6x faster than the
-float32 product at batch 1 and 4-6x at batch 8, the 768 x 50257 output layer 5-9x;
-``torch._weight_int8pack_mm`` (int8 weights, float activations), ``torch._int_mm`` with our own
-activation scaling, and torchao 0.18's ``Int8DynamicActivationInt8WeightConfig`` and
-``Int8WeightOnlyConfig`` (eager mode) were all slower than float32 there. Below about 2**17 weights the
-kernel's fixed cost (~13 us: quantizing the input, packing) exceeds the float32 product at
-batch 1, which is why `mmgen.runtime.quantize` leaves such layers in float32.
+the shapes of the engine benchmark): with the weight in cache, FBGEMM's int8 product runs 2-4x
+faster than the float32 one on GPT-2 small's projections at batch 1 and 4-8x at batch 8, and
+5-9x on its 768 x 50257 output layer; in a pass over all of GPT-2 small's layers from memory (a
+real step) 4x at batch 1 and 6x at batch 8. ``torch._weight_int8pack_mm`` (int8 weights, float
+activations), ``torch._int_mm`` with our own activation scales, oneDNN's ``qlinear_pointwise``
+(activations quantized in eager ops) and torchao 0.18's ``Int8DynamicActivationInt8WeightConfig``
+and ``Int8WeightOnlyConfig`` (eager) were all slower than FBGEMM, most of them slower than
+float32. Below about 2**17 weights the kernel's fixed cost per call (~13 us) exceeds the float32
+product at batch 1, which is why `mmgen.runtime.quantize` leaves such layers in float32.
 
 ``reduce_range=True`` (activations in 7 bits, 0..127): FBGEMM's AVX2 path multiplies uint8 by
 int8 pairwise into int16 (``vpmaddubsw``), which saturates for 8-bit activations times large weights;
-7 bits cannot. Same speed, and the same results on every x86 processor.
+7 bits cannot. Same speed (measured), and the same integer products on every x86 processor.
 
 torch marks its quantized tensor types deprecated (pytorch/pytorch#184982) but still ships the
-FBGEMM kernels; this file is the one place that touches them.
+FBGEMM kernels; this file is the one place that touches them. ``torch.compile`` runs this layer
+(same outputs) but cannot trace FBGEMM's packed weight (a TorchScript object): each int8 layer is
+a graph break.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class Int8Linear(nn.Module):
     ``state_dict`` (so not by ``save_pretrained``): save the float model and quantize after loading.
     """
 
-    def __init__(self, packed: torch.Tensor, in_features: int, out_features: int):
+    def __init__(self, packed: torch.ScriptObject, in_features: int, out_features: int):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features

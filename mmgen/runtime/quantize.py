@@ -60,11 +60,12 @@ def quantize(model: nn.Module, scheme: str = "int8", *, minimum_size: int = MINI
     - Layers: exactly the ``nn.Linear`` and ``Conv1D`` modules (not subclasses) with at least
       ``minimum_size`` weights, the output layer included (untied from the input embeddings, which
       stay float32); see the module docstring for why. `int8_layers(model)` names them.
-    - Afterwards ``mmgen.generate`` and ``model.generate`` both run it. The tokens are not those of
-      the float model: greedy choices flip where the quantization error (about 1% of a logit's
-      scale) exceeds the margin between the two best tokens. An int8 row also depends on the
-      other rows of its batch, which share its activations' scale. The quality cost on the demo
-      models is measured in ``tests/runtime/test_int8_quality.py``.
+    - Afterwards ``mmgen.generate`` and ``model.generate`` both run it, with the same tokens. They
+      are not the float model's: a greedy choice flips where the quantization error exceeds the
+      margin between the two best tokens (random-weight GPT-2, whose logits are near ties, drifts
+      within tens of tokens; the demo models' held-out scores did not move, see
+      ``tests/runtime/test_int8_quality.py``). An int8 row also depends on the other rows of its
+      batch, which share its activations' scale.
     - Inference only: the int8 layers have no parameters (no gradient reaches them), and the model
       cannot be saved (``state_dict`` raises): save the float model and quantize after loading.
     """
