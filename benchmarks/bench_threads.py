@@ -15,8 +15,10 @@ that were not this process (``others``, in cores: 0 is an idle machine; 2 means 
 2-core machine was already taken). ``os.getloadavg()`` at the start of each row is printed too,
 since that is what a thread rule can read before a run. On a shared machine the others' load
 moves during a row, so the summary sorts every pair by its own ``others`` (the mean of its two
-runs): idle (below 0.5 cores), one core taken (0.5 to 1.5), both (1.5 and more), and prints
-the median ratio of each model in each; ``--rounds`` repeats the whole sweep to fill the bins. The models: GPT-2 tiny and small with
+runs): idle (others below 0.25 cores), under a core (0.25 to 1), a core or more, and prints the
+median ratio of each model in each; ``--rounds`` repeats the whole sweep to fill the bins, and
+``--pairs FILE`` appends every pair to a TSV file and summarizes all the pairs in it (runs at
+different times of a shared machine's day add up). The models: GPT-2 tiny and small with
 seeded random weights (bench_engines.py's shapes; a 16-token prompt, ``--new-tokens`` tokens, EOS
 held off), GPT-2 small int8 (``mmgen.quantize``), and GPT-2 "mid" (6 layers, 384 wide, 30M), Marian (opus-mt's shape, 74M;
 16 random source tokens), and the demo models on their sample inputs (each to its own end of sequence).
@@ -47,7 +49,7 @@ BUILDERS = {**BUILDERS, "gpt2-mid": lambda: gpt2(dict(n_embd=384, n_layer=6, n_h
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"
 # Spins a core until stopped, or until this script dies (its parent changes).
 SPIN = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
-BINS = ((0.0, 0.5, "idle"), (0.5, 1.5, "1 core taken"), (1.5, 99.0, "2 cores taken"))
+BINS = ((0.0, 0.25, "idle"), (0.25, 1.0, "under a core"), (1.0, 99.0, "a core or more"))
 
 
 def cpu_busy_seconds() -> float:
@@ -117,6 +119,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole sweep (more pairs per load bin)")
+    parser.add_argument("--pairs", type=Path, help="a TSV file: append this run's pairs, summarize all of them")
     args = parser.parse_args()
     transformers.logging.set_verbosity_error()
     runs = decoders(args.models, args.new_tokens)
@@ -149,6 +152,14 @@ def main() -> None:
                           f"{one * 1e3:>7.0f}ms {two * 1e3:>7.0f}ms {two / one:>6.2f}", flush=True)
             finally:
                 stop(spinners)
+    if args.pairs is not None:
+        with args.pairs.open("a") as out:
+            out.writelines(f"{name}\t{others:.3f}\t{ratio:.4f}\n" for name, found in pairs.items()
+                           for others, ratio in found)
+        pairs = {}
+        for line in args.pairs.read_text().splitlines():
+            name, others, ratio = line.split("\t")
+            pairs.setdefault(name, []).append((float(others), float(ratio)))
     print("\nmedian 2-thread / 1-thread wall time of the pairs, by the other processes' load during the pair "
           "(pairs in brackets)")
     print(f"{'model':<16} " + " ".join(f"{label:>16}" for _, _, label in BINS))

@@ -6,28 +6,38 @@
 
 The rule (`thread_count`, a pure function of three numbers):
 
-- A model under `SMALL_MODEL` parameters decodes on one thread. Its products are too small to
-  share: two threads pay an OpenMP hand-over per operator (hundreds per step) and gain nothing.
+- A model under `SMALL_MODEL` parameters decodes on one thread, whatever the machine: its
+  products are too small to share, so a second thread only adds an OpenMP hand-over per operator
+  (hundreds per step).
 - A larger one takes the free cores: ``floor(cores - load + HEADROOM)``, at least 1, at most
   ``cores``. ``cores`` is what this process may run on (``os.sched_getaffinity``); ``load`` is
-  the one-minute load average (``os.getloadavg``: processes running or waiting for a core).
-  A second thread only pays while its core is idle: when another process holds it, each
-  operator's threads wait at OpenMP's barrier for the one that is descheduled, every step.
+  the one-minute load average (``os.getloadavg``: processes running or waiting for a core). A
+  second thread pays only while its core is idle: when another process holds that core even part
+  of the time, every operator's threads wait at OpenMP's barrier for the descheduled one.
 
-Measured with ``benchmarks/bench_threads.py`` (greedy decoding, 1 against 2 threads, interleaved
-pairs sorted by the other processes' load during the pair) on a 2-core AMD EPYC shared with
-other work; 2-thread time over 1-thread time (above 1: two threads are slower):
+Measured with ``benchmarks/bench_threads.py`` on a 2-core AMD EPYC (AVX-512) shared with other
+work: greedy decoding at batch 1, 2-thread wall time over 1-thread wall time (above 1: two
+threads are slower), median of interleaved pairs sorted by the cores other processes kept busy
+during the pair (pairs in brackets; ``--busy 1`` added a spinning process for some of them):
 
-    model (parameters)          idle    1 core taken   2 cores taken
-    demo models (0.7-1.1M)      MEASURE
-    GPT-2 tiny (3.4M)           MEASURE
-    GPT-2 small int8 (124M)     MEASURE
-    GPT-2 small (124M)          MEASURE
+    model (parameters)            idle (< 0.25)   under a core    a core or more
+    demo models (0.7-1.1M)        0.97-1.08 (39)  1.00-9.2 (32)   15-28 (19)
+    GPT-2 tiny (3.4M)             1.00 (4)        1.78 (8)        14.95 (6)
+    GPT-2 6 x 384 (30M)           1.00 (7)        2.70 (3)        6.86 (14)
+    Marian, opus-mt's shape (74M) 0.99 (2)        4.17 (6)        4.98 (10)
+    Marian int8                   0.84 (8)        10.33 (2)       10.69 (8)
+    GPT-2 small (124M)            0.98 (6)        4.06 (5)        5.09 (13)
+    GPT-2 small int8              0.77 (7)        8.07 (9)        8.76 (8)
 
-So: one thread for small models whatever the load, and for any model while the machine is
-busy; two threads on an idle 2-core machine for a large one. The thresholds come from two cores;
-on a larger machine the rule takes all free cores, which is what torch's own default does
-(all physical cores, free or not) minus the ones other work holds.
+So on two cores a second thread gains nothing up to 30M parameters even on an idle machine,
+1-2% for float32 models of 74-124M (their steps are bound by memory) and 16-23% for int8 ones
+(`mmgen.quantize`: the activations' quantization and the int8 products share well), while any
+other load makes it 2-28x slower. Hence `SMALL_MODEL` = 50M (between the 30M that never gains
+and the 74M that does) and a `HEADROOM` of a quarter core. The load average lags: those idle
+pairs ran while it read 2-3.5, so on this machine the rule keeps one thread, at a cost of up to
+23% in an idle moment, against up to 28x for two threads in a busy one. The thresholds come
+from two cores; on a larger machine the rule takes the free cores, which is torch's own default
+(every physical core, free or not) less the ones other work holds.
 """
 
 from __future__ import annotations
@@ -45,8 +55,8 @@ from mmgen.runtime.int8_linear import Int8Linear
 
 logger = logging.getLogger("mmgen")
 
-SMALL_MODEL = 20_000_000  # parameters: below, one thread (see the table above)
-HEADROOM = 0.5  # a core counts as free while other processes take less than half of it on average
+SMALL_MODEL = 50_000_000  # parameters: below, one thread (see the table above)
+HEADROOM = 0.25  # a core counts as free while other processes take less than a quarter of it on average
 THREADS_VARIABLE = "OMP_NUM_THREADS"  # the user's own choice, which torch itself reads at start
 
 
