@@ -24,19 +24,30 @@ int8 pairwise into int16 (``vpmaddubsw``), which saturates for 8-bit activations
 7 bits cannot. Same speed (measured), and the same integer products on every x86 processor.
 
 torch marks its quantized tensor types deprecated (pytorch/pytorch#184982) but still ships the
-FBGEMM kernels; this file is the one place that touches them. ``torch.compile`` runs this layer
-(same outputs) but cannot trace FBGEMM's packed weight (a TorchScript object): each int8 layer is
-a graph break.
+FBGEMM kernels; this file is the one place that touches them.
+
+``torch.compile``: dynamo cannot trace FBGEMM's packed weight (a TorchScript object), so under
+compilation the layer calls the custom operator ``mmgen::int8_linear(x, layer)`` instead, which
+finds its packed weight by the layer's number in a registry of live layers (`LIVE_LAYERS`): the
+int8 layers sit inside one graph (``fullgraph=True`` works) instead of breaking it at each layer.
+Eager calls go straight to the kernel (a custom operator costs a few microseconds more a call).
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
+import weakref
 
 import torch
 from torch import nn
 
 REDUCE_RANGE = True
+
+# layer number -> the live Int8Linear, for the compiled path; numbers are never reused, and a
+# layer leaves the registry when it is garbage collected.
+LIVE_LAYERS: weakref.WeakValueDictionary[int, Int8Linear] = weakref.WeakValueDictionary()
+_numbers = itertools.count()
 
 
 def quantize_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -62,6 +73,16 @@ class Int8Linear(nn.Module):
         self.in_features = in_features
         self.out_features = out_features
         self._packed = packed  # FBGEMM's prepacked int8 weight, per-channel scales and float32 bias
+        self._register()
+
+    def _register(self) -> None:
+        self.number = next(_numbers)
+        LIVE_LAYERS[self.number] = self
+
+    def __setstate__(self, state: dict) -> None:
+        """A copy (``copy.deepcopy``, pickling) is a new layer: it gets its own number."""
+        super().__setstate__(state)
+        self._register()
 
     @classmethod
     def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None) -> Int8Linear:
@@ -72,6 +93,8 @@ class Int8Linear(nn.Module):
         return cls(packed, in_features, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            return int8_linear(x, self.number)
         # linear_dynamic takes (..., in) float32 and returns (..., out) float32
         return torch.ops.quantized.linear_dynamic(x, self._packed, REDUCE_RANGE)
 
@@ -90,3 +113,14 @@ class Int8Linear(nn.Module):
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         raise RuntimeError("An int8-quantized model is not saved: save the float32 model and call "
                            "mmgen.quantize(model, 'int8') after loading it.")
+
+
+@torch.library.custom_op("mmgen::int8_linear", mutates_args=())
+def int8_linear(x: torch.Tensor, layer: int) -> torch.Tensor:
+    """The product of live int8 layer number ``layer``: (..., in) float32 -> (..., out) float32."""
+    return torch.ops.quantized.linear_dynamic(x, LIVE_LAYERS[layer]._packed, REDUCE_RANGE)
+
+
+@int8_linear.register_fake
+def _(x: torch.Tensor, layer: int) -> torch.Tensor:
+    return x.new_empty((*x.shape[:-1], LIVE_LAYERS[layer].out_features))

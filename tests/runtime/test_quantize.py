@@ -4,6 +4,7 @@ mmgen.generate and model.generate run the result with the same tokens."""
 from __future__ import annotations
 
 import copy
+import gc
 
 import pytest
 import torch
@@ -145,3 +146,30 @@ def test_another_quantized_engine_is_refused_with_the_setting_that_fixes_it():
 
 def test_the_public_name():
     assert mmgen.quantize is quantize and mmgen.QuantizationError is QuantizationError
+
+
+def test_int8_layers_compile_into_one_graph():
+    """Under torch.compile the int8 layers are a custom operator, not a graph break: fullgraph=True traces the
+    whole forward, and the logits are the eager ones (up to float rounding of the fused float ops)."""
+    model = quantize(gpt2(), "int8", minimum_size=0)
+    ids, mask = prompts()
+    with torch.inference_mode():
+        eager = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        compiled = torch.compile(model, fullgraph=True)(input_ids=ids, attention_mask=mask, use_cache=False).logits
+    assert torch.allclose(compiled, eager, atol=1e-5, rtol=1e-5)
+
+
+def test_a_copy_of_an_int8_layer_is_a_layer_of_its_own():
+    from mmgen.runtime.int8_linear import LIVE_LAYERS
+
+    layer = Int8Linear.from_float(torch.randn(8, 4), None)
+    twin = copy.deepcopy(layer)
+    assert twin.number != layer.number and LIVE_LAYERS[twin.number] is twin
+    x = torch.randn(2, 4)
+    expected = layer(x)
+    assert torch.equal(twin(x), expected)
+    number = layer.number
+    del layer
+    gc.collect()
+    assert number not in LIVE_LAYERS  # the original left the registry; its copy still runs
+    assert torch.equal(twin(x), expected)
