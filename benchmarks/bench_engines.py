@@ -12,7 +12,8 @@ engines run the same weights. CTranslate2 "int8" is ``compute_type="int8"``: int
 scale per output row) and int8 matrix products with the activations quantized on the fly;
 everything else in float32. "mmgen int8" is ``mmgen.quantize(model, "int8")`` (a copy): int8 weights
 (one scale per output row) of every linear layer of at least 2**17 weights, the output layer
-included, with the activations quantized on the fly by torch's FBGEMM kernels; the rest float32.
+included, with the activations quantized on the fly by torch's FBGEMM kernels; the rest float32;
+"mmgen int8 compiled" adds ``compile=True`` (its warm-up run compiles the step).
 
 Every engine generates exactly ``--new-tokens`` tokens per row, greedy. ``--hold-eos`` says how:
 ``min-new-tokens`` (the default, as issue 12's table was measured): transformers' and mmgen's
@@ -146,6 +147,11 @@ def mmgen_int8(case: Case) -> torch.Tensor:
     return mmgen.generate(int8_copy(case.checkpoint.model), **case.inputs, **case.options).new_tokens
 
 
+def mmgen_int8_compiled(case: Case) -> torch.Tensor:
+    """int8 with ``compile=True`` (a static cache, the step compiled; the warm-up run compiles it)."""
+    return mmgen.generate(int8_copy(case.checkpoint.model), **case.inputs, **case.options, compile=True).new_tokens
+
+
 @functools.cache
 def ct2_model(folder: Path, family: str, compute_type: str):
     import ctranslate2
@@ -193,6 +199,7 @@ ENGINES: dict[str, Engine] = {
     "model.generate": transformers_generate,
     "mmgen": mmgen_generate,
     "mmgen int8": mmgen_int8,
+    "mmgen int8 compiled": mmgen_int8_compiled,
     "CT2 fp32": ct2_fp32,
     "CT2 int8": ct2_int8,
 }
