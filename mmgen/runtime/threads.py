@@ -31,8 +31,8 @@ during the pair (pairs in brackets; ``--busy 1`` added a spinning process for so
 
 So on two cores a second thread gains nothing up to 30M parameters even on an idle machine,
 1-2% for float32 models of 74-124M (their steps are bound by memory) and 16-23% for int8 ones
-(`mmgen.quantize`: the activations' quantization and the int8 products share well), while any
-other load makes it 2-28x slower. Hence `SMALL_MODEL` = 50M (between the 30M that never gains
+(`mmgen.quantize`: the activations' quantization and the int8 products share well), while other
+load makes it slower: up to 10x with under a core taken, 5-28x with a core or more. Hence `SMALL_MODEL` = 50M (between the 30M that never gains
 and the 74M that does) and a `HEADROOM` of a quarter core. The load average lags: those idle
 pairs ran while it read 2-3.5, so on this machine the rule keeps one thread, at a cost of up to
 23% in an idle moment, against up to 28x for two threads in a busy one. The thresholds come
