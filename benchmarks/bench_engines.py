@@ -10,7 +10,10 @@ timestamps), at batch 1 and 8 (Whisper: 1 and 4). Each is saved with ``save_pret
 converted by CTranslate2's own converter from that folder (see ct2_checkpoints.py), so all
 engines run the same weights. CTranslate2 "int8" is ``compute_type="int8"``: int8 weights (one
 scale per output row) and int8 matrix products with the activations quantized on the fly;
-everything else in float32.
+everything else in float32. "mmgen int8" is ``mmgen.quantize(model, "int8")`` (a copy): int8 weights
+(one scale per output row) of every linear layer of at least 2**17 weights, the output layer
+included, with the activations quantized on the fly by torch's FBGEMM kernels; the rest float32;
+"mmgen int8 compiled" adds ``compile=True`` (its warm-up run compiles the step).
 
 Every engine generates exactly ``--new-tokens`` tokens per row, greedy. ``--hold-eos`` says how:
 ``min-new-tokens`` (the default, as issue 12's table was measured): transformers' and mmgen's
@@ -37,6 +40,7 @@ Adding an engine is one function ``(Case) -> (rows, new tokens) ids`` and one en
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import statistics
 import sys
@@ -134,6 +138,21 @@ def mmgen_generate(case: Case) -> torch.Tensor:
 
 
 @functools.cache
+def int8_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """``mmgen.quantize`` on a copy: the other engines keep the float32 model."""
+    return mmgen.quantize(copy.deepcopy(model), "int8")
+
+
+def mmgen_int8(case: Case) -> torch.Tensor:
+    return mmgen.generate(int8_copy(case.checkpoint.model), **case.inputs, **case.options).new_tokens
+
+
+def mmgen_int8_compiled(case: Case) -> torch.Tensor:
+    """int8 with ``compile=True`` (a static cache, the step compiled; the warm-up run compiles it)."""
+    return mmgen.generate(int8_copy(case.checkpoint.model), **case.inputs, **case.options, compile=True).new_tokens
+
+
+@functools.cache
 def ct2_model(folder: Path, family: str, compute_type: str):
     import ctranslate2
 
@@ -179,6 +198,8 @@ Engine = Callable[[Case], "torch.Tensor | list[list[int]]"]
 ENGINES: dict[str, Engine] = {
     "model.generate": transformers_generate,
     "mmgen": mmgen_generate,
+    "mmgen int8": mmgen_int8,
+    "mmgen int8 compiled": mmgen_int8_compiled,
     "CT2 fp32": ct2_fp32,
     "CT2 int8": ct2_int8,
 }
@@ -295,6 +316,7 @@ def main() -> None:
                 loaded = ct2_model(checkpoint.ct2_folder, family, "int8").compute_type
                 print(f"# CT2 int8: compute_type='int8' loads as {loaded!r}", flush=True)
             ct2_model.cache_clear()
+            int8_copy.cache_clear()
     for clock in (args.clock, {"wall": "cpu", "cpu": "wall"}[args.clock]):
         print(f"\n{markdown(table, clock)}")
     print(f"\nwhole run: {time.perf_counter() - start:.0f} s")

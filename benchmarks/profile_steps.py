@@ -1,6 +1,6 @@
 """Where a greedy decode's time goes, step by step: mmgen.generate beside model.generate, one thread.
 
-    python benchmarks/profile_steps.py [--shapes gpt2-tiny gpt2-small] [--batch 1] [--hold-eos none] [--top 12]
+    python benchmarks/profile_steps.py [--shapes gpt2-tiny gpt2-small] [--batch 1] [--hold-eos none] [--top 12] [--int8]
 
 GPT-2 shapes with seeded random weights (as in bench_engines.py), a 16-token prompt, exactly
 ``--new-tokens`` greedy tokens, EOS held off as bench_engines.py does (``--hold-eos``:
@@ -16,6 +16,8 @@ GPT-2 shapes with seeded random weights (as in bench_engines.py), a 16-token pro
 3. cProfile over one mmgen.generate call: mmgen's and transformers' functions by cumulative time
    (where: the step, the processors, the forward, the mask, the cache), then all functions by own
    time (what: operators called from Python, Python work).
+
+``--int8``: the same on ``mmgen.quantize(model, "int8")`` (both engines run the quantized model).
 
 Profilers add their own overhead per call; read their figures as shares, and the hook timings
 (part 1) as the wall-clock truth.
@@ -118,6 +120,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--hold-eos", default="min-new-tokens", choices=["min-new-tokens", "none"])
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--int8", action="store_true", help="profile mmgen.quantize(model, 'int8') instead")
     args = parser.parse_args()
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
@@ -125,6 +128,8 @@ def main() -> None:
     for shape in args.shapes:
         torch.manual_seed(0)
         model = BUILDERS[shape]()[0].eval()
+        if args.int8:
+            model = mmgen.quantize(model, "int8")
         ids = torch.randint(0, 50000, (args.batch, 16), generator=torch.Generator().manual_seed(args.batch))
         hold = dict(min_new_tokens=n) if args.hold_eos == "min-new-tokens" else dict(eos_token_id=None)
         inputs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False, **hold)
@@ -141,7 +146,7 @@ def main() -> None:
                     s = split(run, clock)
                     if name not in best or s.total < best[name].total:
                         best[name] = s
-        print(f"\n== {shape}, batch {args.batch}, {n} new tokens, EOS held off by {args.hold_eos}, 1 thread: "
+        print(f"\n== {shape}{' int8' if args.int8 else ''}, batch {args.batch}, {n} new tokens, EOS held off by {args.hold_eos}, 1 thread: "
               f"milliseconds (best of {args.repeats})")
         print(f"{'engine':<15} {'call':>7} {'planning':>8} {'prefill':>7} | per step: {'forward':>7} "
               f"{'(blocks':>7} {'head)':>6} {'gap':>6} {'step':>6} | {'end':>5}")

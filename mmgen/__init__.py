@@ -39,6 +39,10 @@ _EXPORTS = {
     "InputError": "mmgen.inputs.errors",
     "TextDelta": "mmgen.outputs.text_stream",
     "stream_text": "mmgen.outputs.text_stream",
+    "QuantizationError": "mmgen.runtime.quantize",
+    "quantize": "mmgen.runtime.quantize",
+    "choose_threads": "mmgen.runtime.threads",
+    "use_threads": "mmgen.runtime.threads",
 }
 
 __all__ = [
@@ -52,15 +56,19 @@ __all__ = [
     "InputError",
     "LoadError",
     "OptionError",
+    "QuantizationError",
     "Result",
     "TextDelta",
     "Timings",
     "TokenStep",
+    "choose_threads",
     "generate",
     "generate_many",
     "load",
+    "quantize",
     "stream",
     "stream_text",
+    "use_threads",
 ]
 
 
@@ -85,3 +93,5 @@ if TYPE_CHECKING:
     from mmgen.generator import Generator, LoadError, Result, load
     from mmgen.inputs.errors import InputError
     from mmgen.outputs.text_stream import TextDelta, stream_text
+    from mmgen.runtime.quantize import QuantizationError, quantize
+    from mmgen.runtime.threads import choose_threads, use_threads

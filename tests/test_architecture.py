@@ -25,6 +25,7 @@ FLOORS = {
     "mmgen.processors": 1,
     "mmgen.inputs": 1,
     "mmgen.outputs": 1,
+    "mmgen.runtime": 1,  # how a model runs here: int8 weights, thread counts
     "mmgen.families": 2,
     "mmgen.api": 3,
     "mmgen.generator": 3,

@@ -1,0 +1,15 @@
+"""How a model runs on this machine, beside the decode core: int8 weights for the CPU, and the thread count.
+
+- `quantize` (``quantize.py``, on `Int8Linear` in ``int8_linear.py``): ``mmgen.quantize(model, "int8")``.
+- ``threads.py``: `choose_threads` (the rule: the model's size, the machine's cores and load),
+  `configure_threads` (sets torch's intra-op threads to it) and `use_threads` (a count for a block).
+
+Floor 1 of the house: imports the decode core and itself only.
+"""
+
+from mmgen.runtime.int8_linear import Int8Linear
+from mmgen.runtime.quantize import QuantizationError, int8_layers, quantize
+from mmgen.runtime.threads import choose_threads, configure_threads, thread_count, use_threads
+
+__all__ = ["Int8Linear", "QuantizationError", "choose_threads", "configure_threads", "int8_layers", "quantize",
+           "thread_count", "use_threads"]

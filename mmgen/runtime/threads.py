@@ -1,0 +1,141 @@
+"""How many intra-op threads torch should decode with: from the model's size and the machine's free cores.
+
+    threads = choose_threads(model)           # an int; OMP_NUM_THREADS, or an explicit count, wins
+    configure_threads(model)                   # sets torch's intra-op threads to that, and returns it
+    with use_threads(1): ...                   # a count for a block, the previous one restored after
+
+The rule (`thread_count`, a pure function of three numbers):
+
+- A model under `SMALL_MODEL` parameters decodes on one thread, whatever the machine: its
+  products are too small to share, so a second thread only adds an OpenMP hand-over per operator
+  (hundreds per step).
+- A larger one takes the free cores: ``floor(cores - load + HEADROOM)``, at least 1, at most
+  ``cores``. ``cores`` is what this process may run on (``os.sched_getaffinity``); ``load`` is
+  the one-minute load average (``os.getloadavg``: processes running or waiting for a core). A
+  second thread pays only while its core is idle: when another process holds that core even part
+  of the time, every operator's threads wait at OpenMP's barrier for the descheduled one.
+
+Measured with ``benchmarks/bench_threads.py`` on a 2-core AMD EPYC (AVX-512) shared with other
+work: greedy decoding at batch 1, 2-thread wall time over 1-thread wall time (above 1: two
+threads are slower), median of interleaved pairs sorted by the cores other processes kept busy
+during the pair (pairs in brackets; ``--busy 1`` added a spinning process for some of them):
+
+    model (parameters)            idle (< 0.25)   under a core    a core or more
+    demo models (0.7-1.1M)        0.97-1.08 (39)  1.00-9.2 (32)   15-28 (19)
+    GPT-2 tiny (3.4M)             1.00 (4)        1.78 (8)        14.95 (6)
+    GPT-2 6 x 384 (30M)           1.00 (7)        2.70 (3)        6.86 (14)
+    Marian, opus-mt's shape (74M) 0.99 (2)        4.17 (6)        4.98 (10)
+    Marian int8                   0.84 (8)        10.33 (2)       10.69 (8)
+    GPT-2 small (124M)            0.98 (6)        4.06 (5)        5.09 (13)
+    GPT-2 small int8              0.77 (7)        8.07 (9)        8.76 (8)
+
+So on two cores a second thread gains nothing up to 30M parameters even on an idle machine,
+1-2% for float32 models of 74-124M (their steps are bound by memory) and 16-23% for int8 ones
+(`mmgen.quantize`: the activations' quantization and the int8 products share well), while other
+load makes it slower: up to 10x with under a core taken, 5-28x with a core or more. Hence `SMALL_MODEL` = 50M (between the 30M that never gains
+and the 74M that does) and a `HEADROOM` of a quarter core. The load average lags: those idle
+pairs ran while it read 2-3.5, so on this machine the rule keeps one thread, at a cost of up to
+23% in an idle moment, against up to 28x for two threads in a busy one. The thresholds come
+from two cores; on a larger machine the rule takes the free cores, which is torch's own default
+(every physical core, free or not) less the ones other work holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from mmgen.runtime.int8_linear import Int8Linear
+
+logger = logging.getLogger("mmgen")
+
+SMALL_MODEL = 50_000_000  # parameters: below, one thread (see the table above)
+HEADROOM = 0.25  # a core counts as free while other processes take less than a quarter of it on average
+THREADS_VARIABLE = "OMP_NUM_THREADS"  # the user's own choice, which torch itself reads at start
+
+
+def thread_count(parameters: int, cores: int, load: float) -> int:
+    """The rule: intra-op threads for a model of ``parameters`` on ``cores`` cores with ``load`` others running.
+
+    parameters: the model's weights (int8 ones included); cores: cores this process may use (>= 1);
+    load: the load average (processes running or runnable), >= 0.
+    """
+    if parameters < SMALL_MODEL or cores <= 1:
+        return 1
+    free = math.floor(cores - load + HEADROOM)
+    return max(1, min(cores, free))
+
+
+def model_parameters(model: nn.Module) -> int:
+    """The model's weights: its parameters and its int8 layers' weights (which are not parameters)."""
+    int8 = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, Int8Linear))
+    return sum(p.numel() for p in model.parameters()) + int8
+
+
+def machine_cores() -> int:
+    """Cores this process may run on (its CPU affinity; the whole machine where that is not known)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def machine_load() -> float:
+    """The one-minute load average; 0.0 where the system has none (Windows)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def choose_threads(model: nn.Module, threads: int | None = None) -> int:
+    """Intra-op threads for decoding ``model`` here and now.
+
+    ``threads`` when given (the user's ``--threads``); else ``OMP_NUM_THREADS`` when set (the
+    user's choice for the process, which torch read at start); else `thread_count` of the model's
+    parameters, this process's cores and the current load average. Read the load before heavy
+    work starts: a process that has been computing counts in the average itself.
+    """
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}.")
+        return threads
+    chosen = os.environ.get(THREADS_VARIABLE, "").strip()
+    if chosen.isdigit() and int(chosen) >= 1:
+        return int(chosen)
+    return thread_count(model_parameters(model), machine_cores(), machine_load())
+
+
+def configure_threads(model: nn.Module, threads: int | None = None) -> int:
+    """Set torch's intra-op threads to `choose_threads` ``(model, threads)`` and return the count.
+
+    A model with weights off the CPU (CUDA) leaves torch's setting as it is (and returns it):
+    the rule is about CPU decoding. The setting is the process's (``torch.set_num_threads``).
+    """
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        return torch.get_num_threads()
+    count = choose_threads(model, threads)
+    if count != torch.get_num_threads():
+        torch.set_num_threads(count)
+    logger.debug("intra-op threads: %d (%.1fM parameters, %d cores, load %.2f)", count,
+                 model_parameters(model) / 1e6, machine_cores(), machine_load())
+    return count
+
+
+@contextlib.contextmanager
+def use_threads(count: int) -> Iterator[int]:
+    """torch's intra-op threads set to ``count`` inside the block, the previous count restored after."""
+    if count < 1:
+        raise ValueError(f"threads must be at least 1, not {count}.")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield count
+    finally:
+        torch.set_num_threads(previous)
