@@ -34,6 +34,14 @@ def _composite(encoder_type: str, decoder_type: str, **extra: Any) -> Callable[[
     return build
 
 
+def _blt_top_level_sizes(config: Any) -> None:
+    # One cache serves the local encoder, the global transformer and the local decoder, indexed per part.
+    parts = (config.encoder_config, config.global_config, config.decoder_config)
+    config.num_hidden_layers = max(part.num_hidden_layers for part in parts)
+    config.num_attention_heads = config.decoder_config.num_attention_heads
+    config.hidden_size = config.decoder_config.hidden_size
+
+
 ROPE = {"rope_type": "default", "rope_theta": 10000.0}
 # Checkpoints of M-RoPE models set the sections (temporal, height, width) of a head's rotary half
 # (8 with 16-wide heads); the configs' defaults leave them out.
@@ -57,7 +65,9 @@ OVERRIDES: dict[str, Override] = {
     "dory": Override({"num_hidden_layers": 3, "n_input_layers": 1, "n_recurrent_layers": 1, "n_output_layers": 1,
                       "layer_types": ["sliding_attention", "sliding_attention", "full_attention"]}),
     "mamba2": Override({"num_heads": 8}),  # heads x head_dim = expand x hidden
-    "xlstm": Override({"embedding_dim": 64, "num_blocks": 2}),
+    # The cache sizes its state from qk_dim rounded up to a multiple of 64, the layers from hidden x 0.5 unrounded:
+    # they agree only when hidden x qk_dim_factor is a multiple of 64 (transformers' tester: 128).
+    "xlstm": Override({"hidden_size": 128, "embedding_dim": 128, "num_blocks": 2}),
     "reformer": Override({"is_decoder": True, "attn_layers": ["local", "lsh"], "axial_pos_embds_dim": [32, 32]}),
     # Configs whose defaults leave a needed part unset.
     "qwen2_vl": M_ROPE, "qwen2_5_vl": M_ROPE, "glm4v": M_ROPE, "glm46v": M_ROPE, "llava_onevision1_5": M_ROPE,
@@ -105,6 +115,13 @@ OVERRIDES: dict[str, Override] = {
     "dots3_note": Override({"text_config.head_dim": 32}),
     "gemma3n_text": Override({"num_kv_shared_layers": 0}),
     "gemma3n": Override({"text_config.num_kv_shared_layers": 0}),
+
+    # BLT's generate sizes its cache from the top config, which names no layer count (transformers' tester sets
+    # num_hidden_layers, num_attention_heads and hidden_size there by hand, as here).
+    "blt": Override(finish=_blt_top_level_sizes),
+
+    # HRM runs its stack of layers H x (L + 1) times; num_hidden_layers counts the cache slots (layers x 2 x 4).
+    "hrm_text": Override({"num_layers_per_stack": 1, "num_hidden_layers": 8}),
 
     # Composite encoder-decoders: pick small, common parts.
     "encoder-decoder": Override(base=_composite("bert", "bert", decoder_start_token_id=1, pad_token_id=0)),

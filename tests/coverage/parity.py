@@ -38,6 +38,16 @@ FRAME_RTOL, FRAME_ATOL = 1e-4, 1e-5
 # Models whose generation takes other options than token decoding: {strategy: options}; a strategy
 # missing here is not applicable to them. SpeechT5 synthesis stops on its own stop probability.
 CLASS_STRATEGIES: dict[str, dict[str, dict[str, Any]]] = {"SpeechT5ForTextToSpeech": {"greedy": {}}}
+
+# Classes transformers registers as generative that cannot generate on their own: no strategy applies.
+# Gemma 4's assistants are multi-token-prediction draft models: their forward raises without the main
+# model's ``inputs_embeds`` and ``shared_kv_states`` (they run only as ``assistant_model=`` of a Gemma 4).
+_DRAFT = ("a draft model for assisted decoding: its forward needs the main Gemma 4 model's inputs_embeds and "
+          "shared_kv_states (model.generate(assistant_model=...))")
+NOT_GENERATIVE_ALONE: dict[str, str] = {
+    "Gemma4AssistantForCausalLM": _DRAFT,
+    "Gemma4UnifiedAssistantForCausalLM": _DRAFT,
+}
 _REFUSED = re.compile(r"beam.?search|incompatible mode for generation|not supported", re.IGNORECASE)
 
 # Options given to the reference only, as the project's own parity tests do: Whisper's one

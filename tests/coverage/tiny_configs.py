@@ -85,7 +85,7 @@ CAPS.update(dict.fromkeys((
     "time_step_rank", "mamba_dt_rank", "laurel_rank", "adapter_rank", "gated_norm_rank", "loop_gate_rank",
     "hc_lowrank",
 ), STATE))
-CAPS.update(dict.fromkeys(("vocab_size", "text_vocab_size"), VOCAB))
+CAPS.update(dict.fromkeys(("vocab_size", "text_vocab_size", "unpadded_vocab_size"), VOCAB))
 CAPS.update({"n_shared_experts": 1, "num_shared_experts": 1, "n_group": 1, "topk_group": 1, "num_expert_group": 1,
              "first_k_dense_replace": 1, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
              "mamba_n_heads": 8, "mamba_num_heads": 8, "n_mamba_heads": 8, "num_key_value_groups": 1,
