@@ -75,12 +75,17 @@ OVERRIDES: dict[str, Override] = {
     "mistral4": Override({"head_dim": 32}),
     # The Omni thinkers place M-RoPE positions from a vision start their configs leave out.
     "qwen2_5_omni_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204, **M_ROPE.values}),
+    "qwen2_5_omni": Override({"thinker_config.vision_start_token_id": 203, "thinker_config.vision_end_token_id": 204,
+                              "thinker_config.text_config.rope_parameters": M_ROPE.values["text_config.rope_parameters"]}),
     "qwen3_omni_moe_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204}),  # latent attention: rotary half of nope + rope (16 + 16)
     # Aria maps the patch count to its query count; its processor cuts 490 px images (35 x 35 patches).
     "aria": Override({"vision_config.image_size": 490, "projector_patch_to_query_dict": {225: 64, 1225: 64, 4900: 64}}),
     "step3p7": Override({"text_config.sliding_window": 64}),
     "moonshine_streaming": Override({"num_key_value_heads": 4, "encoder_config.num_key_value_heads": 4}),
-    "qwen3_omni_moe": Override({"talker_config.text_config.shared_expert_intermediate_size": 32}),
+    # The talker reads spatial_merge_size, which its config class does not declare (checkpoints' configs carry it).
+    "qwen3_omni_moe": Override({"talker_config.text_config.shared_expert_intermediate_size": 32,
+                                "talker_config.spatial_merge_size": 2, "talker_config.speaker_id": {"ethan": 2},
+                                "thinker_config.vision_start_token_id": 203, "thinker_config.vision_end_token_id": 204}),
     "fun_asr_nano": Override({"adaptor_config.intermediate_size": 16}),  # text width // 4
     # Gemma 3 pools the 14 x 14 patch grid of a 224 px image to 7 x 7 tokens (the checkpoint: 64 to 16).
     "gemma3": Override({"mm_tokens_per_image": 49}),

@@ -52,7 +52,14 @@ _REFUSED = re.compile(r"beam.?search|incompatible mode for generation|not suppor
 
 # Options given to the reference only, as the project's own parity tests do: Whisper's one
 # underlying short-form pass (the default call decodes on from the last timestamp).
-REFERENCE_OPTIONS = {"WhisperForConditionalGeneration": {"force_unique_generate_call": True}}
+# SeamlessM4T's speech generate returns (waveform, lengths) unless asked for its token ids too: the
+# text tokens it decodes are the ``sequences`` compared.
+REFERENCE_OPTIONS = {"WhisperForConditionalGeneration": {"force_unique_generate_call": True},
+                     "SeamlessM4TForTextToSpeech": {"return_intermediate_token_ids": True},
+                     "SeamlessM4Tv2ForTextToSpeech": {"return_intermediate_token_ids": True},
+                     # The thinker's text is compared; the talker would sample speech after it (4096 codec tokens).
+                     "Qwen2_5OmniForConditionalGeneration": {"generation_mode": "text"},
+                     "Qwen3OmniMoeForConditionalGeneration": {"return_audio": False}}
 
 
 def whisper_drop_in(one_pass: torch.Tensor, result: Any, model: torch.nn.Module) -> torch.Tensor:

@@ -35,10 +35,40 @@ def ending_with_audio_start(model: torch.nn.Module, inputs: dict[str, Any]) -> d
     return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
+TARGET_LANGUAGE = "eng"
+
+
+def translated_speech_target(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
+    """SeamlessM4T speaks in ``tgt_lang``, looked up in three maps of its generation config (text decoder,
+    text-to-unit and vocoder language ids) that checkpoints ship and a config alone leaves empty: one
+    language, at ids each part can embed."""
+    config, generation = model.config, model.generation_config
+    generation.text_decoder_lang_to_code_id = {TARGET_LANGUAGE: 200}  # a free id below the moved special ids
+    generation.t2u_lang_code_to_id = {TARGET_LANGUAGE: config.t2u_vocab_size - 1}
+    generation.vocoder_lang_code_to_id = {TARGET_LANGUAGE: 0}
+    if hasattr(config, "char_vocab_size"):  # v2 upsamples text to characters: each id's subword, each character's id
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        generation.id_to_text = {str(i): letters[i % 26] + letters[i // 26 % 26] for i in range(config.vocab_size)}
+        generation.char_to_id = {letter: 2 + n for n, letter in enumerate(letters)}
+    return {**inputs, "tgt_lang": TARGET_LANGUAGE}
+
+
+def omni_speaker(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Qwen2.5-Omni checks its default speaker ("Chelsie") against the voices a checkpoint ships in
+    ``spk_dict.pt`` before anything else, even for text only: one voice, its talker start and conditioning."""
+    talker = model.config.talker_config
+    model.speaker_map["Chelsie"] = {"bos_token": talker.tts_codec_start_token_id,
+                                    "cond": torch.zeros(1, 192), "ref_mel": torch.zeros(1, 30, 80)}
+    return inputs
+
+
 SPEECH_EXTRAS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, Any]]] = {
     "SpeechT5ForTextToSpeech": speaker_embedding,
     "MusicgenForCausalLM": codebook_rows,
     "MusicgenMelodyForCausalLM": codebook_rows,
     "PocketTTSForConditionalGeneration": ending_with_audio_start,
     "GradiumPhononTTSForConditionalGeneration": ending_with_audio_start,
+    "Qwen2_5OmniForConditionalGeneration": omni_speaker,
+    "SeamlessM4TForTextToSpeech": translated_speech_target,
+    "SeamlessM4Tv2ForTextToSpeech": translated_speech_target,
 }
