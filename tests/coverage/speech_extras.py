@@ -21,10 +21,21 @@ def speaker_embedding(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[st
 
 
 def codebook_rows(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
-    """MusicGen's decoder reads (rows x codebooks, tokens): each row's prompt repeated per codebook."""
+    """MusicGen's decoder reads (rows x codebooks, tokens): each row's prompt repeated per codebook.
+
+    Rows of equal length: its generate drops every pad id from the output and reshapes the rest to
+    (rows, codebooks, -1), so a left-padded row breaks the reshape. Its generate does not apply
+    transformers' global generation defaults either (it skips ``_prepare_generation_config``):
+    ``num_return_sequences`` and the delay pattern's start (BOS, as checkpoints set it) are set here."""
     codebooks = model.config.num_codebooks
-    return {"input_ids": inputs["input_ids"].repeat_interleave(codebooks, dim=0),
-            "attention_mask": inputs["attention_mask"]}
+    generation = model.generation_config
+    if generation.decoder_start_token_id is None:
+        generation.decoder_start_token_id = model.config.bos_token_id
+    if generation.num_return_sequences is None:
+        generation.num_return_sequences = 1
+    rows = random_rows(model, (6, 6))
+    input_ids, attention_mask = pad_rows(rows, pad_id(model), left=True)
+    return {"input_ids": input_ids.repeat_interleave(codebooks, dim=0), "attention_mask": attention_mask}
 
 
 def ending_with_audio_start(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +73,17 @@ def omni_speaker(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, An
     return inputs
 
 
+def codec_audio(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Kyutai speech-to-text reads raw audio that only its generate and input preparation name
+    (``input_values``, ``padding_mask``; its forward takes codec frames): the two clips through its
+    feature extractor, the text prompt left to generate (it starts from BOS)."""
+    from audio_inputs import clips, extract, feature_extractor  # noqa: PLC0415 (audio_inputs imports this module)
+
+    extractor = feature_extractor(model)
+    audio = extract(extractor, clips(extractor.sampling_rate))
+    return {k: v for k, v in audio.items() if k in ("input_values", "padding_mask")}
+
+
 SPEECH_EXTRAS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, Any]]] = {
     "SpeechT5ForTextToSpeech": speaker_embedding,
     "MusicgenForCausalLM": codebook_rows,
@@ -69,6 +91,7 @@ SPEECH_EXTRAS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, A
     "PocketTTSForConditionalGeneration": ending_with_audio_start,
     "GradiumPhononTTSForConditionalGeneration": ending_with_audio_start,
     "Qwen2_5OmniForConditionalGeneration": omni_speaker,
+    "KyutaiSpeechToTextForConditionalGeneration": codec_audio,
     "SeamlessM4TForTextToSpeech": translated_speech_target,
     "SeamlessM4Tv2ForTextToSpeech": translated_speech_target,
 }
