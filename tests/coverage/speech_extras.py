@@ -95,3 +95,22 @@ SPEECH_EXTRAS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, A
     "SeamlessM4TForTextToSpeech": translated_speech_target,
     "SeamlessM4Tv2ForTextToSpeech": translated_speech_target,
 }
+
+
+def frames_to_subsampling_multiple(model: torch.nn.Module, audio: dict[str, Any]) -> dict[str, Any]:
+    """Nemotron 3.5 Transcribe's processor pads the spectrogram (and its mask) on the right to a multiple of
+    the encoder's subsampling factor: one audio token per whole group of frames."""
+    factor = model.config.audio_config.asr_config.subsampling_factor
+    features = audio["input_features"]
+    padding = -features.shape[1] % factor
+    audio = {**audio, "input_features": torch.nn.functional.pad(features, (0, 0, 0, padding))}
+    for name in ("input_features_mask", "attention_mask"):
+        if name in audio:
+            audio[name] = torch.nn.functional.pad(audio[name], (0, padding))
+    return audio
+
+
+# What a model type's processor does to its feature extractor's outputs, before the prompt is made.
+FEATURE_STEPS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, Any]]] = {
+    "nemo_speechlm": frames_to_subsampling_multiple,
+}
