@@ -22,7 +22,6 @@ from placeholder_prompts import (
     placeholder_count,
     prompt_inputs,
 )
-from speech_extras import FEATURE_STEPS, SPEECH_EXTRAS
 from text_inputs import text_inputs
 from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
@@ -116,7 +115,12 @@ FEATURE_MASK_NAMES = ("feature_attention_mask", "input_features_mask", "audio_at
 
 
 def speech_inputs(model: torch.nn.Module, mappings: tuple[str, ...] = ()) -> dict[str, Any]:
+    from speech_extras import FEATURE_STEPS, SPEECH_EXTRAS, SPEECH_INPUTS  # noqa: PLC0415 (they use this module)
+
     config = model.config
+    own = SPEECH_INPUTS.get(type(model).__name__)
+    if own is not None:
+        return own(model)
     takes_audio = {"input_features", "input_values"} & forward_parameters(model)
     if set(mappings) & TEXT_TO_AUDIO or not takes_audio:
         # Audio from text (TTS, music): a text prompt, right padded for an encoder, left for a decoder.

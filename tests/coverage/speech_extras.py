@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import audio_inputs
 import torch
 from text_inputs import pad_id, pad_rows, random_rows
 
@@ -73,15 +74,42 @@ def omni_speaker(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, An
     return inputs
 
 
-def codec_audio(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
+def codec_audio(model: torch.nn.Module) -> dict[str, Any]:
     """Kyutai speech-to-text reads raw audio that only its generate and input preparation name
     (``input_values``, ``padding_mask``; its forward takes codec frames): the two clips through its
-    feature extractor, the text prompt left to generate (it starts from BOS)."""
-    from audio_inputs import clips, extract, feature_extractor  # noqa: PLC0415 (audio_inputs imports this module)
-
-    extractor = feature_extractor(model)
-    audio = extract(extractor, clips(extractor.sampling_rate))
+    feature extractor, the text left to generate (it starts from BOS)."""
+    extractor = audio_inputs.feature_extractor(model)
+    audio = audio_inputs.extract(extractor, audio_inputs.clips(extractor.sampling_rate))
     return {k: v for k, v in audio.items() if k in ("input_values", "padding_mask")}
+
+
+STREAMING_PROMPT = 6  # tokens before generation; the audio covers them and every new token
+
+
+def streaming_audio(model: torch.nn.Module) -> dict[str, Any]:
+    """Voxtral Realtime adds the audio to the text position by position (no placeholders): one text token
+    per ``downsample_factor`` encoder frames, two mel frames each (the embedder's stride-2 convolution),
+    and each generated token reads the next frames. So: equal prompts (no padding) and audio of exactly
+    (prompt + new tokens) tokens' frames, as its processor's offline requests pad it; the delay the
+    processor returns (``num_delay_tokens``, a forward keyword) goes along."""
+    from parity import NEW_TOKENS  # noqa: PLC0415
+
+    config = model.config
+    frames = 2 * config.downsample_factor * (STREAMING_PROMPT + NEW_TOKENS)
+    extractor = audio_inputs.feature_extractor(model)
+    audio = audio_inputs.extract(extractor, audio_inputs.clips(extractor.sampling_rate, (2.0, 2.0)))
+    input_ids, attention_mask = pad_rows(random_rows(model, (STREAMING_PROMPT, STREAMING_PROMPT)), pad_id(model),
+                                         left=True)
+    return {"input_ids": input_ids, "attention_mask": attention_mask,
+            "input_features": audio["input_features"][..., :frames],
+            "num_delay_tokens": config.default_num_delay_tokens}
+
+
+# Models whose inputs are made here whole, instead of by the group's maker.
+SPEECH_INPUTS: dict[str, Callable[[torch.nn.Module], dict[str, Any]]] = {
+    "KyutaiSpeechToTextForConditionalGeneration": codec_audio,
+    "VoxtralRealtimeForConditionalGeneration": streaming_audio,
+}
 
 
 SPEECH_EXTRAS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, Any]]] = {
@@ -91,7 +119,6 @@ SPEECH_EXTRAS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, A
     "PocketTTSForConditionalGeneration": ending_with_audio_start,
     "GradiumPhononTTSForConditionalGeneration": ending_with_audio_start,
     "Qwen2_5OmniForConditionalGeneration": omni_speaker,
-    "KyutaiSpeechToTextForConditionalGeneration": codec_audio,
     "SeamlessM4TForTextToSpeech": translated_speech_target,
     "SeamlessM4Tv2ForTextToSpeech": translated_speech_target,
 }

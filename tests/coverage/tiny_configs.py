@@ -42,7 +42,7 @@ CAPS.update(dict.fromkeys((
     "lru_width", "image_text_hidden_size", "backbone_hidden_size", "d_embed", "hidden_size_global",
     "cross_hidden_size", "adapter_in_dim", "adapter_out_dim", "projector_input_dim", "projector_output_dim",
     "speech_decoder_postnet_units", "unit_embed_dim", "input_embedding_size", "output_embedding_size",
-    "t2u_variance_predictor_embed_dim", "vector_quantization_hidden_dimension",
+    "t2u_variance_predictor_embed_dim", "vector_quantization_hidden_dimension", "output_dim",
 ), WIDTH))
 CAPS.update(dict.fromkeys((
     "num_attention_heads", "n_head", "num_heads", "n_heads", "encoder_attention_heads", "decoder_attention_heads",
