@@ -97,9 +97,13 @@ def describe(error: BaseException) -> str:
 
 
 def reference_sequences(output: Any) -> torch.Tensor:
-    """``model.generate``'s token ids: the tensor itself, or ``output.sequences``."""
+    """``model.generate``'s token ids: the tensor itself, or ``output.sequences``; its continuous frames
+    where it generates those (``output.audio_latents``)."""
     if isinstance(output, torch.Tensor):
         return output
+    latents = getattr(output, "audio_latents", None)  # continuous frames (Pocket TTS): (rows, frames, latent)
+    if isinstance(latents, torch.Tensor):
+        return latents
     sequences = getattr(output, "sequences", None)
     if isinstance(sequences, torch.Tensor):
         return sequences
@@ -128,6 +132,8 @@ def as_reference_layout(result: Any, expected: torch.Tensor) -> torch.Tensor:
     if not expected.is_floating_point():
         return result.sequences
     rows = result.spectrogram if result.spectrogram is not None else result.audio
+    if rows is None:  # mmgen decoded tokens where the reference generates frames
+        return result.sequences
     padded = torch.zeros_like(expected)
     for i, row in enumerate(rows):
         if row.shape[0] > expected.shape[1] or i >= expected.shape[0]:
@@ -169,6 +175,9 @@ def check(model: torch.nn.Module, inputs: dict[str, Any], strategy: str, new_tok
     seconds = time.perf_counter() - started
     if actual.shape == expected.shape and same_values(actual.cpu(), expected.cpu()):
         return Outcome(PASS, "", seconds, generated)
+    if expected.is_floating_point() and not actual.is_floating_point():
+        return Outcome(FAIL, f"reference generates frames {tuple(expected.shape)}, mmgen token ids "
+                             f"{tuple(actual.shape)}", seconds, generated)
     if expected.is_floating_point() and actual.shape == expected.shape:
         return Outcome(FAIL, f"frames differ by up to {float((actual - expected).abs().max()):.2e}", seconds, generated)
     prompt_length = getattr(result, "prompt_length", None) or prompt_length

@@ -40,7 +40,10 @@ def codebook_rows(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, A
 
 
 def ending_with_audio_start(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Pocket TTS and Phonon prompts end at the first audio position (``audio_bos_token_id``), left padded."""
+    """Pocket TTS and Phonon prompts end at the first audio position (``audio_bos_token_id``), left padded.
+    They generate continuous latents: with ``return_dict_in_generate`` (their checkpoints' generation config)
+    the reference returns them padded as ``audio_latents``, compared frame by frame."""
+    model.generation_config.return_dict_in_generate = True
     start = model.config.audio_bos_token_id
     rows = [row + [start] for row in random_rows(model)]
     input_ids, attention_mask = pad_rows(rows, pad_id(model), left=True)
