@@ -224,8 +224,8 @@ def _with_vision_tower(model_type: str, config: dict[str, Any]) -> dict[str, Any
 
 
 def _fit_feature_layers(config: dict[str, Any]) -> None:
-    """Vision feature layers index the vision tower's hidden states; keep them inside the shrunk tower
-    ([-2, -5, -8, -11, 6] over 2 layers -> [-2, -2, -2, -2, 1])."""
+    """Vision feature layers (and deepstack taps) index the vision tower's hidden states; keep them inside
+    the shrunk tower ([-2, -5, -8, -11, 6] over 2 layers -> [-2, -2, -2, -2, 1])."""
     vision = config.get("vision_config")
     layers = next((vision[k] for k in (*LAYER_COUNT_KEYS, "depth") if isinstance(vision, dict)
                    and isinstance(vision.get(k), int)), None)
@@ -244,6 +244,10 @@ def _fit_feature_layers(config: dict[str, Any]) -> None:
                     node[key] = fit(value)
                 elif isinstance(value, list) and all(isinstance(v, int) for v in value):
                     node[key] = [fit(v) for v in value]
+            elif key == "deepstack_visual_indexes" and isinstance(value, (list, tuple)):
+                # Qwen3-VL's deepstack taps ([8, 16, 24]): a tower too shallow for them makes none, which
+                # beam search's expansion of the image features cannot take ([1] over 2 layers).
+                node[key] = list(dict.fromkeys(fit(v) for v in value))
 
     visit(config)
 
