@@ -42,6 +42,24 @@ def _blt_top_level_sizes(config: Any) -> None:
     config.hidden_size = config.decoder_config.hidden_size
 
 
+IMAGE_CODES = 32  # VQ codebook entries of the tiny image tokenizers (Chameleon, Emu3)
+IMAGE_CODE_IDS = range(100, 100 + IMAGE_CODES)  # the text ids they map to
+
+
+def _chameleon_vocabulary() -> dict[str, int]:
+    """Chameleon's ``vocabulary_map`` (the tokenizer's vocabulary, shipped in checkpoints' configs): image code i
+    is the token named "IMGIMG" + i's digits as letters (0 -> A) + one closing character; "<image>" the placeholder."""
+    def name(code: int) -> str:
+        return "IMGIMG" + "".join(chr(ord("A") + int(d)) for d in str(code)) + "Z"
+    return {"<image>": 200, **{name(code): token for code, token in zip(range(IMAGE_CODES), IMAGE_CODE_IDS)}}
+
+
+def _emu3_vocabulary() -> dict[str, int]:
+    """Emu3's: image code i is "<|visual token {i:06d}|>", rows end with "<|extra_200|>"."""
+    codes = {f"<|visual token {code:06d}|>": token for code, token in zip(range(IMAGE_CODES), IMAGE_CODE_IDS)}
+    return {"<image>": 200, "<|extra_200|>": 201, **codes}
+
+
 ROPE = {"rope_type": "default", "rope_theta": 10000.0}
 # Checkpoints of M-RoPE models set the sections (temporal, height, width) of a head's rotary half
 # (8 with 16-wide heads); the configs' defaults leave them out.
@@ -127,6 +145,14 @@ OVERRIDES: dict[str, Override] = {
 
     # HRM runs its stack of layers H x (L + 1) times; num_hidden_layers counts the cache slots (layers x 2 x 4).
     "hrm_text": Override({"num_layers_per_stack": 1, "num_hidden_layers": 8}),
+
+    # Image tokenizers (VQ codes as text ids): the code-to-token map checkpoints ship, over a small codebook.
+    "chameleon": Override({"vocabulary_map": _chameleon_vocabulary(), "vq_config.num_embeddings": IMAGE_CODES}),
+    "emu3": Override({"vocabulary_map": _emu3_vocabulary(), "vq_config.codebook_size": IMAGE_CODES,
+                      # a narrow VQ-VAE (the default is 240M parameters), still 8x downsampling (4 levels); its attention
+                      # width (hidden_size, 64) is the last level's channels
+                      "vq_config.base_channels": 64, "vq_config.channel_multiplier": [1, 1, 1, 1],
+                      "vq_config.num_res_blocks": 1}),
 
     # Composite encoder-decoders: pick small, common parts.
     "encoder-decoder": Override(base=_composite("bert", "bert", decoder_start_token_id=1, pad_token_id=0)),
