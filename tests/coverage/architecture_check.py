@@ -25,6 +25,11 @@ BUILD_FAILED, MISSING_DEPENDENCY, NO_INPUTS = "build error", "missing dependency
 
 def check_architecture(arch: Architecture, strategies: tuple[str, ...] = STRATEGIES) -> Iterator[dict[str, Any]]:
     started = time.perf_counter()
+    if arch.class_name in parity.NOT_GENERATIVE_ALONE:
+        for strategy in strategies:
+            yield {"stage": strategy, "status": parity.NOT_APPLICABLE, "cause": parity.NOT_GENERATIVE_ALONE[arch.class_name],
+                   "seconds": 0.0}
+        return
     try:
         model = build_model(arch)
     except BuildError as error:

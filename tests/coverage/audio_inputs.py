@@ -22,7 +22,6 @@ from placeholder_prompts import (
     placeholder_count,
     prompt_inputs,
 )
-from speech_extras import SPEECH_EXTRAS, SPEECH_INPUTS
 from text_inputs import text_inputs
 from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
@@ -59,7 +58,7 @@ def _extractor_model_types(config: Any) -> list[str]:
     processor_class = getattr(transformers, processor_name, None) if isinstance(processor_name, str) else None
     if processor_class is not None:
         candidates.append(processor_class.__module__.split(".")[2])
-    for key in ("audio_config", "encoder", "audio_encoder"):
+    for key in ("audio_config", "encoder", "audio_encoder", "encoder_config"):
         sub = getattr(config, key, None)
         if getattr(sub, "model_type", None):
             candidates.append(sub.model_type)
@@ -67,12 +66,15 @@ def _extractor_model_types(config: Any) -> list[str]:
 
 
 def _mel_bins(config: Any) -> int | None:
-    for part in (getattr(config, "audio_config", None), getattr(config, "encoder", None), config):
+    parts = (getattr(config, key, None) for key in ("audio_config", "encoder", "encoder_config"))
+    for part in (*parts, config):
         for key in ("num_mel_bins", "input_feat_per_channel", "feature_size", "n_mels"):
             value = getattr(part, key, None) if part is not None else None
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
-    return None
+    audio = getattr(config, "audio_config", None)  # an audio config of parts (Nemotron 3.5: asr_config)
+    nested = getattr(audio, "asr_config", None)
+    return getattr(nested, "num_mel_bins", None)
 
 
 def feature_extractor(model: torch.nn.Module) -> Any:
@@ -113,10 +115,12 @@ FEATURE_MASK_NAMES = ("feature_attention_mask", "input_features_mask", "audio_at
 
 
 def speech_inputs(model: torch.nn.Module, mappings: tuple[str, ...] = ()) -> dict[str, Any]:
+    from speech_extras import FEATURE_STEPS, SPEECH_EXTRAS, SPEECH_INPUTS  # noqa: PLC0415 (they use this module)
+
+    config = model.config
     own = SPEECH_INPUTS.get(type(model).__name__)
     if own is not None:
         return own(model)
-    config = model.config
     takes_audio = {"input_features", "input_values"} & forward_parameters(model)
     if set(mappings) & TEXT_TO_AUDIO or not takes_audio:
         # Audio from text (TTS, music): a text prompt, right padded for an encoder, left for a decoder.
@@ -125,7 +129,9 @@ def speech_inputs(model: torch.nn.Module, mappings: tuple[str, ...] = ()) -> dic
         extractor = feature_extractor(model)
         seconds = SECONDS if model.main_input_name != "input_ids" else PROMPTED_SECONDS
         waveforms = clips(getattr(extractor, "sampling_rate", 16_000), seconds)
-        audio = model_media_inputs(model, extract(extractor, waveforms))
+        audio = extract(extractor, waveforms)
+        step = FEATURE_STEPS.get(config.model_type)
+        audio = model_media_inputs(model, step(model, audio) if step is not None else audio)
         if model.main_input_name != "input_ids":  # an encoder-decoder over the audio
             inputs = audio
         else:

@@ -38,6 +38,32 @@ def _start_from_pad(config: Any) -> None:
     config.decoder_start_token_id = config.pad_token_id
 
 
+def _blt_top_level_sizes(config: Any) -> None:
+    # One cache serves the local encoder, the global transformer and the local decoder, indexed per part.
+    parts = (config.encoder_config, config.global_config, config.decoder_config)
+    config.num_hidden_layers = max(part.num_hidden_layers for part in parts)
+    config.num_attention_heads = config.decoder_config.num_attention_heads
+    config.hidden_size = config.decoder_config.hidden_size
+
+
+IMAGE_CODES = 32  # VQ codebook entries of the tiny image tokenizers (Chameleon, Emu3)
+IMAGE_CODE_IDS = range(100, 100 + IMAGE_CODES)  # the text ids they map to
+
+
+def _chameleon_vocabulary() -> dict[str, int]:
+    """Chameleon's ``vocabulary_map`` (the tokenizer's vocabulary, shipped in checkpoints' configs): image code i
+    is the token named "IMGIMG" + i's digits as letters (0 -> A) + one closing character; "<image>" the placeholder."""
+    def name(code: int) -> str:
+        return "IMGIMG" + "".join(chr(ord("A") + int(d)) for d in str(code)) + "Z"
+    return {"<image>": 200, **{name(code): token for code, token in zip(range(IMAGE_CODES), IMAGE_CODE_IDS)}}
+
+
+def _emu3_vocabulary() -> dict[str, int]:
+    """Emu3's: image code i is "<|visual token {i:06d}|>", rows end with "<|extra_200|>"."""
+    codes = {f"<|visual token {code:06d}|>": token for code, token in zip(range(IMAGE_CODES), IMAGE_CODE_IDS)}
+    return {"<image>": 200, "<|extra_200|>": 201, **codes}
+
+
 ROPE = {"rope_type": "default", "rope_theta": 10000.0}
 # Checkpoints of M-RoPE models set the sections (temporal, height, width) of a head's rotary half
 # (8 with 16-wide heads); the configs' defaults leave them out.
@@ -61,7 +87,9 @@ OVERRIDES: dict[str, Override] = {
     "dory": Override({"num_hidden_layers": 3, "n_input_layers": 1, "n_recurrent_layers": 1, "n_output_layers": 1,
                       "layer_types": ["sliding_attention", "sliding_attention", "full_attention"]}),
     "mamba2": Override({"num_heads": 8}),  # heads x head_dim = expand x hidden
-    "xlstm": Override({"embedding_dim": 64, "num_blocks": 2}),
+    # The cache sizes its state from qk_dim rounded up to a multiple of 64, the layers from hidden x 0.5 unrounded:
+    # they agree only when hidden x qk_dim_factor is a multiple of 64 (transformers' tester: 128).
+    "xlstm": Override({"hidden_size": 128, "embedding_dim": 128, "num_blocks": 2}),
     "reformer": Override({"is_decoder": True, "attn_layers": ["local", "lsh"], "axial_pos_embds_dim": [32, 32]}),
     # Configs whose defaults leave a needed part unset.
     "qwen2_vl": M_ROPE, "qwen2_5_vl": M_ROPE, "glm4v": M_ROPE, "glm46v": M_ROPE, "llava_onevision1_5": M_ROPE,
@@ -69,12 +97,17 @@ OVERRIDES: dict[str, Override] = {
     "mistral4": Override({"head_dim": 32}),
     # The Omni thinkers place M-RoPE positions from a vision start their configs leave out.
     "qwen2_5_omni_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204, **M_ROPE.values}),
+    "qwen2_5_omni": Override({"thinker_config.vision_start_token_id": 203, "thinker_config.vision_end_token_id": 204,
+                              "thinker_config.text_config.rope_parameters": M_ROPE.values["text_config.rope_parameters"]}),
     "qwen3_omni_moe_thinker": Override({"vision_start_token_id": 203, "vision_end_token_id": 204}),  # latent attention: rotary half of nope + rope (16 + 16)
     # Aria maps the patch count to its query count; its processor cuts 490 px images (35 x 35 patches).
     "aria": Override({"vision_config.image_size": 490, "projector_patch_to_query_dict": {225: 64, 1225: 64, 4900: 64}}),
     "step3p7": Override({"text_config.sliding_window": 64}),
     "moonshine_streaming": Override({"num_key_value_heads": 4, "encoder_config.num_key_value_heads": 4}),
-    "qwen3_omni_moe": Override({"talker_config.text_config.shared_expert_intermediate_size": 32}),
+    # The talker reads spatial_merge_size, which its config class does not declare (checkpoints' configs carry it).
+    "qwen3_omni_moe": Override({"talker_config.text_config.shared_expert_intermediate_size": 32,
+                                "talker_config.spatial_merge_size": 2, "talker_config.speaker_id": {"ethan": 2},
+                                "thinker_config.vision_start_token_id": 203, "thinker_config.vision_end_token_id": 204}),
     "fun_asr_nano": Override({"adaptor_config.intermediate_size": 16}),  # text width // 4
     # Gemma 3 pools the 14 x 14 patch grid of a 224 px image to 7 x 7 tokens (the checkpoint: 64 to 16).
     "gemma3": Override({"mm_tokens_per_image": 49}),
@@ -113,6 +146,21 @@ OVERRIDES: dict[str, Override] = {
     # transformers' generate cannot build the delay pattern.
     "MusicgenForCausalLM": Override(finish=lambda c: _start_from_pad(c.decoder)),
     "MusicgenMelodyForCausalLM": Override(finish=lambda c: _start_from_pad(c.decoder)),
+
+    # BLT's generate sizes its cache from the top config, which names no layer count (transformers' tester sets
+    # num_hidden_layers, num_attention_heads and hidden_size there by hand, as here).
+    "blt": Override(finish=_blt_top_level_sizes),
+
+    # HRM runs its stack of layers H x (L + 1) times; num_hidden_layers counts the cache slots (layers x 2 x 4).
+    "hrm_text": Override({"num_layers_per_stack": 1, "num_hidden_layers": 8}),
+
+    # Image tokenizers (VQ codes as text ids): the code-to-token map checkpoints ship, over a small codebook.
+    "chameleon": Override({"vocabulary_map": _chameleon_vocabulary(), "vq_config.num_embeddings": IMAGE_CODES}),
+    "emu3": Override({"vocabulary_map": _emu3_vocabulary(), "vq_config.codebook_size": IMAGE_CODES,
+                      # a narrow VQ-VAE (the default is 240M parameters), still 8x downsampling (4 levels); its attention
+                      # width (hidden_size, 64) is the last level's channels
+                      "vq_config.base_channels": 64, "vq_config.channel_multiplier": [1, 1, 1, 1],
+                      "vq_config.num_res_blocks": 1}),
 
     # Composite encoder-decoders: pick small, common parts.
     "encoder-decoder": Override(base=_composite("bert", "bert", decoder_start_token_id=1, pad_token_id=0)),

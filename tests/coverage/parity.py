@@ -44,13 +44,30 @@ CLASS_STRATEGIES: dict[str, dict[str, dict[str, Any]]] = {
     "BarkModel": {strategy: {**options, "semantic_max_new_tokens": NEW_TOKENS}
                   for strategy, options in STRATEGIES.items()},
 }
+
+# Classes transformers registers as generative that cannot generate on their own: no strategy applies.
+# Gemma 4's assistants are multi-token-prediction draft models: their forward raises without the main
+# model's ``inputs_embeds`` and ``shared_kv_states`` (they run only as ``assistant_model=`` of a Gemma 4).
+_DRAFT = ("a draft model for assisted decoding: its forward needs the main Gemma 4 model's inputs_embeds and "
+          "shared_kv_states (model.generate(assistant_model=...))")
+NOT_GENERATIVE_ALONE: dict[str, str] = {
+    "Gemma4AssistantForCausalLM": _DRAFT,
+    "Gemma4UnifiedAssistantForCausalLM": _DRAFT,
+}
 _REFUSED = re.compile(r"beam.?search|incompatible mode for generation|not supported", re.IGNORECASE)
 
 # Options given to the reference only, as the project's own parity tests do: Whisper's one
 # underlying short-form pass (the default call decodes on from the last timestamp).
 # MusicGen's decoder alone: its generate (transformers 5) reads num_return_sequences before any default fills it.
+# SeamlessM4T's speech generate returns (waveform, lengths) unless asked for its token ids too: the
+# text tokens it decodes are the ``sequences`` compared.
 REFERENCE_OPTIONS = {"WhisperForConditionalGeneration": {"force_unique_generate_call": True},
-                     "MusicgenForCausalLM": {"num_return_sequences": 1}}
+                     "MusicgenForCausalLM": {"num_return_sequences": 1},
+                     "SeamlessM4TForTextToSpeech": {"return_intermediate_token_ids": True},
+                     "SeamlessM4Tv2ForTextToSpeech": {"return_intermediate_token_ids": True},
+                     # The thinker's text is compared; the talker would sample speech after it (4096 codec tokens).
+                     "Qwen2_5OmniForConditionalGeneration": {"generation_mode": "text"},
+                     "Qwen3OmniMoeForConditionalGeneration": {"return_audio": False}}
 
 
 def whisper_drop_in(one_pass: torch.Tensor, result: Any, model: torch.nn.Module) -> torch.Tensor:
@@ -88,9 +105,13 @@ def describe(error: BaseException) -> str:
 
 
 def reference_sequences(output: Any) -> torch.Tensor:
-    """``model.generate``'s token ids: the tensor itself, or ``output.sequences``."""
+    """``model.generate``'s token ids: the tensor itself, or ``output.sequences``; its continuous frames
+    where it generates those (``output.audio_latents``)."""
     if isinstance(output, torch.Tensor):
         return output
+    latents = getattr(output, "audio_latents", None)  # continuous frames (Pocket TTS): (rows, frames, latent)
+    if isinstance(latents, torch.Tensor):
+        return latents
     sequences = getattr(output, "sequences", None)
     if isinstance(sequences, torch.Tensor):
         return sequences
@@ -119,6 +140,8 @@ def as_reference_layout(result: Any, expected: torch.Tensor) -> torch.Tensor:
     if not expected.is_floating_point():
         return result.sequences
     rows = result.spectrogram if result.spectrogram is not None else result.audio
+    if rows is None:  # mmgen decoded tokens where the reference generates frames
+        return result.sequences
     padded = torch.zeros_like(expected)
     for i, row in enumerate(rows):
         if row.shape[0] > expected.shape[1] or i >= expected.shape[0]:
@@ -165,6 +188,9 @@ def check(model: torch.nn.Module, inputs: dict[str, Any], strategy: str, new_tok
     seconds = time.perf_counter() - started
     if actual.shape == expected.shape and same_values(actual.cpu(), expected.cpu()):
         return Outcome(PASS, "", seconds, generated)
+    if expected.is_floating_point() and not actual.is_floating_point():
+        return Outcome(FAIL, f"reference generates frames {tuple(expected.shape)}, mmgen token ids "
+                             f"{tuple(actual.shape)}", seconds, generated)
     if expected.is_floating_point() and actual.shape == expected.shape:
         return Outcome(FAIL, f"frames differ by up to {float((actual - expected).abs().max()):.2e}", seconds, generated)
     prompt_length = getattr(result, "prompt_length", None) or prompt_length

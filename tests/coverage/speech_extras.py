@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import audio_inputs
 import torch
 from text_inputs import pad_id, pad_rows, random_rows
 
@@ -32,7 +33,10 @@ def codebook_rows(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, A
 
 
 def ending_with_audio_start(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Pocket TTS and Phonon prompts end at the first audio position (``audio_bos_token_id``), left padded."""
+    """Pocket TTS and Phonon prompts end at the first audio position (``audio_bos_token_id``), left padded.
+    They generate continuous latents: with ``return_dict_in_generate`` (their checkpoints' generation config)
+    the reference returns them padded as ``audio_latents``, compared frame by frame."""
+    model.generation_config.return_dict_in_generate = True
     start = model.config.audio_bos_token_id
     rows = [row + [start] for row in random_rows(model)]
     input_ids, attention_mask = pad_rows(rows, pad_id(model), left=True)
@@ -68,7 +72,71 @@ def bark_prompt(model: torch.nn.Module) -> dict[str, Any]:
 
 
 # Models whose inputs replace the default makers' altogether (they have no text vocabulary of their own to draw from).
-SPEECH_INPUTS: dict[str, Callable[[torch.nn.Module], dict[str, Any]]] = {"BarkModel": bark_prompt}
+TARGET_LANGUAGE = "eng"
+
+
+def translated_speech_target(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
+    """SeamlessM4T speaks in ``tgt_lang``, looked up in three maps of its generation config (text decoder,
+    text-to-unit and vocoder language ids) that checkpoints ship and a config alone leaves empty: one
+    language, at ids each part can embed."""
+    config, generation = model.config, model.generation_config
+    generation.text_decoder_lang_to_code_id = {TARGET_LANGUAGE: 200}  # a free id below the moved special ids
+    generation.t2u_lang_code_to_id = {TARGET_LANGUAGE: config.t2u_vocab_size - 1}
+    generation.vocoder_lang_code_to_id = {TARGET_LANGUAGE: 0}
+    if hasattr(config, "char_vocab_size"):  # v2 upsamples text to characters: each id's subword, each character's id
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        generation.id_to_text = {str(i): letters[i % 26] + letters[i // 26 % 26] for i in range(config.vocab_size)}
+        generation.char_to_id = {letter: 2 + n for n, letter in enumerate(letters)}
+    return {**inputs, "tgt_lang": TARGET_LANGUAGE}
+
+
+def omni_speaker(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Qwen2.5-Omni checks its default speaker ("Chelsie") against the voices a checkpoint ships in
+    ``spk_dict.pt`` before anything else, even for text only: one voice, its talker start and conditioning."""
+    talker = model.config.talker_config
+    model.speaker_map["Chelsie"] = {"bos_token": talker.tts_codec_start_token_id,
+                                    "cond": torch.zeros(1, 192), "ref_mel": torch.zeros(1, 30, 80)}
+    return inputs
+
+
+def codec_audio(model: torch.nn.Module) -> dict[str, Any]:
+    """Kyutai speech-to-text reads raw audio that only its generate and input preparation name
+    (``input_values``, ``padding_mask``; its forward takes codec frames): the two clips through its
+    feature extractor, the text left to generate (it starts from BOS)."""
+    extractor = audio_inputs.feature_extractor(model)
+    audio = audio_inputs.extract(extractor, audio_inputs.clips(extractor.sampling_rate))
+    return {k: v for k, v in audio.items() if k in ("input_values", "padding_mask")}
+
+
+STREAMING_PROMPT = 6  # tokens before generation; the audio covers them and every new token
+
+
+def streaming_audio(model: torch.nn.Module) -> dict[str, Any]:
+    """Voxtral Realtime adds the audio to the text position by position (no placeholders): one text token
+    per ``downsample_factor`` encoder frames, two mel frames each (the embedder's stride-2 convolution),
+    and each generated token reads the next frames. So: equal prompts (no padding) and audio of exactly
+    (prompt + new tokens) tokens' frames, as its processor's offline requests pad it; the delay the
+    processor returns (``num_delay_tokens``, a forward keyword) goes along."""
+    from parity import NEW_TOKENS  # noqa: PLC0415
+
+    config = model.config
+    frames = 2 * config.downsample_factor * (STREAMING_PROMPT + NEW_TOKENS)
+    extractor = audio_inputs.feature_extractor(model)
+    audio = audio_inputs.extract(extractor, audio_inputs.clips(extractor.sampling_rate, (2.0, 2.0)))
+    input_ids, attention_mask = pad_rows(random_rows(model, (STREAMING_PROMPT, STREAMING_PROMPT)), pad_id(model),
+                                         left=True)
+    return {"input_ids": input_ids, "attention_mask": attention_mask,
+            "input_features": audio["input_features"][..., :frames],
+            "num_delay_tokens": config.default_num_delay_tokens}
+
+
+# Models whose inputs are made here whole, instead of by the group's maker.
+SPEECH_INPUTS: dict[str, Callable[[torch.nn.Module], dict[str, Any]]] = {
+    "KyutaiSpeechToTextForConditionalGeneration": codec_audio,
+    "VoxtralRealtimeForConditionalGeneration": streaming_audio,
+    "BarkModel": bark_prompt,
+}
+
 
 SPEECH_EXTRAS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, Any]]] = {
     "SpeechT5ForTextToSpeech": speaker_embedding,
@@ -76,4 +144,26 @@ SPEECH_EXTRAS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, A
     "MusicgenMelodyForCausalLM": codebook_rows,
     "PocketTTSForConditionalGeneration": ending_with_audio_start,
     "GradiumPhononTTSForConditionalGeneration": ending_with_audio_start,
+    "Qwen2_5OmniForConditionalGeneration": omni_speaker,
+    "SeamlessM4TForTextToSpeech": translated_speech_target,
+    "SeamlessM4Tv2ForTextToSpeech": translated_speech_target,
+}
+
+
+def frames_to_subsampling_multiple(model: torch.nn.Module, audio: dict[str, Any]) -> dict[str, Any]:
+    """Nemotron 3.5 Transcribe's processor pads the spectrogram (and its mask) on the right to a multiple of
+    the encoder's subsampling factor: one audio token per whole group of frames."""
+    factor = model.config.audio_config.asr_config.subsampling_factor
+    features = audio["input_features"]
+    padding = -features.shape[1] % factor
+    audio = {**audio, "input_features": torch.nn.functional.pad(features, (0, 0, 0, padding))}
+    for name in ("input_features_mask", "attention_mask"):
+        if name in audio:
+            audio[name] = torch.nn.functional.pad(audio[name], (0, padding))
+    return audio
+
+
+# What a model type's processor does to its feature extractor's outputs, before the prompt is made.
+FEATURE_STEPS: dict[str, Callable[[torch.nn.Module, dict[str, Any]], dict[str, Any]]] = {
+    "nemo_speechlm": frames_to_subsampling_multiple,
 }

@@ -42,6 +42,7 @@ CAPS.update(dict.fromkeys((
     "lru_width", "image_text_hidden_size", "backbone_hidden_size", "d_embed", "hidden_size_global",
     "cross_hidden_size", "adapter_in_dim", "adapter_out_dim", "projector_input_dim", "projector_output_dim",
     "speech_decoder_postnet_units", "unit_embed_dim", "input_embedding_size", "output_embedding_size",
+    "t2u_variance_predictor_embed_dim", "vector_quantization_hidden_dimension", "output_dim",
 ), WIDTH))
 CAPS.update(dict.fromkeys((
     "num_attention_heads", "n_head", "num_heads", "n_heads", "encoder_attention_heads", "decoder_attention_heads",
@@ -85,7 +86,7 @@ CAPS.update(dict.fromkeys((
     "time_step_rank", "mamba_dt_rank", "laurel_rank", "adapter_rank", "gated_norm_rank", "loop_gate_rank",
     "hc_lowrank",
 ), STATE))
-CAPS.update(dict.fromkeys(("vocab_size", "text_vocab_size"), VOCAB))
+CAPS.update(dict.fromkeys(("vocab_size", "text_vocab_size", "unpadded_vocab_size"), VOCAB))
 CAPS.update({"n_shared_experts": 1, "num_shared_experts": 1, "n_group": 1, "topk_group": 1, "num_expert_group": 1,
              "first_k_dense_replace": 1, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
              "mamba_n_heads": 8, "mamba_num_heads": 8, "n_mamba_heads": 8, "num_key_value_groups": 1,
@@ -223,8 +224,8 @@ def _with_vision_tower(model_type: str, config: dict[str, Any]) -> dict[str, Any
 
 
 def _fit_feature_layers(config: dict[str, Any]) -> None:
-    """Vision feature layers index the vision tower's hidden states; keep them inside the shrunk tower
-    ([-2, -5, -8, -11, 6] over 2 layers -> [-2, -2, -2, -2, 1])."""
+    """Vision feature layers (and deepstack taps) index the vision tower's hidden states; keep them inside
+    the shrunk tower ([-2, -5, -8, -11, 6] over 2 layers -> [-2, -2, -2, -2, 1])."""
     vision = config.get("vision_config")
     layers = next((vision[k] for k in (*LAYER_COUNT_KEYS, "depth") if isinstance(vision, dict)
                    and isinstance(vision.get(k), int)), None)
@@ -243,6 +244,10 @@ def _fit_feature_layers(config: dict[str, Any]) -> None:
                     node[key] = fit(value)
                 elif isinstance(value, list) and all(isinstance(v, int) for v in value):
                     node[key] = [fit(v) for v in value]
+            elif key == "deepstack_visual_indexes" and isinstance(value, (list, tuple)):
+                # Qwen3-VL's deepstack taps ([8, 16, 24]): a tower too shallow for them makes none, which
+                # beam search's expansion of the image features cannot take ([1] over 2 layers).
+                node[key] = list(dict.fromkeys(fit(v) for v in value))
 
     visit(config)
 

@@ -29,6 +29,12 @@ NO_SPLITTING = {"do_image_splitting": False, "do_split_image": False, "crop_to_p
                 "do_pan_and_scan": False, "use_thumbnail": False, "dynamic_hd": False}
 
 
+# Per-type processor settings: native-resolution bounds that would make images far larger than a tiny model needs.
+PROCESSOR_OPTIONS: dict[str, dict[str, Any]] = {
+    "emu3": {"min_pixels": 64 * 64, "max_pixels": 128 * 128, "size": {"min_pixels": 64 * 64, "max_pixels": 128 * 128}},
+}
+
+
 class VisionInputError(PlaceholderError):
     """The model's images or placeholders could not be made; the message says which."""
 
@@ -83,6 +89,8 @@ def image_processor(model_type: str, sub_types: tuple[str, ...] = (), vision_con
                 setattr(processor, option, value)
         if vision_config is not None:
             _fit_to_vision_config(processor, vision_config)
+        for option, value in PROCESSOR_OPTIONS.get(model_type, {}).items():
+            setattr(processor, option, value)
         return processor
     raise VisionInputError(f"no image processor registered for {model_type} (or {', '.join(sub_types) or '-'})")
 
