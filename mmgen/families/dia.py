@@ -34,14 +34,13 @@ from mmgen.core.decode import Processor, Selector, TokenBuffer, apply_processors
 from mmgen.core.frames import CodebookStep, FinishReason
 from mmgen.core.loop import decode
 from mmgen.core.model_step import ModelStep
-from mmgen.core.options import GenerationOptions, OptionError, resolve_options, suggest
+from mmgen.core.options import GenerationOptions, OptionError, resolve_options
 from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.families.dia_processors import DelayedEos, make_channel_filter, make_dia_guidance, make_temperature
 from mmgen.families.family import Family
-from mmgen.families.prepared import Call
-from mmgen.inputs.prompts import encode_call_text
+from mmgen.families.prepared import Call, checked_inputs
 from mmgen.processors import ProcessorContext, build_processors, for_greedy
 
 INPUTS = ("input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask")
@@ -225,16 +224,7 @@ class Dia(Family):
         if options.temperature < 1.0:  # transformers clamps it, with a warning
             options = dataclasses.replace(options, temperature=1.0)
         guidance = call.family_options.get("guidance_scale", getattr(model.generation_config, "guidance_scale", None))
-        inputs = dict(call.model_inputs)
-        if call.text:
-            inputs.update(encode_call_text(tokenizer, call.text, left=False))
-        unknown = sorted(set(inputs) - set(INPUTS))
-        if unknown:
-            raise OptionError(f"Dia takes {', '.join(INPUTS)}; got {unknown[0]!r}."
-                              f"{suggest(unknown[0], frozenset(INPUTS))}")
-        if "input_ids" not in inputs:
-            raise OptionError("Dia reads its text: pass input_ids=... (from DiaProcessor) or text=... with "
-                              "tokenizer=...")
+        inputs = checked_inputs(call, tokenizer, INPUTS, "Dia", "from DiaProcessor", left=False)
         device = model.device
         inputs = {k: v.to(device) for k, v in inputs.items()}
         input_ids = inputs["input_ids"]

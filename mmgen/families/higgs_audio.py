@@ -34,14 +34,13 @@ from mmgen.core.decode import Processor, Selector, TokenBuffer, apply_processors
 from mmgen.core.frames import CodebookStep
 from mmgen.core.loop import decode
 from mmgen.core.model_step import ModelStep
-from mmgen.core.options import GenerationOptions, OptionError, resolve_options, suggest
+from mmgen.core.options import GenerationOptions, OptionError, resolve_options
 from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.families.family import Family
 from mmgen.families.higgs_audio_delay import HiggsDelayPattern
-from mmgen.families.prepared import Call
-from mmgen.inputs.prompts import encode_call_text
+from mmgen.families.prepared import Call, checked_inputs
 from mmgen.processors import ProcessorContext, build_processors
 
 INPUTS = ("input_ids", "attention_mask", "audio_input_ids", "audio_input_ids_mask")
@@ -223,16 +222,8 @@ class HiggsAudio(Family):
             raise OptionError("Higgs Audio decodes greedily or by sampling (transformers refuses beam search for it "
                               "too): pass num_beams=1.")
         check_processors(options)
-        inputs = dict(call.model_inputs)
-        if call.text:
-            inputs.update(encode_call_text(tokenizer, call.text, left=True))
-        unknown = sorted(set(inputs) - set(INPUTS))
-        if unknown:
-            raise OptionError(f"Higgs Audio takes {', '.join(INPUTS)}; got {unknown[0]!r}."
-                              f"{suggest(unknown[0], frozenset(INPUTS))}")
-        if "input_ids" not in inputs:
-            raise OptionError("Higgs Audio needs its prompt: pass input_ids=... (from its processor's chat template) "
-                              "or text=... with tokenizer=...")
+        inputs = checked_inputs(call, tokenizer, INPUTS, "Higgs Audio", "from its processor's chat template",
+                                left=True)
         device = model.device
         per_input = options.num_return_sequences
         inputs = {k: v.to(device).repeat_interleave(per_input, dim=0) for k, v in inputs.items()}

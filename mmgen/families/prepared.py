@@ -9,6 +9,8 @@ import torch
 
 from mmgen.core.decode import Processor
 from mmgen.core.model_step import ModelStep
+from mmgen.core.options import OptionError, suggest
+from mmgen.inputs.prompts import encode_call_text
 
 # Keyword arguments that are text to tokenize, neither generation options nor model inputs.
 TEXT_INPUTS = ("text", "messages")
@@ -46,6 +48,25 @@ def split_call(family_options_names: frozenset[str], kwargs: dict[str, Any]) -> 
     return Call(options, family_options, text, model_inputs)
 
 
+
+def checked_inputs(call: Call, tokenizer: Any, accepted: tuple[str, ...], model_name: str, prompt_source: str, *,
+                   left: bool) -> dict[str, Any]:
+    """The call's model inputs, its ``text=`` / ``messages=`` tokenized into them (left padded for a
+    decoder-only prompt), checked against the names the model takes: an unknown name, or no
+    ``input_ids`` at all, is an `OptionError` that says what to pass (``prompt_source``: where its ids come from)."""
+    inputs = dict(call.model_inputs)
+    if call.text:
+        inputs.update(encode_call_text(tokenizer, call.text, left=left))
+    unknown = sorted(set(inputs) - set(accepted))
+    if unknown:
+        raise OptionError(f"{model_name} takes {', '.join(accepted)}; got {unknown[0]!r}."
+                          f"{suggest(unknown[0], frozenset(accepted))}")
+    if "input_ids" not in inputs:
+        raise OptionError(f"{model_name} needs its prompt: pass input_ids=... ({prompt_source}) or text=... with "
+                          "tokenizer=...")
+    return inputs
+
+
 @dataclass
 class Prepared:
     """A model step and its prompt, ready for token decoding.
@@ -73,4 +94,4 @@ class Prepared:
         return self.prompt.shape[1]
 
 
-__all__ = ["Call", "Prepared", "TEXT_INPUTS", "split_call"]
+__all__ = ["TEXT_INPUTS", "Call", "Prepared", "split_call"]
