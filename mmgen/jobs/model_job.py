@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmgen.jobs.task import JobTask
-from mmgen.runtime.threads import AUTO, check_threads
+
+AUTO = "auto"  # mmgen.runtime.threads.AUTO, spelt here so that importing the jobs does not import torch
 
 
 class ModelJob(JobTask):
@@ -35,6 +36,8 @@ class ModelJob(JobTask):
         self.device = device
         self.dtype = dtype
         self.load_options = dict(load_options or {})
+        from mmgen.runtime.threads import check_threads
+
         self.threads = check_threads(threads)
         self.options = options
         self.generator: Any = None if isinstance(model, (str, os.PathLike)) else model

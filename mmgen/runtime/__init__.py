@@ -5,34 +5,15 @@
   `configure_threads` (sets torch's intra-op threads to it), `use_threads` (a count for a block) and
   `check_threads` (the ``threads=`` option of ``mmgen.load``: ``"auto"``, a count or None).
 
-``mmgen.load(..., quantize="int8", threads="auto")`` applies both to the model it loads. The names
-are imported on first use (`mmgen.lazy`): reading the threads option does not import torch.
+``mmgen.load(..., quantize="int8", threads="auto")`` applies both to the model it loads. The
+exports are eager (torch): ``quantize`` is both a submodule and a function here, which a lazy
+export (`mmgen.lazy`) cannot keep apart.
 Floor 1 of the house: imports the decode core and itself only.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from mmgen.lazy import lazy_exports
-
-_EXPORTS = {
-    "Int8Linear": "mmgen.runtime.int8_linear",
-    "QuantizationError": "mmgen.runtime.quantize",
-    "int8_layers": "mmgen.runtime.quantize",
-    "quantize": "mmgen.runtime.quantize",
-    "check_threads": "mmgen.runtime.threads",
-    "choose_threads": "mmgen.runtime.threads",
-    "configure_threads": "mmgen.runtime.threads",
-    "thread_count": "mmgen.runtime.threads",
-    "use_threads": "mmgen.runtime.threads",
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+from mmgen.runtime.int8_linear import Int8Linear
+from mmgen.runtime.quantize import QuantizationError, int8_layers, quantize
+from mmgen.runtime.threads import check_threads, choose_threads, configure_threads, thread_count, use_threads
 
 __all__ = ["Int8Linear", "QuantizationError", "check_threads", "choose_threads", "configure_threads", "int8_layers",
            "quantize", "thread_count", "use_threads"]
-
-if TYPE_CHECKING:
-    from mmgen.runtime.int8_linear import Int8Linear
-    from mmgen.runtime.quantize import QuantizationError, int8_layers, quantize
-    from mmgen.runtime.threads import check_threads, choose_threads, configure_threads, thread_count, use_threads

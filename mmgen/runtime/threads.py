@@ -51,13 +51,11 @@ import logging
 import math
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from torch import nn
+import torch
+from torch import nn
 
-# torch is imported where a count is set or a model counted, not here: the option's check
-# (`check_threads`, `AUTO`) is read by the command line and the jobs without torch.
+from mmgen.runtime.int8_linear import Int8Linear
 
 logger = logging.getLogger("mmgen")
 
@@ -81,8 +79,6 @@ def thread_count(parameters: int, cores: int, load: float) -> int:
 
 def model_parameters(model: nn.Module) -> int:
     """The model's weights: its parameters and its int8 layers' weights (which are not parameters)."""
-    from mmgen.runtime.int8_linear import Int8Linear
-
     int8 = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, Int8Linear))
     return sum(p.numel() for p in model.parameters()) + int8
 
@@ -139,8 +135,6 @@ def configure_threads(model: nn.Module, threads: int | None = None, *, load: flo
     A model with weights off the CPU (CUDA) leaves torch's setting as it is (and returns it):
     the rule is about CPU decoding. The setting is the process's (``torch.set_num_threads``).
     """
-    import torch
-
     if any(p.device.type != "cpu" for p in model.parameters()):
         return torch.get_num_threads()
     load = machine_load() if load is None else load
@@ -157,8 +151,6 @@ def use_threads(count: int) -> Iterator[int]:
     """torch's intra-op threads set to ``count`` inside the block, the previous count restored after."""
     if count < 1:
         raise ValueError(f"threads must be at least 1, not {count}.")
-    import torch
-
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
