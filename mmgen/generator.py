@@ -45,6 +45,7 @@ from mmgen.loading import (
     LoadError,
     check_device,
     check_generation_config,
+    check_quantization,
     hub_arguments,
     load_model,
     missing_model,
@@ -54,6 +55,8 @@ from mmgen.loading import (
 )
 from mmgen.outputs.text_stream import TextDelta, stream_text
 from mmgen.registry import resolve_model_path
+from mmgen.runtime.quantize import quantize as quantize_model
+from mmgen.runtime.threads import AUTO, check_threads, configure_threads, machine_load
 
 logger = logging.getLogger("mmgen")
 
@@ -131,16 +134,25 @@ def default_device() -> torch.device:
 
 
 def load(name_or_path: str | os.PathLike, device: str | torch.device | None = None,
-         dtype: str | torch.dtype | None = None, *, verbose: bool = False, allow_pickle: bool = False,
-         **kwargs: Any) -> Generator:
+         dtype: str | torch.dtype | None = None, *, quantize: str | None = None, threads: int | str | None = "auto",
+         verbose: bool = False, allow_pickle: bool = False, **kwargs: Any) -> Generator:
     """Load a model and its processor as a `Generator`.
 
     name_or_path: a local directory (``save_pretrained`` output), a hub name, or a short name
       of `mmgen.registry`.
-    device: where the model runs; default CUDA when available, else CPU. Checked first: a device
-      torch does not know or cannot see is a `LoadError` before anything is read.
+    device: where the model runs; default CUDA when available, else CPU (always CPU with
+      ``quantize``). Checked first: a device torch does not know or cannot see is a `LoadError`
+      before anything is read.
     dtype: the weights' dtype (``torch.bfloat16``, ``"float16"``, ``"auto"``); default
-      transformers' own.
+      transformers' own (float32 with ``quantize``).
+    quantize: ``"int8"`` gives the loaded model int8 linear layers for CPU decoding
+      (`mmgen.quantize`, whose size rule keeps small layers float32). An unknown scheme, a device
+      other than the CPU or a dtype other than float32 is a `QuantizationError` before anything
+      is read.
+    threads: torch's intra-op threads once the model is loaded: ``"auto"`` (default) is
+      `mmgen.runtime.configure_threads`' choice from the model's size and this machine's free
+      cores (``OMP_NUM_THREADS``, when set, wins); a count sets that many; None leaves torch's
+      setting as it is. Process-wide (``torch.set_num_threads``); a model off the CPU leaves it.
     verbose: show transformers' and huggingface_hub's progress bars and the hub's retry lines
       while loading (hidden by default, and restored afterwards; warnings are always shown).
     allow_pickle: read a pickle checkpoint (``pytorch_model.bin``) when the model has no
@@ -154,7 +166,8 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
     Raises `LoadError` (an ``OSError``) naming the model, the reason and the fix: a missing or
     unknown model, a hub name while the hub cannot be reached (at once, not after retries), a
     device that is not there, remote code not allowed, pickle weights not allowed, a
-    ``generation_config.json`` that is not JSON. See `mmgen.loading`.
+    ``generation_config.json`` that is not JSON. See `mmgen.loading`. `QuantizationError` and
+    ``ValueError`` (both ``ValueError``s) for a ``quantize`` or ``threads`` it cannot honour.
     """
     name = os.fspath(name_or_path)
     try:
@@ -162,7 +175,10 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
     except LookupError as exc:  # an unknown demo/... name: the message lists the known ones
         raise LoadError(f"Cannot load model {name!r}: {exc} Fix: pass one of those, a local directory or a hub name."
                         ) from None
-    target = check_device(device, name)
+    target = check_device("cpu" if device is None and quantize is not None else device, name)
+    check_quantization(name, quantize, target, dtype)
+    threads = check_threads(threads)
+    load_average = machine_load()  # before loading: its own work would count in the average
     defaults = {k: v for k, v in kwargs.items() if k in CALL_OPTIONS}
     model_kwargs = {k: v for k, v in kwargs.items() if k not in CALL_OPTIONS}
     hub_kwargs = {k: v for k, v in model_kwargs.items() if k in HUB_ARGUMENTS}
@@ -179,8 +195,8 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
         except OSError as exc:
             raise missing_model(path, exc) from exc
         check_generation_config(name, path, hub_kwargs)
-        if dtype is not None:
-            model_kwargs["dtype"] = dtype
+        if dtype is not None or quantize is not None:
+            model_kwargs["dtype"] = torch.float32 if dtype is None else dtype
         model = load_model(name, path, auto_class_for(config), model_kwargs, allow_pickle)
         try:
             components = load_components(path, **hub_kwargs)
@@ -191,6 +207,10 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
     except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
         raise LoadError(f"Cannot load model {name!r} on {target}: {str(exc).splitlines()[0]}. Fix: pass a smaller "
                         "dtype (dtype='bfloat16', --dtype bfloat16), another device, or a smaller model.") from exc
+    if quantize is not None:
+        quantize_model(model, quantize)
+    if threads is not None:
+        configure_threads(model, None if threads == AUTO else threads, load=load_average)
     return Generator(model, components, defaults=defaults)
 
 

@@ -5,7 +5,8 @@ can fail is a `LoadError` naming the model, the reason and the fix, raised befor
 are read where the fault can be seen earlier:
 
 * the device: a name torch does not know (``"banana"``), CUDA or MPS where torch sees none, a
-  GPU index past the last one;
+  GPU index past the last one; with ``quantize=`` (a `QuantizationError`), an unknown scheme, a
+  device other than the CPU or a dtype other than float32 (`check_quantization`);
 * the name: an unknown ``demo/...`` name; a hub name while the hub cannot be reached fails at
   once (one TCP connect, `HUB_PROBE_TIMEOUT_S`) instead of after huggingface_hub's five retries
   (39 s measured offline), unless the model is in the local cache, which is then used;
@@ -36,6 +37,8 @@ from urllib.parse import urlparse
 
 import torch
 import transformers as T
+
+from mmgen.runtime.quantize import SCHEMES, QuantizationError
 
 logger = logging.getLogger("mmgen")
 
@@ -120,6 +123,25 @@ def check_device(device: str | torch.device | None, name: str) -> torch.device:
             raise LoadError(f"Cannot load model {name!r} on device={device!r}: torch has no working "
                             f"{chosen.type!r} backend here. Fix: pass device='cpu' (--device cpu).")
     return chosen
+
+
+def check_quantization(name: str, scheme: str | None, device: torch.device, dtype: Any) -> None:
+    """A `QuantizationError` before any weight is read when ``quantize=scheme`` cannot be honoured: an unknown
+    scheme, a device other than the CPU (`mmgen.quantize` runs FBGEMM's CPU kernels), a dtype other than float32."""
+    if scheme is None:
+        return
+    if scheme not in SCHEMES:
+        raise QuantizationError(f"Cannot load model {name!r} with quantize={scheme!r}: mmgen knows "
+                                f"{', '.join(repr(s) for s in SCHEMES)}. Fix: pass quantize='int8' (--quantize int8), "
+                                "or leave it out.")
+    if device.type != "cpu":
+        raise QuantizationError(f"Cannot load model {name!r} with quantize={scheme!r} on device={str(device)!r}: int8 "
+                                "weights run on the CPU (torch's FBGEMM kernels). Fix: pass device='cpu' "
+                                "(--device cpu), or leave quantize out to run the float model on the GPU.")
+    if dtype is not None and dtype not in ("float32", "auto", torch.float32):
+        raise QuantizationError(f"Cannot load model {name!r} with quantize={scheme!r} and dtype={dtype!r}: int8 "
+                                "quantization starts from float32 weights. Fix: leave dtype out (float32 is then "
+                                "loaded) or pass dtype='float32' (--dtype float32).")
 
 
 # -- the hub ---------------------------------------------------------------------------------------
@@ -282,6 +304,6 @@ def remote_code_refused(name: str) -> LoadError:
     )
 
 
-__all__ = ["HUB_PROBE_TIMEOUT_S", "LoadError", "check_device", "check_generation_config", "check_weights",
-           "hub_arguments", "hub_reachable", "is_local_name", "load_model", "missing_model", "model_arguments",
-           "needs_remote_code", "quiet", "remote_code_refused"]
+__all__ = ["HUB_PROBE_TIMEOUT_S", "LoadError", "check_device", "check_generation_config", "check_quantization",
+           "check_weights", "hub_arguments", "hub_reachable", "is_local_name", "load_model", "missing_model",
+           "model_arguments", "needs_remote_code", "quiet", "remote_code_refused"]

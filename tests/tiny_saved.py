@@ -40,6 +40,17 @@ def save_gpt2(path: Path, chat: bool = True) -> Path:
     return _save(path, model_for(tokenizer, "gpt2"), tokenizer)
 
 
+def save_wide_gpt2(path: Path, width: int = 384, seed: int = 0) -> Path:
+    """One GPT-2 block ``width`` wide over a byte-level BPE: every projection and the output layer are large enough
+    for ``mmgen.quantize``'s size rule (384 x 384 and up), where the demo models' (128 wide) all stay float32."""
+    tokenizer = byte_level_bpe()
+    config = T.GPT2Config(vocab_size=len(tokenizer), n_embd=width, n_layer=1, n_head=4, n_positions=128,
+                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                          pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    return _save(path, T.GPT2LMHeadModel(config).eval(), tokenizer)
+
+
 def save_seq2seq(path: Path, name: str = "bart", task_specific_params: dict | None = None) -> Path:
     """A tiny encoder-decoder (``bart``, ``t5``, ``marian``, ...) over a byte-level BPE."""
     tokenizer = byte_level_bpe()
@@ -110,7 +121,7 @@ def random_image(seed: int = 0) -> Image.Image:
 
 __all__ = ["CHAT_TEMPLATE", "MARIAN_TARGETS", "NLLB_LANGS", "nllb_model", "nllb_tokenizer", "random_image",
            "save_blip", "save_captioner", "save_gpt2", "save_marian_multi", "save_nllb", "save_seq2seq",
-           "tiny_model", "write_corrupt_image", "write_images"]
+           "save_wide_gpt2", "tiny_model", "write_corrupt_image", "write_images"]
 
 
 VLM_CHAT_TEMPLATE = (

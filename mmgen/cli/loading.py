@@ -5,9 +5,10 @@ that is of the wrong kind for the command (`mmgen.cli.model_kinds`), stops it wi
 For the Ray engine, where each actor loads its own model, `check_model_config` reads the
 config alone.
 
-Threads: ``--threads N`` sets torch's intra-op threads here (and in each Ray actor, through
-`mmgen.jobs.ModelJob`'s ``threads``). Without it the library's choice stands: this is the hook
-a thread policy (``mmgen/runtime/threads.py``) plugs into.
+Threads and int8 are `mmgen.load`'s: ``--threads`` (``auto`` by default: the rule of
+``mmgen/runtime/threads.py``) and ``--quantize int8`` go to it here, and to each Ray actor's
+load through `mmgen.jobs.ModelJob` (``threads=``, ``load_options``), so an actor chooses its
+threads on its own machine.
 """
 
 from __future__ import annotations
@@ -21,19 +22,14 @@ from mmgen.core.options import OptionError
 
 
 def load_options(settings: LoadSettings) -> dict[str, Any]:
-    """``mmgen.load``'s keywords from the model options (only the ones that differ from its defaults)."""
+    """``mmgen.load``'s keywords from the model options but the device, dtype and threads (only the ones that
+    differ from its defaults)."""
     options: dict[str, Any] = {"verbose": settings.verbose, "allow_pickle": settings.allow_pickle}
+    if settings.quantize is not None:
+        options["quantize"] = settings.quantize
     if settings.trust_remote_code:
         options["trust_remote_code"] = True
     return options
-
-
-def set_threads(threads: int | None) -> None:
-    """torch's intra-op threads: ``threads`` when given, else the library's choice (left as it is)."""
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def load_generator(model: str, command: str, settings: LoadSettings | None = None, **defaults: Any) -> Any:
@@ -41,22 +37,34 @@ def load_generator(model: str, command: str, settings: LoadSettings | None = Non
     from mmgen.generator import LoadError, load  # heavy import, only when a command runs
 
     settings = settings or LoadSettings()
-    set_threads(settings.threads)
     try:
-        generator = load(model, device=settings.device, dtype=settings.dtype, **load_options(settings), **defaults)
-    except (LoadError, OptionError, ValueError) as exc:
+        generator = load(model, device=settings.device, dtype=settings.dtype, threads=settings.threads,
+                         **load_options(settings), **defaults)
+    except (LoadError, OptionError, ValueError) as exc:  # QuantizationError is a ValueError
         raise fail(str(exc)) from exc
     check_model_fits(model, generator.model.config, command)
     return generator
 
 
 def check_model_config(model: str, command: str, settings: LoadSettings | None = None) -> None:
-    """The kind check of `load_generator` from the config alone (the Ray engine loads the model in its actors)."""
+    """The checks of `load_generator` that need no weights: ``--quantize`` against ``--device`` and ``--dtype``, and
+    the model's kind from its config alone (the Ray engine loads the model in its actors)."""
+    import torch
     import transformers as T
 
+    from mmgen.loading import check_quantization
     from mmgen.registry import resolve_model_path
 
     settings = settings or LoadSettings()
+    try:
+        device = torch.device(settings.device or "cpu")  # an actor's default with --quantize: the CPU
+    except (RuntimeError, TypeError, ValueError):
+        device = None  # each actor's mmgen.load names a device torch does not know
+    if device is not None:
+        try:
+            check_quantization(model, settings.quantize, device, settings.dtype)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
     try:
         config = T.AutoConfig.from_pretrained(resolve_model_path(model), trust_remote_code=settings.trust_remote_code)
     except Exception:  # noqa: BLE001 - the actors' mmgen.load names the fault with its fix
@@ -69,8 +77,9 @@ def check_model_config(model: str, command: str, settings: LoadSettings | None =
 def job_model(model: str, command: str, settings: LoadSettings | None, engine: str) -> tuple[Any, dict[str, Any]]:
     """(the generator, or None for Ray; the keywords a `mmgen.jobs.ModelJob` takes for its model).
 
-    Locally the model is loaded here, once, and checked (`load_generator`); on Ray each actor
-    loads it by name with the same options, and only its config is checked here.
+    Locally the model is loaded here, once, and checked (`load_generator`: its load chose the
+    threads, so the job leaves them); on Ray each actor loads it by name with the same options
+    (threads and int8 included), and only its config and options are checked here.
     """
     settings = settings or LoadSettings()
     if engine == "ray":
@@ -78,7 +87,7 @@ def job_model(model: str, command: str, settings: LoadSettings | None, engine: s
         return None, {"model": model, "device": settings.device, "dtype": settings.dtype,
                       "load_options": load_options(settings), "threads": settings.threads}
     generator = load_generator(model, command, settings)
-    return generator, {"model": generator}
+    return generator, {"model": generator, "threads": None}
 
 
-__all__ = ["check_model_config", "job_model", "load_generator", "load_options", "set_threads"]
+__all__ = ["check_model_config", "job_model", "load_generator", "load_options"]

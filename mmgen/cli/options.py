@@ -5,7 +5,7 @@ groups it takes, a parameter each (filled by the decorators `app._register` appl
 
     def caption(inputs: Inputs, model: Model, output: Output = None, ...,
                 generation: dict | None = None,        # --max-new-tokens, --num-beams, ... (generation_options)
-                loading: LoadSettings | None = None,   # --device, --dtype, --threads, --verbose, ... (loading_options)
+                loading: LoadSettings | None = None,   # --device, --dtype, --threads, --quantize, ... (loading_options)
                 job: JobChoices | None = None): ...    # --resume, --overwrite, --engine, --column (job_options)
 
 Generation options the user did not set are not passed on: the model's ``generation_config.json``
@@ -89,25 +89,41 @@ GENERATION_PARAMETERS = [
 
 @dataclass(frozen=True)
 class LoadSettings:
-    """How the model is loaded (`mmgen.load`'s keywords, and torch's threads)."""
+    """How the model is loaded (`mmgen.load`'s keywords: torch's threads and int8 among them)."""
 
     device: str | None = None
     dtype: str | None = None
-    threads: int | None = None
+    threads: int | str | None = "auto"
+    quantize: str | None = None
     verbose: bool = False
     allow_pickle: bool = False
     trust_remote_code: bool = False
 
 
+def parse_threads(value: str) -> int | str:
+    """``--threads``: ``auto`` or a count of at least 1 (what `mmgen.load`'s ``threads=`` takes)."""
+    text = value.strip().lower()
+    if text == "auto":
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise typer.BadParameter(f"{value!r}: pass a count of at least 1 (--threads 2), or auto (mmgen's choice for the "
+                             "model's size and the machine's load).")
+
+
 LOADING_PARAMETERS = [
     ("device", Optional[str], _option(LOADING_PANEL, "--device", metavar="DEVICE",
-                                      help="cpu, cuda, cuda:1, mps. Default: CUDA when available.")),
+                                      help="cpu, cuda, cuda:1, mps. Default: CUDA when available (the CPU with "
+                                           "--quantize).")),
     ("dtype", Optional[Literal["float32", "float16", "bfloat16", "auto"]], _option(
         LOADING_PANEL, "--dtype", help="The weights' dtype. Default: transformers' own.")),
-    ("threads", Optional[int], _option(LOADING_PANEL, "--threads", min=1, metavar="N",
-                                       help="CPU threads of torch. Default: mmgen's choice for the model's size and "
-                                            "the machine's load (one thread on a small busy machine is often "
-                                            "fastest).")),
+    ("threads", Any, _option(LOADING_PANEL, "--threads", metavar="N|auto", parser=parse_threads,
+                             help="CPU threads of torch. Default: auto, mmgen's choice for the model's size and the "
+                                  "machine's load (one thread for a small model or a busy machine); OMP_NUM_THREADS, "
+                                  "when set, wins over auto.", show_default=False)),
+    ("quantize", Optional[Literal["int8"]], _option(
+        LOADING_PANEL, "--quantize", help="int8: int8 weights for the linear layers large enough to gain (CPU only; "
+                                          "loads float32 on the CPU).")),
     ("verbose", bool, _option(LOADING_PANEL, "--verbose", help="Show library progress bars, download retries and "
                                                                 "mmgen's informational messages.")),
     ("allow_pickle", bool, _option(LOADING_PANEL, "--allow-pickle", help="Read a pickle checkpoint "
@@ -139,7 +155,7 @@ JOB_PARAMETERS = [
     ("column", Optional[str], _option(JOB_PANEL, "--column", metavar="NAME", help="The manifests' input column. "
                                       "Default: path (media) or text.")),
 ]
-JOB_DEFAULTS = {"engine": "local"}
+OPTION_DEFAULTS = {"engine": "local", "threads": "auto"}  # the others: False for flags, None for values
 
 
 def _inject(command: Callable[..., Any], target: str, parameters: list[tuple[str, Any, Any]],
@@ -165,7 +181,7 @@ def _inject(command: Callable[..., Any], target: str, parameters: list[tuple[str
     kept = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
             for name, p in signature.parameters.items() if name != target]
     new = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                             default=JOB_DEFAULTS.get(name, False if annotation is bool else None),
+                             default=OPTION_DEFAULTS.get(name, False if annotation is bool else None),
                              annotation=Annotated[annotation, info]) for name, annotation, info in added]
     parameters_all = kept + new
     wrapper.__signature__ = signature.replace(parameters=parameters_all, return_annotation=None)  # what typer reads
@@ -182,7 +198,7 @@ def generation_options(command: Callable[..., Any], exclude: Sequence[str] = ())
 
 
 def loading_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --device, --dtype, --threads, --verbose, --allow-pickle, --trust-remote-code as ``loading``."""
+    """Add --device, --dtype, --threads, --quantize, --verbose, --allow-pickle, --trust-remote-code as ``loading``."""
     return _inject(command, "loading", LOADING_PARAMETERS, lambda values: LoadSettings(**values))
 
 
@@ -216,4 +232,4 @@ def parse_floats(value: str | None, name: str) -> tuple[float, ...] | None:
 
 __all__ = ["BatchSize", "DTYPES", "ENGINES", "Encoding", "GENERATION_PARAMETERS", "Inputs", "JobChoices",
            "LoadSettings", "Model", "Output", "format_option", "generation_options", "job_options", "loading_options",
-           "parse_floats", "parse_json_option"]
+           "parse_floats", "parse_json_option", "parse_threads"]

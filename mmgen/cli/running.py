@@ -24,7 +24,6 @@ from mmgen.cli.options import JobChoices
 from mmgen.cli.report import fail, finish, print_failures
 from mmgen.cli.writers.base import Writer, remove_journal
 from mmgen.jobs.inputs import InputSet
-from mmgen.jobs.journal import parts_folder
 
 INTERRUPTED_EXIT = 130
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader closed the pipe
@@ -54,6 +53,8 @@ def typed_on_a_terminal(sources: Sequence[InputSet]) -> bool:
 def check_unfinished(writer: Writer, choices: JobChoices) -> None:
     """Stop before any work when an earlier run of this output was not finished and the user said neither
     ``--resume`` nor ``--overwrite`` (a folder of files starts over by itself: its files are the results)."""
+    from mmgen.jobs.journal import parts_folder  # pyarrow: not for --help
+
     folder = parts_folder(writer.journal)
     if folder.exists() and not choices.resume and not choices.overwrite and not writer.fresh:
         parts = len(list(folder.glob("part-*")))
@@ -66,6 +67,7 @@ def run_command(label: str, task: Any, sources: Sequence[InputSet], writer: Writ
                 ray_settings: Any = None, **settings: Any) -> None:
     """Run ``task`` over ``sources`` into ``writer`` (module docstring); ends the command (`typer.Exit`)."""
     from mmgen.jobs import JobError, JobInterrupted, OutputError, run
+    from mmgen.jobs.journal import parts_folder
 
     try:
         writer.prepare(sources)

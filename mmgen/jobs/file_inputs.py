@@ -14,9 +14,10 @@ For a text task (``JobTask.source == "text"``) folders and globs are walked for 
 (and ``.md`` for whole-file tasks), and a text file gives one input per line (``text_unit ==
 "line"``, id ``<file id>:<line>``, 1-based) or one input holding its whole text (``"file"``).
 Text is decoded by `mmgen.inputs.files.text` (UTF-8, UTF-16/32 by byte-order mark, or the
-``encoding`` given); a file that cannot be decoded gives an error record, id ``<file>:<line>``,
-naming the line and the fix (``--encoding``), and its other lines from the piece the reader
-was decoding (64 KiB) on are not read: a file in another encoding fails as a whole.
+``encoding`` given); a file with bytes that do not decode gives a record for each line before
+them, then an error record, id ``<file>:<line>``, naming the file, the line and the fix
+(``--encoding``); the lines after it are not read (a file in another encoding is read again
+with its encoding).
 
 Folders are walked recursively in sorted order, skipping hidden entries (``.cache/``, a job's
 temporary files) and files without one of the task's extensions. A path that does not exist, or
@@ -174,9 +175,8 @@ class FileInputs(InputSet):
             for number, line in enumerate(iter_text_lines(path, encoding=self.encoding, name=_label(name, path)), 1):
                 yield Input(f"{name}:{number}", line)
         except InputError as exc:
-            # The line that does not decode is the input at fault (the reader decodes 64 KiB at a time, so the
-            # lines before it in that piece are not given either); a file that cannot be read at all (missing,
-            # empty, a folder) is named alone.
+            # The line that does not decode is the input at fault (every line before it was given); a file that
+            # cannot be read at all (missing, empty, a folder) is named alone.
             line = re.search(r"\bline (\d+)\b", exc.reason)
             yield Input(f"{name}:{line.group(1)}" if line else name if number == 0 else f"{name}:{number + 1}", None,
                         str(exc))

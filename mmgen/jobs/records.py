@@ -8,9 +8,13 @@ same records; Parquet's schema is `record_schema`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow is imported by the two functions that build Arrow types: a record itself is a plain dict, and
+# the command line reads these names (and its --help runs) without pyarrow's import.
 
 Record = dict[str, Any]
 RecordId = str | int
@@ -39,11 +43,15 @@ def describe_error(exc: BaseException) -> str:
 
 def id_type(ids: Iterable[RecordId]) -> pa.DataType:
     """int64 when every id is an int, else string (Parquet's ``id`` column)."""
+    import pyarrow as pa
+
     return pa.int64() if all(isinstance(i, int) and not isinstance(i, bool) for i in ids) else pa.string()
 
 
 def record_schema(fields: Mapping[str, pa.DataType], ids: pa.DataType) -> pa.Schema:
     """``id``, the task's fields, ``error``: the Arrow schema of every record table."""
+    import pyarrow as pa
+
     return pa.schema([("id", ids), *fields.items(), ("error", pa.string())])
 
 

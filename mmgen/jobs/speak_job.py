@@ -46,17 +46,12 @@ def check_audio_format(suffix: str) -> str:
 
 def write_audio_atomically(path: Path, audio: Any, sampling_rate: int) -> Path:
     """Write a (samples,) waveform in [-1, 1] (clipped) to ``path`` in its suffix's format, whole or not at all."""
-    import numpy as np
-    import soundfile
-    import torch
-
     from mmgen.jobs.atomic import write_atomically
+    from mmgen.outputs.audio_files import write_audio
 
-    data = audio.detach().to("cpu", torch.float32).numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
     fmt = check_audio_format(path.suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda handle: soundfile.write(handle, np.clip(data, -1.0, 1.0), int(sampling_rate),
-                                                          format=fmt))
+    write_atomically(path, lambda handle: write_audio(handle, audio, sampling_rate, format=fmt))
     return path
 
 

@@ -2,14 +2,18 @@
 
 - `quantize` (``quantize.py``, on `Int8Linear` in ``int8_linear.py``): ``mmgen.quantize(model, "int8")``.
 - ``threads.py``: `choose_threads` (the rule: the model's size, the machine's cores and load),
-  `configure_threads` (sets torch's intra-op threads to it) and `use_threads` (a count for a block).
+  `configure_threads` (sets torch's intra-op threads to it), `use_threads` (a count for a block) and
+  `check_threads` (the ``threads=`` option of ``mmgen.load``: ``"auto"``, a count or None).
 
+``mmgen.load(..., quantize="int8", threads="auto")`` applies both to the model it loads. The
+exports are eager (torch): ``quantize`` is both a submodule and a function here, which a lazy
+export (`mmgen.lazy`) cannot keep apart.
 Floor 1 of the house: imports the decode core and itself only.
 """
 
 from mmgen.runtime.int8_linear import Int8Linear
 from mmgen.runtime.quantize import QuantizationError, int8_layers, quantize
-from mmgen.runtime.threads import choose_threads, configure_threads, thread_count, use_threads
+from mmgen.runtime.threads import check_threads, choose_threads, configure_threads, thread_count, use_threads
 
-__all__ = ["Int8Linear", "QuantizationError", "choose_threads", "configure_threads", "int8_layers", "quantize",
-           "thread_count", "use_threads"]
+__all__ = ["Int8Linear", "QuantizationError", "check_threads", "choose_threads", "configure_threads", "int8_layers",
+           "quantize", "thread_count", "use_threads"]

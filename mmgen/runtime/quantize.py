@@ -80,6 +80,10 @@ def quantize(model: nn.Module, scheme: str = "int8", *, minimum_size: int = MINI
         weights = sum(layer.in_features * layer.out_features for _, layer in int8_modules(model))
         logger.info("int8: %d linear layers quantized (%.1fM weights); smaller ones stay float32", len(targets),
                     weights / 1e6)
+    elif not int8_modules(model):
+        logger.warning("int8: no linear layer of this model has %d weights or more, so it stays float32 (below that "
+                       "size the int8 kernel is slower than the float32 product; mmgen.quantize(model, 'int8', "
+                       "minimum_size=0) quantizes them anyway).", minimum_size)
     return model
 
 

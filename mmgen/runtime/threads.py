@@ -4,6 +4,10 @@
     configure_threads(model)                   # sets torch's intra-op threads to that, and returns it
     with use_threads(1): ...                   # a count for a block, the previous one restored after
 
+``mmgen.load(..., threads="auto")`` (the default; ``--threads`` on the command line, and each job's
+model load) runs `configure_threads` once the model is loaded, with the load average read before
+loading began (`check_threads` checks the option first).
+
 The rule (`thread_count`, a pure function of three numbers):
 
 - A model under `SMALL_MODEL` parameters decodes on one thread, whatever the machine: its
@@ -58,6 +62,7 @@ logger = logging.getLogger("mmgen")
 SMALL_MODEL = 50_000_000  # parameters: below, one thread (see the table above)
 HEADROOM = 0.25  # a core counts as free while other processes take less than a quarter of it on average
 THREADS_VARIABLE = "OMP_NUM_THREADS"  # the user's own choice, which torch itself reads at start
+AUTO = "auto"  # the threads option's default: `choose_threads` decides
 
 
 def thread_count(parameters: int, cores: int, load: float) -> int:
@@ -94,13 +99,25 @@ def machine_load() -> float:
         return 0.0
 
 
-def choose_threads(model: nn.Module, threads: int | None = None) -> int:
+def check_threads(threads: int | str | None) -> int | str | None:
+    """The threads option checked before any work, and returned: ``"auto"`` (`choose_threads` decides), a count of
+    at least 1 (it wins over everything), or None (torch's setting left as it is)."""
+    if threads is None or threads == AUTO:
+        return threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads={threads!r}: pass a count of at least 1, 'auto' (mmgen's choice for the model's "
+                         "size and the machine's load) or None (torch's own setting).")
+    return threads
+
+
+def choose_threads(model: nn.Module, threads: int | None = None, *, load: float | None = None) -> int:
     """Intra-op threads for decoding ``model`` here and now.
 
     ``threads`` when given (the user's ``--threads``); else ``OMP_NUM_THREADS`` when set (the
     user's choice for the process, which torch read at start); else `thread_count` of the model's
-    parameters, this process's cores and the current load average. Read the load before heavy
-    work starts: a process that has been computing counts in the average itself.
+    parameters, this process's cores and the load average: ``load`` when given, else the current
+    one. Read the load before heavy work starts (loading the model included): a process that has
+    been computing counts in the average itself.
     """
     if threads is not None:
         if threads < 1:
@@ -109,22 +126,23 @@ def choose_threads(model: nn.Module, threads: int | None = None) -> int:
     chosen = os.environ.get(THREADS_VARIABLE, "").strip()
     if chosen.isdigit() and int(chosen) >= 1:
         return int(chosen)
-    return thread_count(model_parameters(model), machine_cores(), machine_load())
+    return thread_count(model_parameters(model), machine_cores(), machine_load() if load is None else load)
 
 
-def configure_threads(model: nn.Module, threads: int | None = None) -> int:
-    """Set torch's intra-op threads to `choose_threads` ``(model, threads)`` and return the count.
+def configure_threads(model: nn.Module, threads: int | None = None, *, load: float | None = None) -> int:
+    """Set torch's intra-op threads to `choose_threads` ``(model, threads, load=load)`` and return the count.
 
     A model with weights off the CPU (CUDA) leaves torch's setting as it is (and returns it):
     the rule is about CPU decoding. The setting is the process's (``torch.set_num_threads``).
     """
     if any(p.device.type != "cpu" for p in model.parameters()):
         return torch.get_num_threads()
-    count = choose_threads(model, threads)
+    load = machine_load() if load is None else load
+    count = choose_threads(model, threads, load=load)
     if count != torch.get_num_threads():
         torch.set_num_threads(count)
     logger.debug("intra-op threads: %d (%.1fM parameters, %d cores, load %.2f)", count,
-                 model_parameters(model) / 1e6, machine_cores(), machine_load())
+                 model_parameters(model) / 1e6, machine_cores(), load)
     return count
 
 

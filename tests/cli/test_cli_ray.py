@@ -36,3 +36,16 @@ def test_transcribe_on_ray_prints_segments_and_writes_subtitles(runner, tmp_path
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "command.txt").read_text() == "set a timer for five minutes\n"
     assert "]  set a timer for five minutes" in result.stdout
+
+
+def test_quantize_and_threads_travel_to_the_ray_actors(runner, tmp_path, ray_instance, monkeypatch):
+    import tiny_saved as ts
+
+    wide = ts.save_wide_gpt2(tmp_path / "wide")  # layers large enough for int8 (the demo models' are not)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "prompts.txt").write_text("hello world\nthe cat sat on\na\n", encoding="utf-8")
+    options = ["-m", wide, "--quantize", "int8", "--threads", "1", "--max-new-tokens", "5"]
+    local = invoke(runner, "generate", "prompts.txt", *options, "-o", "local.jsonl")
+    on_ray = invoke(runner, "generate", "prompts.txt", *options, "-o", "ray.jsonl", "--engine", "ray")
+    assert local.exit_code == 0 and on_ray.exit_code == 0, on_ray.stderr
+    assert records(tmp_path / "ray.jsonl") == records(tmp_path / "local.jsonl")

@@ -104,6 +104,19 @@ def test_an_error_deep_in_a_file_comes_when_the_reader_gets_there(tmp_path):
         list(lines)
 
 
+@pytest.mark.parametrize("chunk", [7, 1 << 16])
+def test_every_complete_line_before_a_bad_byte_is_given_then_the_error_names_it(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(text_module, "CHUNK_BYTES", chunk)  # the bad byte in the first chunk read, or in a later one
+    path = tmp_path / "notes.txt"
+    path.write_bytes("first line\r\nsecond, café\rthird\n\n".encode() + b"fifth \xff sixth\nafter\n")
+    lines = iter_text_lines(path)
+    assert [next(lines) for _ in range(4)] == ["first line", "second, café", "third", ""]
+    with pytest.raises(InputError) as raised:
+        next(lines)
+    message = str(raised.value)
+    assert "notes.txt" in message and "line 5 is not valid UTF-8 (byte 0xFF" in message and "--encoding" in message
+
+
 def test_lines_stream_without_holding_the_file(tmp_path):
     path = tmp_path / "big.txt"
     path.write_text("".join(f"sentence number {i} of a long file\n" for i in range(100_000)), encoding="utf-8")

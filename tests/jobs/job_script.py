@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from job_fakes import UpperText
 
-import mmgen.inputs.files.text  # noqa: F401 - the text reader's imports (torch) before "started", not in a kill window
+import mmgen.inputs.files.text  # noqa: F401 - the text reader's imports before "started", not in a kill window
 from mmgen.jobs import JobError, JobInterrupted, run
 
 

@@ -72,8 +72,9 @@ def test_text_files_give_one_input_per_line_in_utf8_with_or_without_bom_and_utf1
     records = by_id(tmp_path / "o.jsonl")
     assert [records[f"bom.txt:{n}"]["upper"] for n in (1, 2, 3)] == ["HÉLLO", "", "WORLD"]
     assert [records[f"wide.txt:{n}"]["upper"] for n in (1, 2)] == ["ÜNÏ", "CODE"]
-    # The line that does not decode is the file's error record, naming the line, the byte and --encoding; the
-    # file's other lines are not read (it is in another encoding: pass it).
+    # The lines before the one that does not decode are done; that line is the file's error record, naming the
+    # line, the byte and --encoding; the lines after it are not read (it is in another encoding: pass it).
+    assert records["broken.txt:1"]["upper"] == "FINE" and records["broken.txt:1"]["error"] is None
     assert "broken.txt:3" not in records
     error = records["broken.txt:2"]["error"]
     assert "broken.txt" in error and "line 2 is not valid UTF-8 (byte 0xFF at offset 9)" in error

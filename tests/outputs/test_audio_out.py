@@ -1,5 +1,6 @@
 """Audio files round-trip through soundfile at the given sampling rate."""
 
+import io
 import math
 
 import pytest
@@ -31,6 +32,28 @@ def test_stereo_float_wav_is_exact_and_loud_values_are_clipped(tmp_path):
     assert rate == 32000 and back.shape == (2, audio.shape[1])
     assert back[0, 0] == 1.0
     torch.testing.assert_close(back[:, 1:], audio[:, 1:], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC"])
+def test_a_binary_file_object_gets_the_bytes_a_path_gets(tmp_path, fmt):
+    audio = tone()
+    path = write_audio(tmp_path / f"tone.{fmt.lower()}", audio, 16000)
+    buffer = io.BytesIO()
+    assert write_audio(buffer, audio, 16000, format=fmt) is buffer
+    assert buffer.getvalue() == path.read_bytes()
+    buffer.seek(0)
+    back, rate = read_audio(buffer)
+    assert rate == 16000 and (back - audio).abs().max() <= 1 / 32768 + 1e-7
+    with open(tmp_path / f"named.{fmt.lower()}", "wb") as handle:  # a named file object: the format from its name
+        write_audio(handle, audio, 16000)
+    assert (tmp_path / f"named.{fmt.lower()}").read_bytes() == path.read_bytes()
+
+
+def test_a_file_object_without_a_name_needs_its_format():
+    with pytest.raises(ValueError, match="needs its format: pass format='WAV'"):
+        write_audio(io.BytesIO(), tone(), 16000)
+    with pytest.raises(TypeError, match="a path or a binary file object, not a int"):
+        write_audio(3, tone(), 16000)
 
 
 def test_write_generation_writes_one_file_per_row(tmp_path):

@@ -8,8 +8,9 @@ The encoding (no guessing from byte statistics, so the same file always reads th
 
 A leading byte-order mark is never part of the text (a BOM kept in line 1 changes what a model
 reads). Bytes that do not decode are an `InputError` naming the input, the line and the byte,
-with the fix (``--encoding`` / ``encoding=``, or converting the file); so is a NUL character in
-text read as UTF-8 without a mark: that is UTF-16 without its mark, or not text at all. A raw
+with the fix (``--encoding`` / ``encoding=``, or converting the file), raised once every
+complete line before that one has been given (a job keeps their results); so is a NUL character
+in text read as UTF-8 without a mark: that is UTF-16 without its mark, or not text at all. A raw
 ``UnicodeDecodeError`` never escapes.
 
 Lines follow Python's text mode (universal newlines): ``\\n``, ``\\r\\n`` and ``\\r`` end a line
@@ -153,21 +154,37 @@ def _decoded_chunks(stream: BinaryIO, encoding: str | None, label: str) -> Itera
     while True:
         final = not chunk
         pending_cr = decoder.getstate()[1] & 1  # a "\r" held back in case "\n" follows: a line end not yet counted
+        error = None
         try:
             text = decoder.decode(chunk, final=final)
         except UnicodeDecodeError as exc:
-            raise _undecodable(label, codec, encoding, exc, consumed + len(chunk), newlines, pending_cr) from None
+            # The text before the bad bytes is given first, so every complete line before the bad one is read.
+            error = _undecodable(label, codec, encoding, exc, consumed + len(chunk), newlines, pending_cr)
+            text = _valid_prefix(exc, codec, pending_cr)
         consumed += len(chunk)
         if first and text:
             text, first = text.removeprefix(_BOM_CHAR), False
-        if encoding is None and "\x00" in text:
-            raise _nul(label, newlines + 1 + text[: text.index("\x00")].count("\n"))
+        if encoding is None and "\x00" in text:  # not UTF-8 text: no line of it is given
+            raise error or _nul(label, newlines + 1 + text[: text.index("\x00")].count("\n"))
         newlines += text.count("\n")
         if text:
             yield text
+        if error is not None:
+            raise error
         if final:
             return
         chunk = stream.read(CHUNK_BYTES)
+
+
+def _valid_prefix(exc: UnicodeDecodeError, codec: str, pending_cr: int) -> str:
+    """The text before the bytes that do not decode, newlines translated as the decoder would have.
+
+    ``exc.object`` starts on a character boundary (see `_undecodable`); a ``"\r"`` the decoder
+    held back from the previous chunk comes first. The line the bad bytes are in stays incomplete:
+    `_lines` gives only lines that end before them.
+    """
+    prefix = "\r" * pending_cr + bytes(exc.object[: exc.start]).decode(codec)
+    return prefix.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _lines(chunks: Iterator[str]) -> Iterator[str]:
