@@ -252,8 +252,13 @@ class PreparedStep:
         self.capacity = max(max_length, prompt_length)
         parameters = forward_parameters(model)
         self.carried = [name for name in CARRIED_OUTPUTS if name in parameters or name == "cache"]
-        self.takes_image_hidden_states = "image_hidden_states" in inspect.signature(
-            model.prepare_inputs_for_generation).parameters
+        prepares = set(inspect.signature(model.prepare_inputs_for_generation).parameters)
+        self.takes_image_hidden_states = "image_hidden_states" in prepares
+        # Prefill-only inputs that a model's own input preparation names (beyond transformers' generic one)
+        # stay: it decides when to feed them (Kyutai encodes its audio window by window), as under
+        # ``generate``, which keeps every input.
+        own = prepares - set(inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters)
+        self.prefill_only = PREFILL_ONLY - own - ({"inputs_embeds"} if self.encoder_decoder else set())
         self.kwargs: dict[str, Any] = {k: v for k, v in model_inputs.items() if v is not None}
         self.kwargs["use_cache"] = True
         cache = new_generation_cache(model)
@@ -357,7 +362,7 @@ class PreparedStep:
         if whole:
             self._expand()
         outputs = self._forward(None, first=True)
-        for name in PREFILL_ONLY - ({"inputs_embeds"} if self.encoder_decoder else set()):
+        for name in self.prefill_only:
             self.kwargs.pop(name, None)
         logits = outputs.logits[:, -1].to(copy=True, dtype=torch.float32)
         if not whole:

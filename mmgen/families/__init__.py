@@ -19,6 +19,7 @@ from mmgen.families.family import Family
 from mmgen.families.git import Git
 from mmgen.families.higgs_audio import HiggsAudio
 from mmgen.families.kosmos2 import Kosmos2
+from mmgen.families.kyutai_stt import KyutaiSpeechToText
 from mmgen.families.musicgen import MusicGen
 from mmgen.families.musicgen_decoder import MusicGenDecoder
 from mmgen.families.musicgen_melody import MusicGenMelody
@@ -44,6 +45,7 @@ FAMILIES: tuple[Family, ...] = (
     Dia(),
     HiggsAudio(),
     Bark(),
+    KyutaiSpeechToText(),
     Translation(),
     # Then the generic ones.
     EncoderDecoder(),
