@@ -41,7 +41,9 @@ TOKEN_TYPES_GROW_BY_ONES = frozenset({"paligemma", "gemma3", "gemma3n", "gemma4"
 # Forward outputs that are the next forward's input of the same name (caches, recurrent state), for
 # the models whose forward takes that name (outputs also answer to deprecated aliases of ``cache``),
 # with the dimension their tensors hold the batch on (XLNet's memories: (length, batch, hidden)).
-CARRIED_OUTPUTS = {"cache": 0, "state": 0, "cache_params": 0, "mems": 1, "past_buckets_states": 0}
+# A streaming audio encoder's attention and convolution caches go along too (Voxtral Realtime).
+CARRIED_OUTPUTS = {"cache": 0, "state": 0, "cache_params": 0, "mems": 1, "past_buckets_states": 0,
+                   "encoder_cache": 0, "padding_cache": 0}
 # Model types whose generate feeds no position ids (Reformer pads its input to chunks and counts itself).
 POSITIONS_NOT_FED = frozenset({"reformer"})
 # Model classes that keep a state of their own instead of transformers' cache classes (generate's list).

@@ -27,6 +27,7 @@ from mmgen.families.prepared import Call, Prepared
 from mmgen.families.query_former import QueryFormer
 from mmgen.families.speecht5 import SpeechT5
 from mmgen.families.translation import Translation
+from mmgen.families.voxtral_realtime import VoxtralRealtime
 from mmgen.families.whisper import Whisper
 
 FAMILIES: tuple[Family, ...] = (
@@ -46,6 +47,7 @@ FAMILIES: tuple[Family, ...] = (
     HiggsAudio(),
     Bark(),
     KyutaiSpeechToText(),
+    VoxtralRealtime(),
     Translation(),
     # Then the generic ones.
     EncoderDecoder(),
