@@ -25,6 +25,7 @@ from mmgen.families.musicgen_decoder import MusicGenDecoder
 from mmgen.families.musicgen_melody import MusicGenMelody
 from mmgen.families.prepared import Call, Prepared
 from mmgen.families.query_former import QueryFormer
+from mmgen.families.seamless_m4t import SeamlessM4T
 from mmgen.families.speecht5 import SpeechT5
 from mmgen.families.translation import Translation
 from mmgen.families.voxtral_realtime import VoxtralRealtime
@@ -49,6 +50,7 @@ FAMILIES: tuple[Family, ...] = (
     KyutaiSpeechToText(),
     VoxtralRealtime(),
     Translation(),
+    SeamlessM4T(),
     # Then the generic ones.
     EncoderDecoder(),
     DecoderOnly(),
