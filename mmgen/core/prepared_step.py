@@ -146,12 +146,17 @@ class GrowingInput:
         return self.data[..., : self.length].contiguous()
 
     def grow(self) -> None:
+        """One more column, made from the last one."""
+        self.append(self.next_column(self.data[..., self.length - 1 : self.length]))
+
+    def append(self, column: torch.Tensor) -> None:
+        """One more column, given: (..., rows, 1) or (..., rows)."""
         if self.length == self.data.shape[-1]:
             grown = self.data.new_zeros((*self.data.shape[:-1], min(2 * self.length, max(self.capacity,
                                                                                          self.length + 1))))
             grown[..., : self.length] = self.data
             self.data = grown
-        self.data[..., self.length : self.length + 1] = self.next_column(self.data[..., self.length - 1 : self.length])
+        self.data[..., self.length : self.length + 1] = column.reshape(self.data[..., :1].shape)
         self.length += 1
 
     def select(self, rows: torch.Tensor) -> None:
@@ -381,8 +386,7 @@ class PreparedStep:
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: (rows,) the frame each row just produced -> (rows, vocab) float32 logits."""
-        self.ids.data[:, self.ids.length] = tokens
-        self.ids.length += 1
+        self.ids.append(tokens)
         outputs = self._forward(1, first=False)
         self._grow()
         return outputs.logits[:, -1].to(copy=True, dtype=torch.float32)
