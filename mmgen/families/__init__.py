@@ -23,6 +23,7 @@ from mmgen.families.kyutai_stt import KyutaiSpeechToText
 from mmgen.families.musicgen import MusicGen
 from mmgen.families.musicgen_decoder import MusicGenDecoder
 from mmgen.families.musicgen_melody import MusicGenMelody
+from mmgen.families.omni import Omni
 from mmgen.families.prepared import Call, Prepared
 from mmgen.families.query_former import QueryFormer
 from mmgen.families.seamless_m4t import SeamlessM4T
@@ -49,6 +50,7 @@ FAMILIES: tuple[Family, ...] = (
     Bark(),
     KyutaiSpeechToText(),
     VoxtralRealtime(),
+    Omni(),
     Translation(),
     SeamlessM4T(),
     # Then the generic ones.
