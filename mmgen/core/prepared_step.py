@@ -41,7 +41,9 @@ TOKEN_TYPES_GROW_BY_ONES = frozenset({"paligemma", "gemma3", "gemma3n", "gemma4"
 # Forward outputs that are the next forward's input of the same name (caches, recurrent state), for
 # the models whose forward takes that name (outputs also answer to deprecated aliases of ``cache``),
 # with the dimension their tensors hold the batch on (XLNet's memories: (length, batch, hidden)).
-CARRIED_OUTPUTS = {"cache": 0, "state": 0, "cache_params": 0, "mems": 1, "past_buckets_states": 0}
+# A streaming audio encoder's attention and convolution caches go along too (Voxtral Realtime).
+CARRIED_OUTPUTS = {"cache": 0, "state": 0, "cache_params": 0, "mems": 1, "past_buckets_states": 0,
+                   "encoder_cache": 0, "padding_cache": 0}
 # Model types whose generate feeds no position ids (Reformer pads its input to chunks and counts itself).
 POSITIONS_NOT_FED = frozenset({"reformer"})
 # Model classes that keep a state of their own instead of transformers' cache classes (generate's list).
@@ -144,12 +146,17 @@ class GrowingInput:
         return self.data[..., : self.length].contiguous()
 
     def grow(self) -> None:
+        """One more column, made from the last one."""
+        self.append(self.next_column(self.data[..., self.length - 1 : self.length]))
+
+    def append(self, column: torch.Tensor) -> None:
+        """One more column, given: (..., rows, 1) or (..., rows)."""
         if self.length == self.data.shape[-1]:
             grown = self.data.new_zeros((*self.data.shape[:-1], min(2 * self.length, max(self.capacity,
                                                                                          self.length + 1))))
             grown[..., : self.length] = self.data
             self.data = grown
-        self.data[..., self.length : self.length + 1] = self.next_column(self.data[..., self.length - 1 : self.length])
+        self.data[..., self.length : self.length + 1] = column.reshape(self.data[..., :1].shape)
         self.length += 1
 
     def select(self, rows: torch.Tensor) -> None:
@@ -252,8 +259,13 @@ class PreparedStep:
         self.capacity = max(max_length, prompt_length)
         parameters = forward_parameters(model)
         self.carried = [name for name in CARRIED_OUTPUTS if name in parameters or name == "cache"]
-        self.takes_image_hidden_states = "image_hidden_states" in inspect.signature(
-            model.prepare_inputs_for_generation).parameters
+        prepares = set(inspect.signature(model.prepare_inputs_for_generation).parameters)
+        self.takes_image_hidden_states = "image_hidden_states" in prepares
+        # Prefill-only inputs that a model's own input preparation names (beyond transformers' generic one)
+        # stay: it decides when to feed them (Kyutai encodes its audio window by window), as under
+        # ``generate``, which keeps every input.
+        own = prepares - set(inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters)
+        self.prefill_only = PREFILL_ONLY - own - ({"inputs_embeds"} if self.encoder_decoder else set())
         self.kwargs: dict[str, Any] = {k: v for k, v in model_inputs.items() if v is not None}
         self.kwargs["use_cache"] = True
         cache = new_generation_cache(model)
@@ -357,7 +369,7 @@ class PreparedStep:
         if whole:
             self._expand()
         outputs = self._forward(None, first=True)
-        for name in PREFILL_ONLY - ({"inputs_embeds"} if self.encoder_decoder else set()):
+        for name in self.prefill_only:
             self.kwargs.pop(name, None)
         logits = outputs.logits[:, -1].to(copy=True, dtype=torch.float32)
         if not whole:
@@ -374,8 +386,7 @@ class PreparedStep:
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: (rows,) the frame each row just produced -> (rows, vocab) float32 logits."""
-        self.ids.data[:, self.ids.length] = tokens
-        self.ids.length += 1
+        self.ids.append(tokens)
         outputs = self._forward(1, first=False)
         self._grow()
         return outputs.logits[:, -1].to(copy=True, dtype=torch.float32)

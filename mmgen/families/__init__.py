@@ -19,13 +19,17 @@ from mmgen.families.family import Family
 from mmgen.families.git import Git
 from mmgen.families.higgs_audio import HiggsAudio
 from mmgen.families.kosmos2 import Kosmos2
+from mmgen.families.kyutai_stt import KyutaiSpeechToText
 from mmgen.families.musicgen import MusicGen
 from mmgen.families.musicgen_decoder import MusicGenDecoder
 from mmgen.families.musicgen_melody import MusicGenMelody
+from mmgen.families.omni import Omni
 from mmgen.families.prepared import Call, Prepared
 from mmgen.families.query_former import QueryFormer
+from mmgen.families.seamless_m4t import SeamlessM4T
 from mmgen.families.speecht5 import SpeechT5
 from mmgen.families.translation import Translation
+from mmgen.families.voxtral_realtime import VoxtralRealtime
 from mmgen.families.whisper import Whisper
 
 FAMILIES: tuple[Family, ...] = (
@@ -44,7 +48,11 @@ FAMILIES: tuple[Family, ...] = (
     Dia(),
     HiggsAudio(),
     Bark(),
+    KyutaiSpeechToText(),
+    VoxtralRealtime(),
+    Omni(),
     Translation(),
+    SeamlessM4T(),
     # Then the generic ones.
     EncoderDecoder(),
     DecoderOnly(),

@@ -15,7 +15,7 @@ import transformers as T
 import mmgen
 from mmgen.api import plan
 from mmgen.core import beam
-from mmgen.core.prepared_step import PreparedStep
+from mmgen.core.prepared_step import GrowingInput, PreparedStep
 
 NEW_TOKENS = 14  # long enough for a row to finish early, so compaction (the default) drops it
 STRATEGIES = {"greedy": {}, "beam": {"num_beams": 3}}
@@ -79,6 +79,16 @@ def test_llava_rows_finishing_early_stay_in_the_batch():
     assert "eos" in {r.value for r in compacted.finish_reasons}, "no row finished early: pick other seeds"
     full = mmgen.generate(model, **inputs, max_new_tokens=NEW_TOKENS, compact=False)
     assert torch.equal(full.sequences, compacted.sequences)
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_CASES)
+def test_llava_past_the_first_allocation(strategy, monkeypatch):
+    """The prepared step allocates its token ids `GrowingInput.ROOM` columns past the prompt and grows
+    them when full (a call of 1024 new tokens once wrote past 256)."""
+    monkeypatch.setattr(GrowingInput, "ROOM", 3)
+    model = tv.llava()
+    expected, actual = both(model, llava_inputs(model), **STRATEGIES[strategy])
+    assert_parity(expected, actual)
 
 
 @pytest.mark.parametrize("strategy", STRATEGY_CASES)
