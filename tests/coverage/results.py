@@ -39,6 +39,12 @@ def save(path: pathlib.Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -
     path.write_text(json.dumps(document, indent=1) + "\n")
 
 
+def load_document(path: pathlib.Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(rows, the run's metadata: commit, versions, seconds) of a result file."""
+    document = json.loads(path.read_text())
+    return document["architectures"], {k: v for k, v in document.items() if k != "architectures"}
+
+
 def load(path: pathlib.Path) -> dict[str, dict[str, Any]]:
     """Rows by class name."""
     document = json.loads(path.read_text())

@@ -2,7 +2,8 @@
 
     python tests/coverage/sweep.py                       # all architectures, one process at a time
     python tests/coverage/sweep.py llama gpt2 "vision-language" --jobs 2 -o /tmp/coverage.json
-    python tests/coverage/sweep.py --write-baseline      # refresh tests/coverage/baseline.json
+    python tests/coverage/sweep.py --write-baseline      # refresh tests/coverage/baseline.json and the README table
+    python tests/coverage/sweep.py --readme              # the README table from baseline.json alone
 
 Names are class names (LlavaForConditionalGeneration), model types (llava) or groups
 ("decoder-only text", "text encoder-decoder", "vision encoder-decoder", "vision-language",
@@ -37,6 +38,7 @@ import results
 from architecture_check import STRATEGIES
 
 BASELINE = pathlib.Path(__file__).with_name("baseline.json")
+README = pathlib.Path(__file__).parents[2] / "README.md"
 
 
 def run_sweep(selected: list[architectures.Architecture], jobs: int = 1, time_limit_s: float = 240.0,
@@ -77,6 +79,14 @@ def print_report(rows: list[dict]) -> None:
     print(report.failures_by_cause(rows), end="\n\n")
 
 
+def write_readme_table() -> None:
+    """The README's table of supported architectures, from baseline.json (`report.readme_block`)."""
+    rows, meta = results.load_document(BASELINE)
+    README.write_text(report.replace_readme_block(README.read_text(encoding="utf-8"), report.readme_block(rows, meta)),
+                      encoding="utf-8")
+    print(f"wrote the table of architectures in {README}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="class names, model types or group names (default: all)")
@@ -86,9 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=pathlib.Path,
                         default=pathlib.Path(tempfile.gettempdir()) / "mmgen-coverage.json")
     parser.add_argument("--write-baseline", action="store_true", help=f"also write {BASELINE.name}")
+    parser.add_argument("--readme", action="store_true",
+                        help=f"rewrite the README's table of architectures from {BASELINE.name} and stop")
     parser.add_argument("--report", type=pathlib.Path, metavar="JSON",
                         help="print the table of a result file (baseline.json) instead of running")
     args = parser.parse_args(argv)
+    if args.readme:
+        write_readme_table()
+        return 0
     if args.report is not None:
         print_report(list(results.load(args.report).values()))
         return 0
@@ -104,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_baseline:
         results.save(BASELINE, rows, meta)
         print(f"wrote {BASELINE}")
+        write_readme_table()
     return 0
 
 

@@ -54,3 +54,17 @@ def test_causes_group_across_model_classes():
     b = "OptionError: Glm4vForConditionalGeneration places tokens with M-RoPE (get_rope_index)"
     assert report.cause_key(a) == report.cause_key(b)
     assert report.cause_key("tokens differ at position 12 (new token 3)") == "tokens differ at position N (new token N)"
+
+
+def test_the_readme_table_is_the_one_generated_from_the_baseline():
+    import results
+    import sweep
+
+    rows, meta = results.load_document(sweep.BASELINE)
+    readme = sweep.README.read_text(encoding="utf-8")
+    block = report.readme_block(rows, meta)
+    assert block in readme, "README's table of architectures is stale: run python tests/coverage/sweep.py --readme"
+    assert sum(line.startswith("| ") and " | ✓ |" in line for line in block.splitlines()) > 0
+    # the table lists every class of the baseline once
+    listed = [line.split(" | ")[1] for line in block.split("<details>")[1].splitlines() if line.startswith("| ")][1:]
+    assert sorted(listed) == sorted(r["class_name"] for r in rows)
