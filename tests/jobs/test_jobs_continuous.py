@@ -85,3 +85,101 @@ def test_a_continuous_job_records_every_input_once_with_its_errors(tmp_path):
     assert {hows[n] for n in [*range(1, 16), *range(32, 50), *range(51, 60)]} == {"continuous"}
     assert hows[16] == "continuous" and set(hows[26:32]) == {"fixed"}  # window 1 in fixed batches once 25 joined
 
+
+# -- GenerateJob on demo/lm -----------------------------------------------------------------------------------------
+
+def counting_prompts(count: int) -> list[str]:
+    """Held-out counting lines cut after 1 to 5 numbers: continuations of very different lengths."""
+    import random
+
+    from mmgen.demo.data.grammar import counting_lines
+
+    rng = random.Random(5)
+    prompts = []
+    for line in counting_lines(count, seed=5, held_out=True):
+        head, numbers = line.rstrip(" .").split(" : ")
+        prompts.append(f"{head} : {' , '.join(numbers.split(' , ')[: rng.randint(1, 5)])} ,")
+    return prompts
+
+
+@pytest.fixture(scope="module")
+def counter():
+    return mmgen.load("demo/lm")
+
+
+def test_generate_job_on_a_causal_lm_streams_the_records_generate_gives_each_prompt(tmp_path, counter, monkeypatch):
+    from mmgen.generator import Generator
+    from mmgen.jobs import GenerateJob, ListInputs
+    from mmgen.jobs.inputs import Input
+    from mmgen.tasks import generate_text
+
+    prompts: list = counting_prompts(24)
+    prompts[3] = ""  # kept in place, no model call
+    prompts[5] = "count up : " + "one , " * 100  # longer than the model's 128 positions: its error at once
+    prompts[12] = [{"role": "user", "content": "count up : one ,"}]  # no chat template: ends the window's stream
+    streamed, fixed = [], []
+    generate_many, compute = Generator.generate_many, GenerateJob.compute
+
+    def spy(self, *args, **kwargs):
+        for index, result in generate_many(self, *args, **kwargs):
+            streamed.append(result)
+            yield index, result
+
+    def fixed_spy(self, prompts):
+        fixed.extend(p.id for p in prompts)
+        return compute(self, prompts)
+
+    monkeypatch.setattr(Generator, "generate_many", spy)
+    monkeypatch.setattr(GenerateJob, "compute", fixed_spy)
+    task = GenerateJob(counter, max_new_tokens=12)  # some end on EOS, the longer ones at the limit
+    inputs = ListInputs([Input(f"p{n:02d}", prompt) for n, prompt in enumerate(prompts)])
+    run(task, inputs, tmp_path / "out.jsonl", batch_size=3, window=8, progress=False)
+    records = read_records(tmp_path / "out.jsonl")
+    assert task.continuous and not task.refused
+    # Order rules: each window's records together (in the order they finished), windows in input order.
+    ids = [r["id"] for r in records]
+    assert [sorted(ids[k:k + 8]) for k in (0, 8, 16)] == [[f"p{n:02d}" for n in range(k, k + 8)] for k in (0, 8, 16)]
+    assert ids != sorted(ids)  # the short continuations overtook the long ones
+    by_id = {r["id"]: r for r in records}
+    assert by_id["p03"] == {"id": "p03", "prompt": "", "text": "", "finish_reason": None, "new_tokens": 0,
+                            "error": None}
+    assert "128" in by_id["p05"]["error"] and by_id["p05"]["text"] is None
+    assert "chat template" in by_id["p12"]["error"]
+    reasons = set()
+    for n, prompt in enumerate(prompts):
+        if n in (3, 5, 12):
+            continue
+        alone = generate_text(counter, [prompt], max_new_tokens=12)[0]
+        record = by_id[f"p{n:02d}"]
+        assert (record["prompt"], record["text"], record["finish_reason"], record["new_tokens"], record["error"]) == (
+            prompt, alone.text, alone.finish_reason.value, alone.new_tokens, None), n
+        reasons.add(record["finish_reason"])
+    assert reasons == {"eos", "length"}
+    # Windows 0 and 2 streamed whole (but p03 and p05); window 1 until the chat joined, then in fixed batches.
+    assert len(streamed) >= 14 and "p12" in fixed and set(fixed) <= {f"p{n:02d}" for n in range(8, 16)}
+
+
+def test_generate_job_falls_back_to_fixed_batches_where_the_running_batch_refuses(tmp_path, counter):
+    from mmgen.jobs import GenerateJob
+    from mmgen.tasks import generate_text
+
+    prompts = counting_prompts(5)
+    (tmp_path / "p.txt").write_text("\n".join(prompts) + "\n")
+    task = GenerateJob(counter, max_new_tokens=6, num_beams=2)  # beam search: one row per input is not enough
+    run(task, tmp_path / "p.txt", tmp_path / "out.jsonl", batch_size=2, progress=False)
+    assert task.refused and not task.continuous
+    by_id = {r["id"]: r for r in read_records(tmp_path / "out.jsonl")}
+    expected = [c.text for p in prompts for c in generate_text(counter, [p], max_new_tokens=6, num_beams=2)]
+    assert [by_id[f"p.txt:{n}"]["text"] for n in range(1, 6)] == expected
+    with pytest.raises(mmgen.OptionError):  # a bad option still stops the job
+        run(GenerateJob(counter, max_new_tokens=0), tmp_path / "p.txt", tmp_path / "bad.jsonl", progress=False)
+
+
+def test_encoder_decoder_and_streamed_generate_jobs_keep_fixed_batches(counter):
+    from mmgen.jobs import GenerateJob, SummarizeJob, TranslateJob
+
+    assert GenerateJob(counter).continuous
+    assert not GenerateJob(counter, on_text=print).continuous  # a batch of one streams token by token
+    assert not GenerateJob("demo/lm").continuous  # not loaded yet: decided after setup
+    assert not GenerateJob(mmgen.load("demo/translate")).continuous  # encoder-decoder: fixed batches pay more
+    assert not TranslateJob(counter).continuous and not SummarizeJob(counter).continuous
