@@ -1,11 +1,14 @@
 """Job runner throughput: `mmgen.jobs.run` vs a plain loop calling `model.generate`, measured in the same run.
 
-    python benchmarks/bench_jobs.py [--images 256] [--clips 64] [--batch-size 8] [--repeats 2] [--threads 1]
+    python benchmarks/bench_jobs.py [--images 256] [--clips 64] [--prompts 256] [--batch-size 8] [--repeats 2]
+                                    [--threads 1] [--only caption|speech|generate]
 
 Data, generated here: ``--images`` scenes of the demo captioner's domain rendered at mixed sizes
 (48 to 1600 pixels a side, mixed aspect, PNG and JPEG), and ``--clips`` espeak-ng utterances of
 mixed length (0.4 to 4.5 s, within demo/asr's 5 s window) written as 22.05 kHz WAV and 44.1 kHz
-FLAC, so every clip is decoded and resampled.
+FLAC, so every clip is decoded and resampled; ``--prompts`` held-out counting lines of demo/lm cut
+after 1 to 5 of their numbers (`bench_continuous.counting_prompts`), one per line of a text file:
+continuations of about 3 to 27 tokens, each ending on its own EOS.
 
 For each modality, the same inputs and batch size:
 
@@ -15,7 +18,10 @@ For each modality, the same inputs and batch size:
   background decoding, length buckets, committed Parquet output;
 - job variants that show where the time goes: ``workers=0`` (no background reading) and, for
   speech, ``return_timestamps=False`` (one window per clip instead of Whisper's long-form
-  seeking) and ``mmgen.tasks.transcribe`` in a plain loop (the job's per-recording compute alone).
+  seeking) and ``mmgen.tasks.transcribe`` in a plain loop (the job's per-recording compute alone);
+  for text generation, ``GenerateJob`` computes through a running batch of ``--batch-size`` rows
+  (continuous batching), and the variant ``fixed batches`` turns that off (the job's length
+  buckets and ``mmgen.generate`` on batches, as the other tasks run).
 
 Runs are interleaved after a warm-up; the best of ``--repeats`` is reported. torch runs on
 ``--threads`` threads in every variant (the job's reader threads are extra). Prints items/s and
@@ -23,6 +29,54 @@ the job / plain ratio (wall time), then where the CPU time goes: the plain loop'
 preprocessing vs its generate, the job's main thread vs its reader threads, and the critical
 path a machine with ``1 + --workers`` free cores would give (on a shared, loaded machine the
 wall times cannot show the overlap; CPU times can).
+
+Printed on a shared 2-CPU machine (4 other jobs running; issue 13's target: the job runner at
+least 1.5x the plain loop). ``python benchmarks/bench_jobs.py`` on main (2697c16), before the
+text generation row::
+
+    torch 2.14.1+cu130, 1 torch thread(s), 2 CPUs (load average 14.0), batch 8, job readers 2
+
+    captioning (demo/caption): 256 items, wall time (best of the repeats)
+    variant                                       items/s  vs plain  same text as plain
+    plain loop (model.generate)                      29.1     1.00x               100%
+    job runner                                       29.6     1.02x               100%
+    job runner, no background readers                32.8     1.13x               100%
+      CPU seconds, plain loop: 2.98 (1.65 decoding + preprocessing, 1.33 model.generate and the rest)
+      CPU seconds, job runner: main thread 1.59 (compute 1.57), 2 reader thread(s) 1.16 in all
+      critical path on a dedicated 2-core machine: 1.59 s -> job / plain 1.87x; with 3 free cores: 1.59 s -> 1.87x (projections from CPU time, not measurements)
+
+    clips: 0.4 to 4.1 s, 107 s in all
+
+    transcription (demo/asr): 64 items, wall time (best of the repeats)
+    variant                                       items/s  vs plain  same text as plain
+    plain loop (model.generate)                      28.3     1.00x               100%
+    job runner                                       17.5     0.62x                92%
+    job runner, no background readers                11.4     0.40x                92%
+    job runner, return_timestamps=False              20.7     0.73x                98%
+    plain loop of mmgen.tasks.transcribe              5.3     0.19x                92%
+      plain loop (model.generate): transcripts equal to the spoken text: 88%
+      job runner: transcripts equal to the spoken text: 86%
+      job runner, no background readers: transcripts equal to the spoken text: 86%
+      job runner, return_timestamps=False: transcripts equal to the spoken text: 88%
+      plain loop of mmgen.tasks.transcribe: transcripts equal to the spoken text: 86%
+      CPU seconds, plain loop: 1.02 (0.24 decoding + preprocessing, 0.78 model.generate and the rest)
+      CPU seconds, job runner: main thread 1.02 (compute 1.01), 2 reader thread(s) 0.22 in all
+      critical path on a dedicated 2-core machine: 1.02 s -> job / plain 1.00x; with 3 free cores: 1.02 s -> 1.00x (projections from CPU time, not measurements)
+
+``python benchmarks/bench_jobs.py --only generate --repeats 3``, with continuous batching in
+`GenerateJob` (the fixed-batches variant is the job as it ran before it)::
+
+    torch 2.14.1+cu130, 1 torch thread(s), 2 CPUs (load average 7.7), batch 8, job readers 2
+
+    text generation (demo/lm, max_new_tokens=48): 256 items, wall time (best of the repeats)
+    variant                                       items/s  vs plain  same text as plain
+    plain loop (model.generate)                      32.6     1.00x               100%
+    job runner (continuous batching)                 46.8     1.43x               100%
+    job runner, fixed batches                        42.3     1.30x               100%
+
+The fixed-batches job is ahead of the plain loop here mostly because its length buckets sort the
+prompts by length, and a counting prompt that gives more numbers leaves fewer to continue, so
+sorting happens to group similar output lengths; continuous batching does not depend on that.
 """
 
 from __future__ import annotations
@@ -43,7 +97,7 @@ import torchaudio
 
 import mmgen
 from mmgen.demo.data import scenes, speech
-from mmgen.jobs import CaptionJob, JobTask, TranscribeJob, run
+from mmgen.jobs import CaptionJob, GenerateJob, JobTask, TranscribeJob, run
 
 SIDES = (48, 64, 96, 160, 256, 400, 640, 1024, 1600)
 
@@ -171,13 +225,32 @@ def _plain_transcripts(generator, paths: list[Path], batch_size: int, io: CpuClo
     return texts
 
 
+def plain_generations(tokenizer, model, prompts: list[str], batch_size: int, new_tokens: int) -> list[str]:
+    """Batches of ``batch_size`` prompts in input order, left-padded, through ``model.generate``."""
+    texts = []
+    for start in range(0, len(prompts), batch_size):
+        batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            tokens = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False)
+        texts += [t.strip() for t in tokenizer.batch_decode(tokens[:, batch["input_ids"].shape[1]:],
+                                                            skip_special_tokens=True)]
+    return texts
+
+
+class FixedGenerateJob(GenerateJob):
+    """`GenerateJob` without continuous batching: fixed length buckets through ``compute``, as before it."""
+
+    continuous = False
+
+
 # -- measuring -------------------------------------------------------------------------------------
 
-def job_texts(output: Path, paths: list[Path]) -> list[str]:
+def job_texts(output: Path, paths: list[Path] | list[str]) -> list[str]:
+    """The records' texts in input order: ``paths``' names, or the ids themselves."""
     import pyarrow.parquet as pq
 
     records = {r["id"]: r for r in pq.read_table(output).to_pylist()}
-    return [(records[p.name]["text"] or "").strip() for p in paths]
+    return [(records[p.name if isinstance(p, Path) else p]["text"] or "").strip() for p in paths]
 
 
 def best_of(variants: dict[str, Callable[[], list[str]]], repeats: int) -> dict[str, tuple[float, list[str]]]:
@@ -234,11 +307,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--clips", type=int, default=64)
+    parser.add_argument("--prompts", type=int, default=256)
+    parser.add_argument("--new-tokens", type=int, default=48, help="max_new_tokens, above every continuation")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", choices=["caption", "speech"], default=None)
+    parser.add_argument("--only", choices=["caption", "speech", "generate"], default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} torch thread(s), {os.cpu_count()} CPUs (load average "
@@ -291,6 +366,29 @@ def main() -> None:
             report("transcription (demo/asr)", len(paths), results, reference=said)
             cpu_breakdown(lambda io, total: plain_transcripts(generator, paths, args.batch_size, io, total),
                           lambda task: job(task, folder, paths, args.workers), TranscribeJob(generator), args.workers)
+        if args.only in (None, "generate"):
+            from bench_continuous import counting_prompts
+
+            prompts = counting_prompts(args.prompts, seed=0)
+            source = work / "prompts.txt"
+            source.write_text("".join(p + "\n" for p in prompts), encoding="utf-8")
+            ids = [f"prompts.txt:{n}" for n in range(1, len(prompts) + 1)]
+            generator = mmgen.load("demo/lm", device="cpu")
+
+            def generate_job(task: GenerateJob) -> list[str]:
+                output = work / "generate.parquet"
+                run(task, source, output, batch_size=args.batch_size, workers=args.workers, overwrite=True,
+                    progress=False)
+                return job_texts(output, ids)
+
+            options = {"max_new_tokens": args.new_tokens}
+            results = best_of({
+                PLAIN: lambda: plain_generations(generator.tokenizer, generator.model, prompts, args.batch_size,
+                                                 args.new_tokens),
+                "job runner (continuous batching)": lambda: generate_job(GenerateJob(generator, **options)),
+                "job runner, fixed batches": lambda: generate_job(FixedGenerateJob(generator, **options)),
+            }, args.repeats)
+            report(f"text generation (demo/lm, max_new_tokens={args.new_tokens})", len(prompts), results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

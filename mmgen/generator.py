@@ -5,6 +5,8 @@
     results[0].text, results[0].tokens, results[0].finish_reason
     for delta in generator.stream("Once upon a time"):
         print(delta.text, end="")
+    for index, result in generator.generate_many(prompts, batch_size=8):   # continuous batching
+        print(index, result.text)
 
 The model class is an ``AutoModelFor...`` chosen from the config (`auto_class_for`); the input
 adapter from the model's input modality (`mmgen.inputs.adapters.adapter_for`). ``generate`` runs the
@@ -18,7 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,7 @@ import torch
 import transformers as T
 
 from mmgen.api import generate as generate_tokens
+from mmgen.api import generate_many as generate_tokens_many
 from mmgen.api import stream as stream_tokens
 from mmgen.core.frames import FinishReason, TokenStep
 from mmgen.core.options import OPTION_NAMES, OptionError
@@ -290,6 +293,25 @@ class Generator:
         arguments, inputs_count = self.arguments(inputs, **options)
         generation = generate_tokens(self.model, **arguments)
         return self._results(generation, inputs_count)
+
+    def generate_many(self, inputs: Iterable[Any], batch_size: int = 8, **options: Any) -> Iterator[tuple[int, Result]]:
+        """Continuous batching (`mmgen.generate_many`): yield ``(index, Result)`` for each input as soon as it finishes.
+
+        Up to ``batch_size`` inputs decode together and a finished one's place is taken by the next.
+        Each input is encoded alone, when its place frees up (``inputs`` is read lazily), so its
+        `Result` is the one ``generate(input, **options)`` gives. Raises `OptionError` where
+        `mmgen.generate_many` does (beam search, several sequences per input, models that prepare
+        their own inputs every step); an input that cannot be encoded raises when it is reached.
+        """
+
+        def calls() -> Iterator[dict[str, Any]]:
+            for item in inputs:
+                arguments, _ = self.arguments([item], **options)
+                del arguments["tokenizer"]
+                yield arguments
+
+        for index, generation in generate_tokens_many(self.model, calls(), batch_size, tokenizer=self.tokenizer):
+            yield index, self._results(generation, 1)[0]
 
     def _results(self, generation: Generation, inputs_count: int) -> list[Result]:
         rows = generation.sequences.shape[0]

@@ -5,15 +5,18 @@
         print(c.prompt, "->", c.text, c.finish_reason)
     chat(generator, [[{"role": "user", "content": "Hi!"}]])   # the model's chat template
     stream_text_completions(generator, ["Once upon a time"], lambda row, text: print(text, end=""))
+    for c in generate_text_many(generator, prompts, batch_size=8):   # each as it finishes, refilled batch
+        print(c.input_index, c.text)
 
-A thin layer over `mmgen.generator.Generator.generate` (and, to stream, `mmgen.stream` with
-`mmgen.outputs.text_stream.stream_text`): the generator's input adapter renders chats and pads
-prompts; this module only shapes the rows into `Completion`s.
+A thin layer over `mmgen.generator.Generator.generate` (to stream, `mmgen.stream` with
+`mmgen.outputs.text_stream.stream_text`; continuous batching, `Generator.generate_many`): the
+generator's input adapter renders chats and pads prompts; this module only shapes the rows into
+`Completion`s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -98,6 +101,32 @@ def generate_text(generator: Any, prompts: Prompt | Sequence[Prompt], **options:
                        input_index=r.input_index, new_tokens=len(r.tokens)) for r in results]
 
 
+def generate_text_many(generator: Any, prompts: Iterable[Prompt], batch_size: int = 8,
+                       **options: Any) -> Iterator[Completion]:
+    """`generate_text` with continuous batching: each prompt's `Completion` as soon as it finishes.
+
+    Up to ``batch_size`` prompts decode together; a finished one's place is taken by the next
+    (`mmgen.generate_many`), so a long completion does not hold the others back. ``prompts`` is
+    read lazily; ``input_index`` is a prompt's place in it. Each completion is the one
+    ``generate_text(generator, [prompt], **options)`` gives (greedy, and seeded sampling). One
+    completion per prompt (no beam search, no ``num_return_sequences``: `mmgen.OptionError`). A
+    prompt longer than the model's positions raises `mmgen.InputError` when it is reached, which
+    ends the stream: check prompts first (`check_prompt_lengths`) to keep going past them.
+    """
+    waiting: dict[int, Prompt] = {}
+
+    def checked() -> Iterator[Prompt]:
+        for index, prompt in enumerate(prompts):
+            item = prompt if isinstance(prompt, str) else [dict(m) for m in prompt]
+            check_prompt_lengths(generator, [item])
+            waiting[index] = prompt
+            yield item
+
+    for index, result in generator.generate_many(checked(), batch_size, **options):
+        yield Completion(prompt=waiting.pop(index), text=result.text, finish_reason=result.finish_reason,
+                         input_index=index, new_tokens=len(result.tokens))
+
+
 def stream_text_completions(generator: Any, prompts: Prompt | Sequence[Prompt], on_text: Callable[[int, str], None],
                             **options: Any) -> list[Completion]:
     """`generate_text`, calling ``on_text(input_index, text)`` with each piece of text as it is generated.
@@ -153,4 +182,5 @@ def chat(generator: Any, conversations: Sequence[Message] | Sequence[Sequence[Me
     return generate_text(generator, batch, **options)
 
 
-__all__ = ["Completion", "chat", "check_prompt_lengths", "generate_text", "stream_text_completions"]
+__all__ = ["Completion", "chat", "check_prompt_lengths", "generate_text", "generate_text_many",
+           "stream_text_completions"]

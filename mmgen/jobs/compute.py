@@ -9,6 +9,11 @@ costs the others their results:
 - any other exception: the batch is retried one input at a time, so only the inputs that fail
   alone get error records;
 - ``mmgen.OptionError`` is no input's fault (a bad option, a wrong model): it stops the job.
+
+A continuous task (`JobTask.continuous`) is computed a window at a time by
+`BatchComputer.continuous`, its records yielded as they finish: out of memory halves the slots and
+restarts the stream for the unfinished values; any other exception sends the unfinished values
+through the fixed batches above. `record_batches` picks the way for the engines.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
+from mmgen.jobs.buckets import DEFAULT_WINDOW_BATCHES, length_batches
 from mmgen.jobs.prefetch import Loaded
 from mmgen.jobs.records import Record, error_record, ok_record
 
@@ -72,6 +79,47 @@ class BatchComputer:
                 records[position] = record
         return [records[p] for p in range(len(batch))]
 
+    def continuous(self, group: Sequence[Loaded], slots: int) -> Iterator[Record]:
+        """One record per item of ``group``, in the order they finish, from the task's ``compute_continuous`` with at
+        most ``slots`` (and `limit`) values in work; items with an ``error`` first, without compute."""
+        todo = []
+        for position, item in enumerate(group):
+            if item.error is not None:
+                yield error_record(item.id, item.error, self.fields)
+            else:
+                todo.append(position)
+        while todo:
+            size = min(slots, self.limit or slots)
+            done: set[int] = set()
+            stream = iter(self.task.compute_continuous([group[p].value for p in todo], size))
+            try:
+                for index, result in stream:
+                    position = todo[index]
+                    if position in done:
+                        raise RuntimeError(f"{type(self.task).__name__}.compute_continuous returned value {index} "
+                                           "twice")
+                    done.add(position)
+                    yield self._record(group[position], result)
+                if len(done) == len(todo):
+                    return
+                failure: Exception = RuntimeError(f"{type(self.task).__name__}.compute_continuous returned "
+                                                  f"{len(done)} results for {len(todo)} inputs")
+            except Exception as exc:
+                if _is_option_error(exc):
+                    raise
+                failure = exc
+            finally:  # also when the job stops mid-window: the values in work are dropped, a resume recomputes them
+                getattr(stream, "close", lambda: None)()
+            todo = [p for p in todo if p not in done]
+            if is_out_of_memory(failure) and size > 1:
+                _release_memory()
+                self.limit = max(1, size // 2)
+                logger.warning("Out of memory with %d inputs in work: going on with %d.", size, self.limit)
+                continue
+            # A stream fails for all its rows, whichever input is at fault: fixed batches find it.
+            yield from self._split([group[p] for p in todo], size)
+            return
+
     def _compute(self, items: list[Loaded]) -> list[Record]:
         try:
             results = self.task.compute([item.value for item in items])
@@ -112,8 +160,33 @@ class BatchComputer:
         return records
 
 
+def record_batches(computer: BatchComputer, items: Iterable[Loaded], batch_size: int,
+                   window: int | None = None) -> Iterator[list[Record]]:
+    """The records of ``items``, a batch (``batch_size`` records) at a time, window by window.
+
+    Each window of ``window`` items (default 16 batches): for a fixed task, sorted by length and
+    cut into batches (`length_batches`), each computed at once; while the task is continuous
+    (`JobTask.continuous`, read at each window), in input order through
+    `BatchComputer.continuous` with ``batch_size`` slots, its records handed on a batch at a time
+    as they finish (the window's last batch may be short).
+    """
+    size = max(window or DEFAULT_WINDOW_BATCHES * batch_size, batch_size)
+    stream = iter(items)
+    while group := list(islice(stream, size)):
+        if not getattr(computer.task, "continuous", False):  # a duck-typed task may lack it
+            for batch in length_batches(group, lambda item: item.length, batch_size, size):
+                yield computer(batch)
+            continue
+        records = computer.continuous(group, batch_size)
+        try:
+            while batch := list(islice(records, batch_size)):
+                yield batch
+        finally:
+            records.close()
+
+
 def _short(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
-__all__ = ["BatchComputer", "is_out_of_memory"]
+__all__ = ["BatchComputer", "is_out_of_memory", "record_batches"]

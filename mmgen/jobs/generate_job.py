@@ -12,6 +12,16 @@ sent as a user message through the model's chat template (after ``system``, when
 ``on_text(id, text)``: called as each piece of text is generated (the command line prints it),
 for a local job; a batch of one then streams token by token (`mmgen.tasks.stream_text_completions`).
 It is not sent to Ray's actors.
+
+Continuous batching: on a decoder-only LM (without ``on_text``) the job is `continuous`: each
+window of prompts goes through one running batch of ``batch_size`` rows
+(`mmgen.tasks.generate_text_many`), a finished prompt's row taken by the next, so a batch does
+not run as long as its longest output (`benchmarks/bench_jobs.py --only generate`). Each record is
+the one the prompt gets alone (``generate_text(generator, [prompt])``: greedy, or sampling with a
+``seed``), as in a fixed batch up to float rounding. Options the running batch refuses
+(beam search, ``num_return_sequences``, a static cache, speculative decoding) and models that
+prepare their own inputs every step fall back to fixed batches. Encoder-decoder models keep
+fixed batches: there each newcomer's own encoder pass costs more than refilling saves.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import pyarrow as pa
 from mmgen.jobs.inputs import Input, InputSet
 from mmgen.jobs.model_job import ModelJob
 from mmgen.jobs.records import RecordId
+from mmgen.jobs.task import Computed
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ class GenerateJob(ModelJob):
         if stop:
             self.options["stop_strings"] = list(stop)
         self.on_text = on_text
+        self.refused = False  # the running batch refused these options or this model: fixed batches
 
     def read_item(self, item: Input) -> Prompt:
         prompt = as_prompt(item.source)
@@ -102,6 +114,47 @@ class GenerateJob(ModelJob):
         for c in completions:
             first.setdefault(todo[c.input_index].id, c)
         return [self.record(p.value, first.get(p.id)) for p in prompts]
+
+    @property
+    def continuous(self) -> bool:
+        """A decoder-only LM computes through a running batch (module docstring); ``on_text`` streams a fixed batch."""
+        return (self.on_text is None and not self.refused and self.generator is not None
+                and not self.generator.model.config.is_encoder_decoder)
+
+    def compute_continuous(self, prompts: Sequence[Prompt], slots: int) -> Iterator[tuple[int, Computed]]:
+        """Records as prompts finish, ``slots`` decoding at once (`mmgen.tasks.generate_text_many`); a blank prompt,
+        or one longer than the model's positions (its error), at once, without entering the batch. Options or a
+        model the running batch refuses (an `OptionError` before the first result) turn this job to fixed batches."""
+        import mmgen
+        from mmgen.inputs.errors import InputError
+        from mmgen.tasks import generate_text_many
+        from mmgen.tasks.text_generation import check_prompt_lengths
+
+        todo = []
+        for index, prompt in enumerate(prompts):
+            if isinstance(prompt.value, str) and not prompt.value.strip():
+                yield index, self.record(prompt.value, None)
+                continue
+            try:
+                check_prompt_lengths(self.generator, [prompt.value])
+            except InputError as exc:  # this prompt's error record; the others go on
+                yield index, exc
+                continue
+            todo.append(index)
+        finished = 0
+        try:
+            for completion in generate_text_many(self.generator, (prompts[i].value for i in todo), slots,
+                                                 **self.options):
+                index = todo[completion.input_index]
+                finished += 1
+                yield index, self.record(prompts[index].value, completion)
+        except mmgen.OptionError:
+            if finished:
+                raise
+            self.refused = True  # a bad option is raised again by the fixed batches: it still stops the job
+            for start in range(0, len(todo), slots):
+                chunk = todo[start:start + slots]
+                yield from zip(chunk, self.compute([prompts[i] for i in chunk]))
 
     @staticmethod
     def record(prompt: Any, completion: Any) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
     inputs -> skip committed ids -> read_ahead (threads) -> length_batches (window) -> BatchComputer -> Journal
 
+A continuous task (`JobTask.continuous`, `GenerateJob` on a decoder-only LM) computes each window
+through its running batch instead, its records taken a batch at a time as they finish
+(`mmgen.jobs.compute.record_batches`).
+
 Records of inputs that cannot be read skip the model and are committed with the next batch.
 Results are committed by `Journal.commit` after a batch once ``commit_seconds`` have passed (or
 ``commit_records`` wait), at the end, and when SIGINT asks the job to stop after its batch.
@@ -16,8 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from mmgen.jobs.buckets import length_batches
-from mmgen.jobs.compute import BatchComputer
+from mmgen.jobs.compute import BatchComputer, record_batches
 from mmgen.jobs.errors import JobInterrupted, OutputError
 from mmgen.jobs.inputs import Input, InputSet, unique
 from mmgen.jobs.interrupt import stop_on_sigint
@@ -55,8 +58,7 @@ def run_local(task: Any, sources: Sequence[InputSet], journal: Journal, committe
                 unreadable.append(item)  # recorded with the next batch, no compute
 
     loaded = read_ahead(pending_inputs(sources, committed), task, settings.workers, settings.batch_size)
-    batches = length_batches(readable(loaded), lambda item: item.length, settings.batch_size, settings.window)
-    computer = BatchComputer(task)
+    batches = record_batches(BatchComputer(task), readable(loaded), settings.batch_size, settings.window)
     pending: list[Record] = []
     last_commit = time.monotonic()
     bar = progress_bar(task.name, total, settings.progress)
@@ -78,8 +80,8 @@ def run_local(task: Any, sources: Sequence[InputSet], journal: Journal, committe
     stopped = False
     try:
         with stop_on_sigint() as stop:
-            for batch in batches:
-                take(computer(batch))
+            for records in batches:
+                take(records)
                 take([error_record(item.id, item.error, fields) for item in unreadable])
                 unreadable.clear()
                 if len(pending) >= settings.commit_records or time.monotonic() - last_commit >= settings.commit_seconds:

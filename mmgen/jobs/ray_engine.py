@@ -7,7 +7,8 @@
   ``IterableDataset``, read once) are listed on the driver and handed over with ``from_items``.
 - `JobActor` is the callable class of ``map_batches``: each actor of the pool loads the model
   once (`JobTask.setup`), then for each block of rows reads the inputs in threads, buckets them
-  by length and computes them with the local engine's `BatchComputer`, so a failure becomes that
+  by length and computes them with the local engine's `BatchComputer` (a continuous task: the
+  block through its running batch, `mmgen.jobs.compute.record_batches`), so a failure becomes that
   row's ``error`` record, exactly as locally (Ray's own error tolerance would drop whole blocks).
   Rows already committed are dropped in the actor (resume by id).
 - The driver iterates the results and commits them to the same `Journal` as the local engine
@@ -35,8 +36,7 @@ from typing import Any
 import pyarrow as pa
 
 from mmgen.jobs import dataset_inputs, manifests
-from mmgen.jobs.buckets import length_batches
-from mmgen.jobs.compute import BatchComputer
+from mmgen.jobs.compute import BatchComputer, record_batches
 from mmgen.jobs.errors import JobError, JobInterrupted
 from mmgen.jobs.inputs import Input, InputSet
 from mmgen.jobs.interrupt import stop_on_sigint
@@ -120,8 +120,8 @@ class JobActor:
                                  self.settings.batch_size))
         records: list[Record] = [error_record(item.id, item.error, fields) for item in loaded if item.error is not None]
         readable = [item for item in loaded if item.error is None]
-        for batch in length_batches(readable, lambda item: item.length, self.settings.batch_size, self.settings.window):
-            records += self.computer(batch)
+        for batch in record_batches(self.computer, readable, self.settings.batch_size, self.settings.window):
+            records += batch
         schema = record_schema(self.task.fields, block.schema.field("id").type)
         return pa.Table.from_pylist(records, schema=schema)
 

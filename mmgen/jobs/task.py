@@ -15,16 +15,25 @@ runner drives it in three steps (local engine: `mmgen.jobs.local`; Ray: `mmgen.j
    that computes value by value keeps the others' results so). A batch that raises is retried
    one value at a time to find the bad input; out of memory halves the batch (`mmgen.jobs.compute`).
 
+Continuous batching (a task whose `continuous` is True once set up, `GenerateJob` on a decoder-only
+LM): instead of step 3 the runner hands ``compute_continuous(values, slots)`` a window of values
+(16 batches by default, ``window=``) and the task yields ``(index, fields or exception)`` for each
+as it finishes, keeping up to ``slots`` (the batch size) in work at once: a finished value's place
+is taken by the next, so a long output does not hold a batch back. The records are taken a batch
+at a time in the order they finish; a stream that raises is retried for its unfinished values in
+fixed batches through ``compute`` (which isolates a bad input), out of memory halves the slots.
+
 `setup` loads the model once per process (each Ray actor calls it once), before any read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 SOURCES = ("path", "text")
 TEXT_UNITS = ("line", "file")
+Computed = dict[str, Any] | BaseException  # a value's fields, or the exception of a value that failed alone
 
 
 class JobTask:
@@ -68,12 +77,23 @@ class JobTask:
         """The value's length for bucketing (seconds, characters, pixels). Default: 0, every value alike."""
         return 0.0
 
-    def compute(self, values: Sequence[Any]) -> list[dict[str, Any] | BaseException]:
+    def compute(self, values: Sequence[Any]) -> list[Computed]:
         """Values -> one dict of `fields` per value (or the exception of a value that failed alone), in order."""
         raise NotImplementedError(f"{type(self).__name__} must define compute(values).")
+
+    @property
+    def continuous(self) -> bool:
+        """Whether the runner computes this task through `compute_continuous` (read after `setup`). Default: False."""
+        return False
+
+    def compute_continuous(self, values: Sequence[Any], slots: int) -> Iterator[tuple[int, Computed]]:
+        """Values -> ``(index in values, fields or the exception of that value)`` for each, as each finishes, with at
+        most ``slots`` values in work at once (module docstring). Only called when `continuous` is True."""
+        raise NotImplementedError(f"{type(self).__name__} must define compute_continuous(values, slots) when "
+                                  "continuous is True.")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
-__all__ = ["SOURCES", "TEXT_UNITS", "JobTask"]
+__all__ = ["SOURCES", "TEXT_UNITS", "Computed", "JobTask"]

@@ -46,13 +46,13 @@ def test_unset_generation_options_are_not_passed(runner, models, monkeypatch):
     import mmgen.tasks
 
     seen = []
-    real = mmgen.tasks.generate_text
+    for name in ("generate_text", "generate_text_many"):  # fixed batches, or continuous batching (a causal LM)
 
-    def spy(generator, prompts, **options):
-        seen.append(options)
-        return real(generator, prompts, max_new_tokens=2)
+        def spy(generator, prompts, *batch_size, real=getattr(mmgen.tasks, name), **options):
+            seen.append(options)
+            return real(generator, prompts, *batch_size, max_new_tokens=2)
 
-    monkeypatch.setattr(mmgen.tasks, "generate_text", spy)
+        monkeypatch.setattr(mmgen.tasks, name, spy)
     assert invoke(runner, "generate", "-m", models["gpt2"], "-p", "hi", "-f", "jsonl").exit_code == 0
     assert invoke(runner, "generate", "-m", models["gpt2"], "-p", "hi", "-f", "jsonl", "--max-new-tokens", "3",
                   "--greedy", "--top-k", "5").exit_code == 0

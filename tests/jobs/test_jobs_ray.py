@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from job_fakes import ReadFile, UpperText
+from job_fakes import ReadFile, UpperStream, UpperText
 from job_files import read_records
 
 import mmgen
@@ -65,3 +65,16 @@ def test_ray_runs_a_demo_model_once_per_actor_with_the_local_records(tmp_path, r
     assert ray_records == sorted_records(tmp_path / "local.jsonl")
     empty = {r["id"]: r for r in ray_records}["empty"]
     assert empty["error"] == "the 'text' value is empty. Fix: give every row its text"
+
+
+def test_ray_actors_compute_a_continuous_task_through_its_running_batch(tmp_path, ray_instance):
+    rows = [{"id": n, "text": ("bad " if n % 11 == 0 else "") + "x" * (n * 7 % 23)} for n in range(70)]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,text\n" + "".join(f"{r['id']},{r['text']}\n" for r in rows))
+    run(UpperStream(), manifest, tmp_path / "local.jsonl", progress=False)
+    report = run(UpperStream(), manifest, tmp_path / "ray.jsonl", engine="ray", ray=ON_A_SMALL_MACHINE,
+                 progress=False)
+    assert report.records == 70 and report.failed == 7
+    ray_records = sorted_records(tmp_path / "ray.jsonl")
+    assert ray_records == sorted_records(tmp_path / "local.jsonl")
+    assert {r["how"] for r in ray_records if r["error"] is None} == {"continuous"}

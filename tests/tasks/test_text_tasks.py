@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import tiny_saved as ts
 from mmgen.tasks import Completion, Summary, chat, generate_text, summarize
@@ -113,3 +115,22 @@ def test_a_prompt_past_the_models_positions_is_refused_before_any_compute(lm):
     with pytest.raises(InputError, match=rf"tokens long and this model reads at most {limit}"):
         generate_text(lm, ["word " * (4 * limit)])
     assert generate_text(lm, ["word " * 4])[0].new_tokens == NEW
+
+
+def test_completions_through_a_running_batch_are_each_prompts_own_as_they_finish(lm):
+    from mmgen import InputError, OptionError
+    from mmgen.tasks import generate_text_many
+
+    prompts = ["the cat sat", "hello", CHATS[1], "a", "the end of the road is near"]
+    limits = {"max_new_tokens": 3, "stop_strings": ["e"]}  # rows end at different steps
+    finished = list(generate_text_many(lm, iter(prompts), batch_size=2, **limits))
+    assert sorted(c.input_index for c in finished) == [0, 1, 2, 3, 4]
+    for c in finished:
+        alone = generate_text(lm, [prompts[c.input_index]], **limits)[0]
+        assert c == dataclasses.replace(alone, input_index=c.input_index)  # prompt, text, reason, tokens
+    assert {c.finish_reason for c in finished} == {FinishReason.LENGTH, FinishReason.STOP_STRING}
+    limit = lm.model.config.max_position_embeddings
+    with pytest.raises(InputError, match="tokens long"):
+        list(generate_text_many(lm, ["hello", "word " * (4 * limit)]))
+    with pytest.raises(OptionError, match="num_beams"):
+        list(generate_text_many(lm, ["hello"], num_beams=2))
