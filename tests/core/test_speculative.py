@@ -14,6 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 import mmgen
 from mmgen.core.frames import TokenStep
 from mmgen.core.options import OptionError
+from mmgen.core.packed_batch import supports_packing
 from mmgen.demo import demo_path
 
 FREE = dict(max_new_tokens=16, eos_token_id=None, forced_eos_token_id=None)
@@ -90,6 +91,7 @@ def test_a_draft_that_is_the_model_has_every_guess_kept(name):
     has all 3 guesses kept, so each round gains 4 tokens: 16 tokens = the prefill's 1 + 4 rounds."""
     model = tiny_model(name)
     draft = copy.deepcopy(model)
+    supports_packing(model)  # the one-time probe of its 4D masks is not a decoding forward
     calls = []
     model.register_forward_hook(lambda *_: calls.append(1))
     ids, mask = prompts(batch=3)
