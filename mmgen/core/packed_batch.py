@@ -110,14 +110,21 @@ class PackedBatch:
             prompt = step.input_ids[0]
             prompts.append(prompt[step.mask[0, : step.length] != 0] if step.padded else prompt)  # without padding
         device, decoding = self.device, self.rows
-        lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
-        new_ids = torch.arange(self.next_id, self.next_id + len(prompts), device=device)
-        self.next_id += len(prompts)
-        # The step's q tokens: each decoding row's last token, then each newcomer's prompt.
-        inputs = torch.cat([tokens, *prompts])
-        query_owner = torch.cat([self.ids, new_ids.repeat_interleave(lengths)])
-        query_position = torch.cat([self.next_positions, *[torch.arange(len(p), device=device) for p in prompts]])
-        last = torch.cat([torch.arange(decoding, device=device), decoding + lengths.cumsum(0) - 1])  # (rows,)
+        if prompts:
+            lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
+            new_ids = torch.arange(self.next_id, self.next_id + len(prompts), device=device)
+            self.next_id += len(prompts)
+            # The step's q tokens: each decoding row's last token, then each newcomer's prompt.
+            inputs = torch.cat([tokens, *prompts])
+            query_owner = torch.cat([self.ids, new_ids.repeat_interleave(lengths)])
+            query_position = torch.cat([self.next_positions, *[torch.arange(len(p), device=device) for p in prompts]])
+            last: torch.Tensor | int = torch.cat([torch.arange(decoding, device=device),
+                                                  decoding + lengths.cumsum(0) - 1])  # (rows,)
+            self.ids = torch.cat([self.ids, new_ids])
+            self.next_positions = torch.cat([self.next_positions + 1, lengths])
+        else:  # decoding rows only: one token each, every position's logits kept (0: all)
+            inputs, query_owner, query_position, last = tokens, self.ids, self.next_positions, 0
+            self.next_positions = self.next_positions + 1
         owner = torch.cat([self.owner, query_owner])
         position = torch.cat([self.position, query_position])
         allowed = (owner[None, :] == query_owner[:, None]) & (position[None, :] <= query_position[:, None])
@@ -129,14 +136,12 @@ class PackedBatch:
         if self.keep_logits:
             forward["logits_to_keep"] = last
         outputs = self.model(**forward, return_dict=True)
-        logits = outputs.logits[0] if self.keep_logits else outputs.logits[0, last]
+        logits = outputs.logits[0] if self.keep_logits or not prompts else outputs.logits[0, last]
         if getattr(outputs, "cache", None) is not None:
             self.cache = outputs.cache
         if not decoding:
             plain_layers(self.cache)  # one column per token in every layer, or an OptionError
         self.owner, self.position = owner, position
-        self.ids = torch.cat([self.ids, new_ids])
-        self.next_positions = torch.cat([self.next_positions + 1, lengths])
         self.rows = decoding + len(prompts)
         return logits.to(copy=True, dtype=torch.float32)
 
