@@ -91,6 +91,19 @@ def test_encoder_decoder_rows_decode_as_alone(name):
     assert_alone(model, items, run_stream(model, items, **NO_EOS), **NO_EOS)
 
 
+@pytest.mark.parametrize("name", ["t5", "marian"])
+def test_encoder_decoder_newcomers_that_join_together_are_prefilled_together(name):
+    """The first step's three newcomers (sources of 2 to 12 tokens) run one encoder forward, padded on the
+    right; later ones join together where rows finish together. Each row still decodes as alone."""
+    model = tiny_model(name)
+    encoded = []
+    model.get_encoder().register_forward_hook(lambda module, args, output: encoded.append(output[0].shape[0]))
+    items = stream(seed=5)
+    results = run_stream(model, items, **NO_EOS)
+    assert sum(encoded) == len(items) and encoded[0] == 3 and len(encoded) < len(items)
+    assert_alone(model, items, results, **NO_EOS)
+
+
 @pytest.mark.parametrize("name", ["pegasus", "blenderbot", "plbart"])
 def test_more_bart_like_decoders_decode_as_alone(name):
     """Sinusoidal positions and embeddings scaled in the decoder (Pegasus), learned positions and
