@@ -73,6 +73,7 @@ class MaskedCacheStep:
         implementation = getattr(model.config, "_attn_implementation", None)
         self.mask_kind = implementation if implementation in ("sdpa", "eager") and supports_packing(model) else None
         self.dtype = next(model.parameters()).dtype
+        self._arange: dict[int, torch.Tensor] = {}
 
     @property
     def rows(self) -> int:
@@ -88,15 +89,18 @@ class MaskedCacheStep:
         """Append ``tokens`` (rows, n) as n new columns; ``visible`` (rows, n) bool hides some from the
         start (None: all visible). Returns the float32 logits of the last ``keep`` columns (rows, keep, vocab)."""
         n = tokens.shape[1]
-        if visible is None:
-            visible = torch.ones_like(tokens, dtype=torch.bool)
         self._make_room(n)
-        self.mask[:, self.columns: self.columns + n] = visible
-        if self.complete:
-            self.complete = bool(visible.all())
-        # A hidden column's position is never read (no visible query attends to it); 0 keeps it in range.
-        positions = (self.seen[:, None] + visible.long().cumsum(-1) - 1).masked_fill(~visible, 0)
-        self.seen = self.seen + visible.sum(-1)
+        if visible is None:  # every column visible (the draft's tokens, the target's checks): fewer ops
+            self.mask[:, self.columns: self.columns + n] = True
+            positions = self.seen[:, None] + self._offsets(n, tokens.device)
+            self.seen = self.seen + n
+        else:
+            self.mask[:, self.columns: self.columns + n] = visible
+            if self.complete:
+                self.complete = bool(visible.all())
+            # A hidden column's position is never read (no visible query attends to it); 0 keeps it in range.
+            positions = (self.seen[:, None] + visible.long().cumsum(-1) - 1).masked_fill(~visible, 0)
+            self.seen = self.seen + visible.sum(-1)
         self.columns += n
         inputs: dict[str, Any] = {"input_ids": tokens, "position_ids": positions, "cache": self.cache,
                                   "use_cache": True, "return_dict": True}
@@ -108,6 +112,13 @@ class MaskedCacheStep:
         if getattr(outputs, "cache", None) is not None:
             self.cache = outputs.cache
         return outputs.logits[:, -keep:].to(copy=True, dtype=torch.float32)
+
+    def _offsets(self, n: int, device: torch.device) -> torch.Tensor:
+        """(n,) 0 .. n-1, kept per n: the positions of n visible columns after a row's ``seen``."""
+        offsets = self._arange.get(n)
+        if offsets is None:
+            offsets = self._arange[n] = torch.arange(n, device=device)
+        return offsets
 
     def _attention_mask(self, n: int) -> torch.Tensor:
         """The mask of a forward feeding the last ``n`` columns: (rows, 1, n, columns) ready, or (rows, columns)."""
