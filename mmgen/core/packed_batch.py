@@ -53,8 +53,8 @@ def _takes(model: torch.nn.Module, name: str) -> bool:
 
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """(q, keys) bool -> (1, 1, q, keys) additive mask: 0 where allowed, the dtype's minimum elsewhere."""
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
-    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[None, None]
+    zero = torch.zeros((), dtype=dtype, device=allowed.device)
+    return torch.where(allowed, zero, torch.finfo(dtype).min)[None, None]
 
 
 def supports_packing(model: torch.nn.Module) -> bool:
@@ -127,7 +127,9 @@ class PackedBatch:
             self.next_positions = self.next_positions + 1
         owner = torch.cat([self.owner, query_owner])
         position = torch.cat([self.position, query_position])
-        allowed = (owner[None, :] == query_owner[:, None]) & (position[None, :] <= query_position[:, None])
+        allowed = owner[None, :] == query_owner[:, None]
+        if prompts:  # causal inside each prompt (a decoding row's only new column is its last)
+            allowed &= position[None, :] <= query_position[:, None]
         if self.cache is None:
             self.cache = new_cache(self.model)
         forward: dict[str, Any] = {"input_ids": inputs[None], "position_ids": query_position[None],
