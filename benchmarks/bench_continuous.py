@@ -29,6 +29,29 @@ Threads: torch on one thread. Runs are interleaved (each repeat runs every engin
 order rotating) after one warm-up each; the median is reported, in wall-clock and in CPU time of
 the process (steadier on a busy shared machine). Ratios are the reference's time over each
 engine's (above 1: faster).
+
+Last run (2026-12-06, the project's shared 2-core CPU, load average ~5 from other jobs, ``--repeats 7``;
+torch 2.14.1+cu130, transformers 5.25.0, 1 thread):
+
+    | row | fixed mmgen s (wall / cpu) | fixed HF (wall / cpu) | continuous (wall / cpu) | inputs equal |
+    |---|---|---|---|---|
+    | lm | 2.29 / 0.91 | 0.98× / 0.98× | 1.40× / 1.40× | 64/64, 64/64 |
+    | lm-limits | 1.82 / 0.71 | 1.00× / 0.97× | 2.00× / 1.90× | 64/64, 64/64 |
+    | translate | 0.54 / 0.22 | 0.99× / 1.00× | 0.55× / 0.58× | 64/64, 64/64 |
+    | asr | 1.29 / 0.49 | 0.70× / 0.70× | 0.47× / 0.49× | 64/64, 64/64 |
+
+The lm row is bound by forwards: 122 for the stream against fixed batches' 190 (1.56x), each
+costing about the same (one packed forward per step, newcomers' prompts inside it); what is left
+is per-step Python (token bookkeeping, the packed mask, rows joining and leaving: ~0.8 ms a step
+against ~0.45 for plain decoding) and each input's own planning. The lm row alone, run again
+minutes later (``--rows lm --repeats 7``, load average 7.7): fixed mmgen 1.72 / 0.65 s,
+continuous 1.67x wall / 1.43x CPU; in-process A/B runs of the two engines gave 1.45x to 1.6x CPU.
+The encoder-decoder rows lose to fixed batches because their outputs are short and nearly the
+same length (refilling saves few steps: translate 76 decoding forwards against ~85) while every
+newcomer costs forwards of its own: translate an encoder and a decoder forward per group of
+newcomers joining at one step (`mmgen.core.running_batch.prefill_together`: 40 groups for 64
+inputs, against fixed batches' 8), asr more: Whisper's planning runs the encoder and a
+language-detection forward per input (about half of the row's time), then its own prefill.
 """
 
 from __future__ import annotations

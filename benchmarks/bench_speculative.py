@@ -16,6 +16,44 @@ repeat with the order rotating, median reported, one torch thread:
   lines repeat little, so this row shows its overhead more than its gain).
 Every engine's sequences are compared with plain mmgen's. Ratios are to plain mmgen (wall and
 CPU time of the process).
+
+Last runs (2026-12-06, the project's shared 2-core CPU, other jobs running; defaults: 64 prompts,
+median of 7 or more repeats; torch 2.14.1, transformers 5.25.0):
+
+    | batch | engine | tokens/s | wall vs mmgen | CPU vs mmgen | same tokens |
+    |---|---|---|---|---|---|
+    | 1 | model.generate | 244 | 1.14x | 1.10x | yes |
+    | 1 | mmgen | 214 | 1.00x | 1.00x | yes |
+    | 1 | mmgen draft | 382 | 1.78x | 1.75x | yes |
+    | 1 | mmgen lookup | 280 | 1.31x | 1.28x | yes |
+    | 1 | model.generate draft | 397 | 1.85x | 1.72x | yes |
+    | 8 | model.generate | 1,516 | 0.96x | 0.94x | yes |
+    | 8 | mmgen | 1,584 | 1.00x | 1.00x | yes |
+    | 8 | mmgen draft | 2,433 | 1.54x | 1.53x | yes |
+    | 8 | mmgen lookup | 1,694 | 1.07x | 1.08x | yes |
+
+The same code run again minutes later, the machine busier:
+
+    | batch | engine | tokens/s | wall vs mmgen | CPU vs mmgen | same tokens |
+    |---|---|---|---|---|---|
+    | 1 | model.generate | 193 | 0.78x | 0.88x | yes |
+    | 1 | mmgen | 247 | 1.00x | 1.00x | yes |
+    | 1 | mmgen draft | 353 | 1.43x | 1.60x | yes |
+    | 1 | mmgen lookup | 294 | 1.19x | 1.07x | yes |
+    | 1 | model.generate draft | 472 | 1.91x | 1.44x | yes |
+    | 8 | model.generate | 829 | 0.84x | 0.94x | yes |
+    | 8 | mmgen | 981 | 1.00x | 1.00x | yes |
+    | 8 | mmgen draft | 1,400 | 1.43x | 1.69x | yes |
+    | 8 | mmgen lookup | 1,059 | 1.08x | 1.10x | yes |
+
+Where the time goes at batch 8 (demo/lm, 8 batches of the 64 prompts): plain decoding runs 168
+target forwards; the draft path 31 target forwards (8 prefills, 23 checks of up to 21 columns)
+and 155 draft forwards (about 0.75 ms each against ~2.4 ms for a target step), the draft's
+forwards and the checks' extra columns being most of its time. Rounds end once a quarter of the
+rows' drafts stop (`mmgen.core.proposers.DraftProposer`): waiting for every row ran 225 draft
+forwards. The ratios move with the other jobs on this 2-core machine (and wall more than CPU):
+here 1.43x to 1.78x wall and 1.60x to 1.75x CPU at batch 1, 1.43x to 1.54x wall and 1.53x to
+1.69x CPU at batch 8.
 """
 
 from __future__ import annotations

@@ -95,16 +95,17 @@ class SelfAttentionRows:
         return any(self.starts)
 
     def join(self, layers: list, mask: torch.Tensor, next_position: torch.Tensor) -> None:
-        """A newcomer's rows: its layers (1 row, n columns), its mask (1, n), its next position (1, 1)."""
+        """Newcomers' rows: their layers (k rows, n columns), their mask (k, n), their next positions (k, 1)."""
         n = columns(layers)
-        first = int(mask[0].argmax()) if bool((mask[0] == 0).any()) else 0  # its own left padding
-        if not self.starts:  # the first row (or the first after every row left)
+        padded = (mask == 0).any(-1)
+        firsts = torch.where(padded, mask.long().argmax(-1), 0).tolist()  # each row's own left padding
+        if not self.starts:  # the first rows (or the first after every row left)
             self.layers, self.length = layers, n
-            self.mask = torch.ones(1, n + MASK_CHUNK, dtype=mask.dtype, device=mask.device)
+            self.mask = torch.ones(mask.shape[0], n + MASK_CHUNK, dtype=mask.dtype, device=mask.device)
             self.mask[:, :n] = mask
-            self.positions, self.starts = next_position, [first]
+            self.positions, self.starts = next_position, firsts
             return
-        if n > self.length:  # the newcomer is longer: every row gets masked columns on its left
+        if n > self.length:  # the newcomers are longer: every row gets masked columns on its left
             extra = n - self.length
             pad_columns(self.layers, n, left=True)
             self.mask = widen(self.mask, self.mask.shape[1] + extra, dim=1, left=True)
@@ -112,12 +113,12 @@ class SelfAttentionRows:
             self.length = n
         append_rows(self.layers, layers, left=True)
         self.reserve()
-        row = torch.ones(1, self.mask.shape[1], dtype=self.mask.dtype, device=self.mask.device)
-        row[:, : self.length - n] = 0
-        row[:, self.length - n: self.length] = mask
-        self.mask = torch.cat([self.mask, row])
+        rows = torch.ones(mask.shape[0], self.mask.shape[1], dtype=self.mask.dtype, device=self.mask.device)
+        rows[:, : self.length - n] = 0
+        rows[:, self.length - n: self.length] = mask
+        self.mask = torch.cat([self.mask, rows])
         self.positions = torch.cat([self.positions, next_position.to(self.positions)])
-        self.starts.append(self.length - n + first)
+        self.starts += [self.length - n + first for first in firsts]
 
     def keep(self, rows: list[int], index: torch.Tensor) -> None:
         """Keep ``rows`` (``index``: the same as a tensor); then drop the columns no row uses."""

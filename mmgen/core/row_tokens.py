@@ -94,10 +94,18 @@ class RowTokens:
         self.processed_rows: list[int] = []
         self.own_stop_rows: list[int] = []
         self.any_sampled = self.any_scaled = False
+        self._arange: dict[int, torch.Tensor] = {}
 
     @property
     def rows(self) -> int:
         return len(self.plans)
+
+    def _index(self, rows: int) -> torch.Tensor:
+        """(rows,) 0 .. rows - 1, kept per count (the batch holds at most its slots)."""
+        index = self._arange.get(rows)
+        if index is None:
+            index = self._arange[rows] = torch.arange(rows, device=self.device)
+        return index
 
     def _row(self, values: list, dtype: torch.dtype) -> torch.Tensor:
         return torch.tensor(values, dtype=dtype, device=self.device)
@@ -165,7 +173,7 @@ class RowTokens:
         # log_softmax at the chosen token only, as `mmgen.core.decode.TokenEmitter` reads it.
         logprobs = scaled.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
         lengths = self.prompt_lengths + steps
-        rows = torch.arange(self.rows, device=self.device)
+        rows = self._index(self.rows)
         self.tokens[rows, lengths] = tokens
         self.logprobs[rows, steps] = logprobs
         self.clock += 1

@@ -104,6 +104,44 @@ class DecoderOnlyBatch:
         self.rows = len(rows)
 
 
+def prefill_together(model: torch.nn.Module, steps: Sequence[ModelStep]) -> EncoderDecoderStep | None:
+    """One step over several encoder-decoder newcomers, or None where they cannot be stacked.
+
+    A newcomer's prefill is an encoder forward and a decoder forward, for one row: on a stream of
+    short outputs, newcomers join every few steps and these forwards, not the decoding, cost most
+    (demo/translate: 64 single-row prefills against fixed batches' 8 of 8 rows). Newcomers that
+    join at the same step are prefilled as one batch instead, as a fixed batch of them would be:
+    the encoder's token inputs padded on the right with their attention masks marking the padding
+    (as a tokenizer pads a batch of source texts), everything else stacked as it is. Stacked only
+    where that is all they differ by: plain `EncoderDecoderStep`s (not Whisper's or another
+    family's own step, which keep state of their own), one row each, decoder prompts of one
+    length, the same encoder inputs, each a tensor of one row; inputs of different lengths only
+    ``input_ids`` with an ``attention_mask``.
+    """
+    if len(steps) < 2 or any(type(step) is not EncoderDecoderStep or step.rows != 1 or step.static
+                             or step.rows_per_input != 1 for step in steps):
+        return None
+    first = steps[0]
+    if any(step.decoder_input_ids.shape != first.decoder_input_ids.shape
+           or step.encoder_inputs.keys() != first.encoder_inputs.keys() for step in steps):
+        return None
+    inputs: dict[str, torch.Tensor] = {}
+    for name in first.encoder_inputs:
+        values = [step.encoder_inputs[name] for step in steps]
+        if not all(isinstance(v, torch.Tensor) and v.shape[0] == 1 for v in values):
+            return None
+        if all(v.shape == values[0].shape for v in values):
+            inputs[name] = torch.cat(values)
+        elif name in ("input_ids", "attention_mask") and "attention_mask" in first.encoder_inputs and all(
+                v.dim() == 2 for v in values):
+            width = max(v.shape[1] for v in values)
+            pad = 0 if name == "attention_mask" else (model.config.pad_token_id or 0)
+            inputs[name] = torch.cat([torch.cat([v, v.new_full((1, width - v.shape[1]), pad)], dim=1) for v in values])
+        else:
+            return None
+    return EncoderDecoderStep(model, inputs, torch.cat([step.decoder_input_ids for step in steps]), speed=first.speed)
+
+
 # How a decoder is fed one token per row at each row's own position: (tokens (rows, 1), positions
 # (rows, 1), the cache's columns) -> the forward's decoder inputs.
 DecoderFeed = Callable[[torch.Tensor, torch.Tensor, int], dict[str, Any]]
@@ -142,10 +180,12 @@ class EncoderDecoderBatch:
         self.rows = 0
 
     def step(self, tokens: torch.Tensor, newcomers: Sequence[ModelStep] = ()) -> torch.Tensor:
-        """tokens: (rows,) each row's last token; newcomers: steps of inputs that join now, each
-        prefilled alone (its encoder, then its decoder prompt). Returns (rows + newcomers, vocab)."""
+        """tokens: (rows,) each row's last token; newcomers: steps of inputs that join now, prefilled
+        together where `prefill_together` can stack them, else each alone (its encoder, then its
+        decoder prompt). Returns (rows + newcomers, vocab)."""
         logits = [self._decode(tokens)] if self.rows else []
-        for step in newcomers:
+        together = prefill_together(self.model, newcomers)
+        for step in [together] if together is not None else newcomers:
             logits.append(step.prefill())
             self._join(step)
         return torch.cat(logits)
@@ -158,14 +198,15 @@ class EncoderDecoderBatch:
         cross = plain_layers(step.cache.cross_attention_cache)
         n, width = columns(self_layers), columns(cross)
         device = step.device
-        mask = step.mask[:, :n] if step.mask is not None else torch.ones(1, n, dtype=torch.long, device=device)
+        rows = step.rows
+        mask = step.mask[:, :n] if step.mask is not None else torch.ones(rows, n, dtype=torch.long, device=device)
         position = (step.positions + 1 if step.positions is not None
-                    else torch.full((1, 1), n, dtype=torch.long, device=device))
+                    else torch.full((rows, 1), n, dtype=torch.long, device=device))
         hidden = step.encoder_outputs.last_hidden_state
         encoder_mask = step.encoder_mask
         self.masks_encoder = self.masks_encoder or encoder_mask is not None
         if encoder_mask is None:
-            encoder_mask = torch.ones(1, width, dtype=torch.long, device=device)
+            encoder_mask = torch.ones(rows, width, dtype=torch.long, device=device)
         if self.rows == 0:
             self.cache, self.cross, self.encoder_mask = step.cache, cross, encoder_mask.long()
         else:
@@ -182,7 +223,7 @@ class EncoderDecoderBatch:
             hidden = torch.cat([batch_hidden, widen(hidden, width, dim=1, left=False)])
         self.encoder_outputs = BaseModelOutput(last_hidden_state=hidden)
         self.rows_state.join(self_layers, mask, position)
-        self.rows += 1
+        self.rows += rows
         step.cache = step.encoder_outputs = None  # its rows live in the batch now
 
     def keep(self, rows: list[int]) -> None:
@@ -210,4 +251,4 @@ class EncoderDecoderBatch:
 
 
 __all__ = ["DecoderFeed", "DecoderOnlyBatch", "EncoderDecoderBatch", "RunningBatch", "feed_position_ids",
-           "feed_relative", "last_logits"]
+           "feed_relative", "last_logits", "prefill_together"]

@@ -12,8 +12,10 @@ from tiny_models import PAD, VOCAB, prompts, tiny_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import mmgen
+from mmgen.core import masked_step
 from mmgen.core.frames import TokenStep
 from mmgen.core.options import OptionError
+from mmgen.core.packed_batch import supports_packing
 from mmgen.demo import demo_path
 
 FREE = dict(max_new_tokens=16, eos_token_id=None, forced_eos_token_id=None)
@@ -90,6 +92,7 @@ def test_a_draft_that_is_the_model_has_every_guess_kept(name):
     has all 3 guesses kept, so each round gains 4 tokens: 16 tokens = the prefill's 1 + 4 rounds."""
     model = tiny_model(name)
     draft = copy.deepcopy(model)
+    supports_packing(model)  # the one-time probe of its 4D masks is not a decoding forward
     calls = []
     model.register_forward_hook(lambda *_: calls.append(1))
     ids, mask = prompts(batch=3)
@@ -174,3 +177,48 @@ def test_an_assistant_that_is_not_a_model_is_refused():
     ids, mask = prompts(batch=2)
     with pytest.raises(OptionError, match="assistant_model=str is not a model"):
         mmgen.generate(model, input_ids=ids, attention_mask=mask, assistant_model="gpt2", **FREE)
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+@pytest.mark.parametrize("kind", ["sdpa", "eager", "2d"])
+def test_the_ready_4d_mask_gives_the_tokens_the_2d_mask_gives(name, kind, monkeypatch):
+    """The masked step hands SDPA and eager attention their 4D masks ready (holes, padding and the causal
+    part inside a round's columns); models that may not take them get the 2D mask. Same tokens either way."""
+    model = tiny_model(name)
+    if kind == "2d":
+        monkeypatch.setattr(masked_step, "supports_packing", lambda model: False)
+    else:
+        model.set_attn_implementation(kind)
+    draft = noisy_copy(model, 0.3)
+    ids, mask = prompts(batch=3)
+    reference = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, **FREE)
+    masks = []
+    model.register_forward_pre_hook(lambda m, args, kwargs: masks.append(kwargs.get("attention_mask")),
+                                    with_kwargs=True)
+    fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, assistant_model=draft, num_assistant_tokens=4,
+                          assistant_confidence_threshold=0.0, **FREE)
+    assert torch.equal(fast.sequences, reference)
+    given = {m.dim() for m in masks if m is not None}
+    assert given == ({2} if kind == "2d" else {4})
+
+
+def test_rounds_end_when_a_quarter_of_the_rows_stop_and_every_row_keeps_its_greedy_tokens():
+    """Eight demo prompts whose lines end at different lengths: a round ends once two rows' drafts stop
+    (end of sequence or unsure), so the draft runs fewer forwards than the longest row has tokens past
+    its first round, and every row still holds plain greedy decoding's tokens."""
+    from mmgen.demo.data.grammar import counting_lines
+    from mmgen.demo.training.train_lm import split_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(demo_path("demo/lm"))
+    model = AutoModelForCausalLM.from_pretrained(demo_path("demo/lm")).eval()
+    draft = AutoModelForCausalLM.from_pretrained(demo_path("demo/lm-draft")).eval()
+    text = [split_prompt(line)[0] for line in counting_lines(8, seed=7, held_out=True)]
+    plain = mmgen.generate(model, tokenizer=tokenizer, text=text, max_new_tokens=48)
+    supports_packing(model)  # its one-time probe, before the forwards counted
+    rounds = []
+    model.register_forward_pre_hook(lambda m, args, kwargs: rounds.append(kwargs["input_ids"].shape), with_kwargs=True)
+    fast = mmgen.generate(model, tokenizer=tokenizer, text=text, max_new_tokens=48, assistant_model=draft)
+    assert torch.equal(fast.sequences, plain.sequences) and fast.texts == plain.texts
+    assert len(set(plain.lengths.tolist())) > 1
+    first_round = rounds[1]  # after the prefill: all rows, their pending token and the guesses
+    assert first_round[0] == 8 and first_round[1] - 1 < int(plain.lengths.max()) - 1
