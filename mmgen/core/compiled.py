@@ -37,6 +37,7 @@ from transformers.utils import ModelOutput
 
 logger = logging.getLogger("mmgen")
 
+RECOMPILE_LIMIT = 64  # compiled graphs per code object, at least (see `CompiledForward`)
 _COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, CompiledForward] = weakref.WeakKeyDictionary()
 
 
@@ -51,6 +52,13 @@ class CompiledForward:
         self.model = model
         mode = "reduce-overhead" if model.device.type == "cuda" else None
         torch._inductor.config.fx_graph_cache = True  # reuse compiled kernels across processes
+        # Every transformers model's forward runs through one decorator (transformers.utils.generic's
+        # ``wrapper``), so all models and shapes share one code object and torch's limit of compiled
+        # graphs per code object (8 by default): past it, steps ran eagerly without a word (issue 12's
+        # table: Marian and Whisper compiled after the GPT-2 rows). One graph per (model, rows, length).
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+        torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit,
+                                                               4 * RECOMPILE_LIMIT)
         self.compiled: Callable[..., Any] = torch.compile(model.forward, dynamic=False, mode=mode)
         self.seen: set[tuple] = set()
         self.seconds = 0.0
@@ -129,7 +137,7 @@ def _describe(value: Any, storages: dict[int, int], depth: int = 0) -> Any:
                 value.requires_grad, storage)
     if isinstance(value, _PLAIN):
         return (type(value), value)
-    if depth > 6:
+    if depth > 12:
         raise _Unknown
     if isinstance(value, (dict, ModelOutput)):
         return (type(value), tuple((k, _describe(v, storages, depth + 1)) for k, v in value.items()))
