@@ -29,6 +29,7 @@ from transformers import DynamicCache, EncoderDecoderCache, StaticCache
 from transformers.utils import ModelOutput
 
 from mmgen.core.compiled import compiled_forward
+from mmgen.core.growing_cache import growing
 from mmgen.core.prepared_step import map_rows
 
 
@@ -69,8 +70,8 @@ def new_cache(model: torch.nn.Module, static_length: int | None = None,
     """The cache ``model.generate`` would build: dynamic, or static (``static_length`` positions; an
     encoder-decoder model's cross-attention cache holds ``encoder_length``), per decoder layer."""
     config = model.config.get_text_config(decoder=True)
-    if static_length is None:
-        self_attention: DynamicCache | StaticCache = DynamicCache(config=config)
+    if static_length is None:  # grown in place rather than by concatenation (mmgen.core.growing_cache)
+        self_attention: DynamicCache | StaticCache = growing(DynamicCache(config=config))
         cross_attention: DynamicCache | StaticCache = DynamicCache(config=config)
     else:
         self_attention = StaticCache(config=config, max_cache_len=static_length)
