@@ -122,9 +122,10 @@ class ModelStep:
         if cache is not None:
             self.cache = cache
         logits = outputs.logits[:, -1]
-        # Copied where the model's buffer would otherwise live on: a compiled step reuses its output
-        # buffers, and a prompt's logits hold every position. One position's float32 logits are used as they are.
-        if self.speed.compile or outputs.logits.shape[1] > 1:
+        # Copied where the model's buffer would otherwise live on: a step captured as a CUDA graph reuses its
+        # output buffers (inductor's CPU code allocates them per call), and a prompt's logits hold every
+        # position. One position's float32 logits are used as they are.
+        if (self.speed.compile and self.device.type == "cuda") or outputs.logits.shape[1] > 1:
             return logits.to(copy=True, dtype=torch.float32)
         return logits.float()
 
