@@ -159,9 +159,10 @@ def input_state(inputs: dict[str, Any]) -> tuple | None:
 
 
 def model_state(model: torch.nn.Module) -> tuple:
-    """The model's modules (types), parameters and buffers (identity, shape, dtype), training flag and
+    """The model's modules (identity, type), parameters and buffers (identity, shape, dtype), training flag and
     config, as a hashable value: a change to any of them forgets the trusted input states."""
-    modules = tuple((name, type(m), m.training) for name, m in model.named_modules())
+    # Each module's identity: a replaced layer (an int8 layer's number is baked into the graph) is a change.
+    modules = tuple((name, type(m), id(m), m.training) for name, m in model.named_modules())
     tensors = tuple((name, id(t), t.shape, t.dtype, t.device) for name, t in
                     (*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)))
     return modules, tensors, repr(sorted(vars(model.config).items(), key=lambda item: item[0]))

@@ -55,6 +55,9 @@ def test_the_model_state_changes_with_mode_weights_and_config():
     changed = model_state(model)
     model.config.use_cache = False
     assert model_state(model) != changed
+    replaced = model_state(model)
+    model.transformer.h[0].mlp.act = type(model.transformer.h[0].mlp.act)()  # a new module, no weights
+    assert model_state(model) != replaced
 
 
 def test_a_compiled_step_skips_guards_after_its_first_run_and_keeps_the_tokens():
