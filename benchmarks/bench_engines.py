@@ -13,7 +13,7 @@ scale per output row) and int8 matrix products with the activations quantized on
 everything else in float32. "mmgen int8" is ``mmgen.quantize(model, "int8")`` (a copy): int8 weights
 (one scale per output row) of every linear layer of at least 2**17 weights, the output layer
 included, with the activations quantized on the fly by torch's FBGEMM kernels; the rest float32;
-"mmgen int8 compiled" adds ``compile=True`` (its warm-up run compiles the step).
+"mmgen compiled" is float32 with ``cache="static", compile=True``; "mmgen int8 compiled" adds ``compile=True`` (its warm-up run compiles the step).
 
 Every engine generates exactly ``--new-tokens`` tokens per row, greedy. ``--hold-eos`` says how:
 ``min-new-tokens`` (the default, as issue 12's table was measured): transformers' and mmgen's
@@ -33,6 +33,31 @@ run. Each run is also clocked in CPU time of the process (all its threads), whic
 time spent waiting for a core while other work runs: with every engine on one thread it is the
 steadier figure on a busy machine (``--clock cpu`` for the live lines; the summary prints both
 tables). Tokens per second count new tokens of all rows over the whole call (encoder included).
+
+Measured (issue 12, branch perf-engines at 573fbed): one run of ``--repeats 3`` on the shared 2-core AMD EPYC
+(torch 2.14.1, transformers 5.25.0, ctranslate2 4.8.5; 1470 s), other work loading the machine
+well past its two cores, so wall-clock ratios are noisy and the CPU-time table is the one to read.
+Ratios to model.generate, higher is faster:
+
+    | shape | batch | model.generate tok/s (wall) | mmgen | mmgen compiled | mmgen int8 | mmgen int8 compiled | CT2 fp32 | CT2 int8 | rows equal to model.generate's (mmgen, mmgen compiled, mmgen int8, mmgen int8 compiled, CT2 fp32, CT2 int8) |
+    | gpt2-tiny | 1 | 39.9 | 1.34× | 2.11× | 1.69× | 3.13× | 8.38× | 14.85× | 1/1, 1/1, 1/1, 1/1, 1/1, 1/1 |
+    | gpt2-tiny | 8 | 216.1 | 1.31× | 1.40× | 1.75× | 2.28× | 2.49× | 9.30× | 8/8, 8/8, 7/8, 7/8, 8/8, 8/8 |
+    | gpt2-small | 1 | 10.3 | 0.98× | 1.17× | 3.31× | 4.03× | 1.42× | 2.65× | 1/1, 1/1, 0/1, 0/1, 1/1, 0/1 |
+    | gpt2-small | 8 | 37.0 | 0.84× | 0.91× | 3.16× | 3.29× | 1.15× | 3.26× | 8/8, 8/8, 6/8, 5/8, 8/8, 6/8 |
+    | marian | 1 | 16.8 | 1.05× | 1.01× | 3.23× | 3.58× | 1.38× | 2.73× | 1/1, 1/1, 1/1, 1/1, 1/1, 1/1 |
+    | marian | 8 | 62.9 | 1.01× | 1.19× | 3.89× | 4.32× | 1.21× | 4.47× | 8/8, 8/8, 8/8, 8/8, 8/8, 8/8 |
+    | whisper-base | 1 | 10.6 | 0.83× | 1.05× | 2.20× | 2.30× | 1.21× | 2.06× | 1/1, 1/1, 1/1, 1/1, 1/1, 0/1 |
+    | whisper-base | 4 | 15.5 | 1.03× | 1.27× | 2.50× | 1.84× | 1.05× | 1.68× | 4/4, 4/4, 0/4, 1/4, 4/4, 1/4 |
+
+    | shape | batch | model.generate tok/s (cpu) | mmgen | mmgen compiled | mmgen int8 | mmgen int8 compiled | CT2 fp32 | CT2 int8 | rows equal to model.generate's (mmgen, mmgen compiled, mmgen int8, mmgen int8 compiled, CT2 fp32, CT2 int8) |
+    | gpt2-tiny | 1 | 293.0 | 1.49× | 2.10× | 1.73× | 2.90× | 8.66× | 14.32× | 1/1, 1/1, 1/1, 1/1, 1/1, 1/1 |
+    | gpt2-tiny | 8 | 1,111.1 | 1.28× | 1.40× | 1.77× | 2.18× | 2.57× | 9.05× | 8/8, 8/8, 7/8, 7/8, 8/8, 8/8 |
+    | gpt2-small | 1 | 21.1 | 1.03× | 1.15× | 3.26× | 3.97× | 1.41× | 2.72× | 1/1, 1/1, 0/1, 0/1, 1/1, 0/1 |
+    | gpt2-small | 8 | 74.1 | 1.01× | 1.11× | 3.92× | 4.15× | 1.39× | 4.00× | 8/8, 8/8, 6/8, 5/8, 8/8, 6/8 |
+    | marian | 1 | 37.9 | 1.04× | 1.13× | 3.62× | 4.10× | 1.50× | 3.20× | 1/1, 1/1, 1/1, 1/1, 1/1, 1/1 |
+    | marian | 8 | 156.4 | 0.99× | 1.10× | 4.00× | 4.26× | 1.23× | 4.25× | 8/8, 8/8, 8/8, 8/8, 8/8, 8/8 |
+    | whisper-base | 1 | 21.4 | 1.08× | 1.08× | 2.16× | 2.34× | 1.20× | 2.02× | 1/1, 1/1, 1/1, 1/1, 1/1, 0/1 |
+    | whisper-base | 4 | 30.5 | 1.06× | 1.07× | 2.07× | 2.07× | 1.14× | 1.61× | 4/4, 4/4, 0/4, 1/4, 4/4, 1/4 |
 
 Adding an engine is one function ``(Case) -> (rows, new tokens) ids`` and one entry in ENGINES.
 """
@@ -143,6 +168,12 @@ def int8_copy(model: torch.nn.Module) -> torch.nn.Module:
     return mmgen.quantize(copy.deepcopy(model), "int8")
 
 
+def mmgen_compiled(case: Case) -> torch.Tensor:
+    """float32 with a static cache and ``compile=True`` (the step compiled; the warm-up run compiles it)."""
+    return mmgen.generate(case.checkpoint.model, **case.inputs, **case.options, cache="static",
+                          compile=True).new_tokens
+
+
 def mmgen_int8(case: Case) -> torch.Tensor:
     return mmgen.generate(int8_copy(case.checkpoint.model), **case.inputs, **case.options).new_tokens
 
@@ -198,6 +229,7 @@ Engine = Callable[[Case], "torch.Tensor | list[list[int]]"]
 ENGINES: dict[str, Engine] = {
     "model.generate": transformers_generate,
     "mmgen": mmgen_generate,
+    "mmgen compiled": mmgen_compiled,
     "mmgen int8": mmgen_int8,
     "mmgen int8 compiled": mmgen_int8_compiled,
     "CT2 fp32": ct2_fp32,

@@ -20,13 +20,17 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from mmgen.core.growing_cache import GrowingLayer
 from mmgen.core.options import OptionError
+
+PLAIN_LAYERS = (DynamicLayer, GrowingLayer)  # one column per token (GrowingLayer: grown in place)
 
 
 def plain_layers(cache: DynamicCache) -> list[DynamicLayer]:
-    """The cache's layers, each a plain ``DynamicLayer`` with a column per token; else an `OptionError`."""
+    """The cache's layers, each a plain ``DynamicLayer`` (or `GrowingLayer`) with a column per token; else an
+    `OptionError`."""
     layers = list(getattr(cache, "layers", ()))
-    odd = sorted({type(layer).__name__ for layer in layers if type(layer) is not DynamicLayer})
+    odd = sorted({type(layer).__name__ for layer in layers if type(layer) not in PLAIN_LAYERS})
     if not layers or odd:
         kinds = ", ".join(odd) or type(cache).__name__
         raise OptionError(f"continuous batching needs a KV cache with one column per token in every layer; this "

@@ -9,6 +9,19 @@ of a minute. On a GPU the step is captured as a CUDA graph (``mode="reduce-overh
 
 Where compilation is unavailable (no C++ compiler for inductor's CPU kernels, an operator it
 cannot trace), the first call warns once and the step runs eagerly: the same tokens, slower.
+
+Guards. Before each call of a compiled function torch checks its guards (every parameter's and
+cache tensor's shape, the modules' types, the config's flags, ...): on GPT-2 tiny (2 layers) that
+was 0.5-0.8 ms of a 2 ms step on one CPU core, more than the step's arithmetic besides the
+output layer. A call whose inputs match a call already run compiled here (`input_state`: every
+tensor's shape, dtype and device, nested in the cache and encoder outputs; the cache's flags;
+grad and inference mode) on a model unchanged since (`model_state`: its modules, parameters,
+buffers, training flag and config, checked once per generate call) runs under
+``torch.compiler.set_stance(skip_guard_eval_unsafe=True)``: torch then evaluates only the guards
+that tell its compiled graphs apart. What torch would guard on beyond that description makes
+the input state unknown (any other object), and such calls keep their guards. Should torch
+still need to recompile (it raises then), the call is repeated with its guards and this model's
+forward stops skipping them.
 """
 
 from __future__ import annotations
@@ -20,9 +33,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from transformers.utils import ModelOutput
 
 logger = logging.getLogger("mmgen")
 
+RECOMPILE_LIMIT = 64  # compiled graphs per code object, at least (see `CompiledForward`)
 _COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, CompiledForward] = weakref.WeakKeyDictionary()
 
 
@@ -37,10 +52,27 @@ class CompiledForward:
         self.model = model
         mode = "reduce-overhead" if model.device.type == "cuda" else None
         torch._inductor.config.fx_graph_cache = True  # reuse compiled kernels across processes
+        # Every transformers model's forward runs through one decorator (transformers.utils.generic's
+        # ``wrapper``), so all models and shapes share one code object and torch's limit of compiled
+        # graphs per code object (8 by default): past it, steps ran eagerly without a word (issue 12's
+        # table: Marian and Whisper compiled after the GPT-2 rows). One graph per (model, rows, length).
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+        torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit,
+                                                               4 * RECOMPILE_LIMIT)
         self.compiled: Callable[..., Any] = torch.compile(model.forward, dynamic=False, mode=mode)
         self.seen: set[tuple] = set()
         self.seconds = 0.0
         self.eager = False
+        self.trusted: set[tuple] = set()  # input states run compiled since the model last changed
+        self.skip_guards = True
+        self.model_state = model_state(model)
+
+    def check_model(self) -> None:
+        """Forget the trusted input states if the model changed (modules, parameters, mode, config)."""
+        state = model_state(self.model)
+        if state != self.model_state:
+            self.model_state = state
+            self.trusted.clear()
 
     @staticmethod
     def _signature(inputs: dict[str, Any]) -> tuple:
@@ -51,7 +83,21 @@ class CompiledForward:
             return self.model(**inputs)
         signature = self._signature(inputs)
         if signature in self.seen:
-            return self.compiled(**inputs)
+            state = input_state(inputs) if self.skip_guards else None
+            if state is not None and state in self.trusted:
+                try:
+                    with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
+                        return self.compiled(**inputs)
+                except RuntimeError as exc:  # torch would recompile: guards are needed after all
+                    if "skip_guard_eval_unsafe" not in str(exc):
+                        raise
+                    self.skip_guards = False
+                    self.trusted.clear()
+                    logger.debug("compile=True: evaluating guards again (%s)", str(exc).splitlines()[0])
+            outputs = self.compiled(**inputs)
+            if state is not None:
+                self.trusted.add(state)
+            return outputs
         started = time.perf_counter()
         try:
             outputs = self.compiled(**inputs)
@@ -66,11 +112,60 @@ class CompiledForward:
 
 
 def compiled_forward(model: torch.nn.Module) -> CompiledForward:
-    """The model's compiled forward, made on first use and kept with the model."""
+    """The model's compiled forward, made on first use and kept with the model (checked for changes
+    on each later use: a call's steps fetch it once)."""
     forward = _COMPILED.get(model)
     if forward is None:
         forward = _COMPILED[model] = CompiledForward(model)
+    else:
+        forward.check_model()
     return forward
 
 
-__all__ = ["CompiledForward", "compiled_forward"]
+class _Unknown(Exception):
+    """An input whose state `input_state` cannot describe."""
+
+
+_PLAIN = (type(None), bool, int, float, str, torch.device, torch.dtype)
+
+
+def _describe(value: Any, storages: dict[int, int], depth: int = 0) -> Any:
+    if isinstance(value, torch.Tensor):
+        # Which earlier input shares its storage (aliasing is guarded too): a number in order of appearance.
+        storage = storages.setdefault(value.untyped_storage().data_ptr(), len(storages))
+        return ("T", tuple(value.shape), value.stride(), value.storage_offset(), value.dtype, value.device,
+                value.requires_grad, storage)
+    if isinstance(value, _PLAIN):
+        return (type(value), value)
+    if depth > 12:
+        raise _Unknown
+    if isinstance(value, (dict, ModelOutput)):
+        return (type(value), tuple((k, _describe(v, storages, depth + 1)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(_describe(v, storages, depth + 1) for v in value))
+    if type(value).__module__.startswith("transformers.cache_utils"):  # caches, their layers: plain data
+        return (type(value), _describe(vars(value), storages, depth + 1))
+    raise _Unknown
+
+
+def input_state(inputs: dict[str, Any]) -> tuple | None:
+    """What a compiled call's guards would check of its inputs, as a hashable value (module docstring);
+    None when some input is another kind of object. Includes grad and inference mode."""
+    try:
+        described = _describe(inputs, {})
+    except _Unknown:
+        return None
+    return (described, torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+
+
+def model_state(model: torch.nn.Module) -> tuple:
+    """The model's modules (identity, type), parameters and buffers (identity, shape, dtype), training flag and
+    config, as a hashable value: a change to any of them forgets the trusted input states."""
+    # Each module's identity: a replaced layer (an int8 layer's number is baked into the graph) is a change.
+    modules = tuple((name, type(m), id(m), m.training) for name, m in model.named_modules())
+    tensors = tuple((name, id(t), t.shape, t.dtype, t.device) for name, t in
+                    (*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)))
+    return modules, tensors, repr(sorted(vars(model.config).items(), key=lambda item: item[0]))
+
+
+__all__ = ["CompiledForward", "compiled_forward", "input_state", "model_state"]

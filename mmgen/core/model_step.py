@@ -29,6 +29,7 @@ from transformers import DynamicCache, EncoderDecoderCache, StaticCache
 from transformers.utils import ModelOutput
 
 from mmgen.core.compiled import compiled_forward
+from mmgen.core.growing_cache import growing
 from mmgen.core.prepared_step import map_rows
 
 
@@ -69,8 +70,8 @@ def new_cache(model: torch.nn.Module, static_length: int | None = None,
     """The cache ``model.generate`` would build: dynamic, or static (``static_length`` positions; an
     encoder-decoder model's cross-attention cache holds ``encoder_length``), per decoder layer."""
     config = model.config.get_text_config(decoder=True)
-    if static_length is None:
-        self_attention: DynamicCache | StaticCache = DynamicCache(config=config)
+    if static_length is None:  # grown in place rather than by concatenation (mmgen.core.growing_cache)
+        self_attention: DynamicCache | StaticCache = growing(DynamicCache(config=config))
         cross_attention: DynamicCache | StaticCache = DynamicCache(config=config)
     else:
         self_attention = StaticCache(config=config, max_cache_len=static_length)
@@ -121,9 +122,10 @@ class ModelStep:
         if cache is not None:
             self.cache = cache
         logits = outputs.logits[:, -1]
-        # Copied where the model's buffer would otherwise live on: a compiled step reuses its output
-        # buffers, and a prompt's logits hold every position. One position's float32 logits are used as they are.
-        if self.speed.compile or outputs.logits.shape[1] > 1:
+        # Copied where the model's buffer would otherwise live on: a step captured as a CUDA graph reuses its
+        # output buffers (inductor's CPU code allocates them per call), and a prompt's logits hold every
+        # position. One position's float32 logits are used as they are.
+        if (self.speed.compile and self.device.type == "cuda") or outputs.logits.shape[1] > 1:
             return logits.to(copy=True, dtype=torch.float32)
         return logits.float()
 
