@@ -162,6 +162,14 @@ OVERRIDES: dict[str, Override] = {
                       "vq_config.base_channels": 64, "vq_config.channel_multiplier": [1, 1, 1, 1],
                       "vq_config.num_res_blocks": 1}),
 
+    # VibeVoice's speech tokenizers double their channels at each of 7 stages (32 filters -> 2048, 690M
+    # parameters at the defaults): 4 filters and one block a stage keep every stage and the 3200x hop.
+    "vibevoice_asr": Override({f"{part}.{key}": value for part in ("acoustic_tokenizer_encoder_config",
+                                                                    "semantic_tokenizer_encoder_config")
+                               for key, value in (("num_filters", 4), ("depths", [1] * 7))}),
+    "vibevoice": Override({f"{part}.{key}": value for part in ("audio_config", "semantic_model_config")
+                           for key, value in (("num_filters", 4), ("depths", [1] * 7))}),
+
     # Composite encoder-decoders: pick small, common parts.
     "encoder-decoder": Override(base=_composite("bert", "bert", decoder_start_token_id=1, pad_token_id=0)),
     "vision-encoder-decoder": Override(base=_composite("vit", "gpt2", decoder_start_token_id=1, pad_token_id=0)),
