@@ -336,6 +336,8 @@ def main() -> None:
                 PLAIN: lambda: plain_captions(generator, paths, args.batch_size, unused, CpuClock()),
                 "job runner": lambda: job(CaptionJob(generator), folder, paths, args.workers),
                 "job runner, no background readers": lambda: job(CaptionJob(generator), folder, paths, 0),
+                "job runner, processor in the readers": lambda: job(CaptionJob(generator, encode_in_readers=True),
+                                                                    folder, paths, args.workers),
             }, args.repeats)
             report("captioning (demo/caption)", len(paths), results)
             cpu_breakdown(lambda io, total: plain_captions(generator, paths, args.batch_size, io, total),

@@ -294,6 +294,17 @@ class Generator:
         generation = generate_tokens(self.model, **arguments)
         return self._results(generation, inputs_count)
 
+    def generate_encoded(self, model_inputs: Mapping[str, torch.Tensor], inputs_count: int,
+                         **options: Any) -> list[Result]:
+        """`generate` for inputs already through the adapter (`encode`, e.g. one at a time in reader threads and
+        stacked): ``model_inputs`` the batch's tensors, ``inputs_count`` its inputs."""
+        options = {**self.defaults, **options}
+        applied = sorted(self.adapter.OPTIONS & set(options))
+        if applied:
+            raise TypeError(f"{applied[0]}= is an input option, applied when the inputs were encoded: pass it to encode.")
+        generation = generate_tokens(self.model, tokenizer=self.tokenizer, **model_inputs, **options)
+        return self._results(generation, inputs_count)
+
     def generate_many(self, inputs: Iterable[Any], batch_size: int = 8, **options: Any) -> Iterator[tuple[int, Result]]:
         """Continuous batching (`mmgen.generate_many`): yield ``(index, Result)`` for each input as soon as it finishes.
 

@@ -48,7 +48,8 @@ class Caption:
     finish_reason: FinishReason
 
 
-def _has_chat_template(generator: Any) -> bool:
+def has_chat_template(generator: Any) -> bool:
+    """Whether the model's processor or tokenizer has a chat template (captions then answer a question)."""
     owners = (generator.components.processor, generator.tokenizer)
     return any(getattr(owner, "chat_template", None) is not None for owner in owners)
 
@@ -77,7 +78,7 @@ def caption(generator: Any, images: Any, prompt: str | Sequence[str] | None = No
     batch = list(images) if isinstance(images, (list, tuple)) else [images]
     if prompt is not None and question is not None:
         raise ValueError("Pass prompt= (a caption prefix) or question= (asked through the chat template), not both.")
-    chat = _has_chat_template(generator)
+    chat = has_chat_template(generator)
     if question is None and prompt is None and chat:
         question = DEFAULT_QUESTION
     if question is not None and not chat:

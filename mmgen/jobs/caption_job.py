@@ -2,18 +2,25 @@
 
 Record fields: ``text`` (the caption) and ``finish_reason`` (eos, length, ...).
 
-Reading, in the background workers, decodes the image (`mmgen.inputs.files.load_image`) and,
-when the model's image processor resizes every image to one fixed size with Pillow
-(transformers' PIL backend, e.g. ViT's), resizes it there the same way: the processor's own
-resize is then a no-op and the pixel values are bit for bit the same (a test checks it), but a
-4000-pixel photo is shrunk off the main thread instead of on it. Other processors get the
-decoded image as it is.
+Reading, in the background workers, decodes the image (`mmgen.inputs.files.load_image`). On a
+machine with cores to spare for the readers (``encode_in_readers``: by default, 4 or more), a
+caption without a prompt (the image alone) is then run through the model's processor there too,
+one image at a time (`EncodedImage`): resizing and normalizing cost more than a small captioner's
+decoding, and off the main thread they overlap with it. (One image at a time costs more CPU in
+all than the processor on a batch: on 2 cores, where the readers share one core, the batch
+through the processor on the main thread is faster; measured in benchmarks/bench_jobs.py.) The batch's pixel values are the
+images' rows stacked, bit for bit what the processor gives the batch, when every image comes out
+the same shape (fixed-size processors: ViT, BLIP, ...); otherwise the batch goes through the
+processor whole. With a prompt or a question (processed with the text), the image is resized in
+the reader when the processor resizes every image to one size with Pillow (transformers' PIL
+backend): its own resize is then a no-op, the pixel values the same.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -38,6 +45,27 @@ def fixed_pil_resize(image_processor: Any) -> tuple[tuple[int, int], int] | None
     return (int(width), int(height)), int(resample)
 
 
+@dataclass(frozen=True)
+class EncodedImage:
+    """An image through the model's processor in a reader thread: ``inputs`` its model inputs, each with a
+    leading dimension of 1 (``pixel_values`` (1, channels, height, width), ...); ``image`` the decoded image."""
+
+    image: Any
+    inputs: dict[str, Any]
+
+
+def stacked(encoded: Sequence[EncodedImage]) -> dict[str, Any] | None:
+    """The batch's model inputs, the images' rows concatenated; None unless every image has the same inputs of
+    the same shapes (then stacking is what the processor does to the batch)."""
+    import torch
+
+    first = encoded[0].inputs
+    if any(e.inputs.keys() != first.keys() or any(e.inputs[k].shape != first[k].shape for k in first)
+           for e in encoded):
+        return None
+    return {k: torch.cat([e.inputs[k] for e in encoded]) for k in first}
+
+
 class CaptionJob(ModelJob):
     """Caption each image: ``CaptionJob("demo/caption")``, with ``prompt=`` (a caption prefix, BLIP / GIT) or
     ``question=`` (asked through a VLM's chat template), and generation options (`ModelJob`)."""
@@ -50,33 +78,53 @@ class CaptionJob(ModelJob):
     fields = {"text": pa.string(), "finish_reason": pa.string()}
 
     def __init__(self, model: str | os.PathLike | Any, *, prompt: str | None = None, question: str | None = None,
-                 **options: Any):
+                 encode_in_readers: bool | None = None, **options: Any):
         super().__init__(model, **options)
         self.prompt = prompt
         self.question = question
+        self.encode_in_readers = encode_in_readers
         self._resize: tuple[tuple[int, int], int] | None = None
+        self._encode = False
 
     def setup(self) -> None:
+        from mmgen.tasks.captioning import has_chat_template
+
         super().setup()
         self._resize = fixed_pil_resize(self.generator.components.image_processor)
+        # the image alone: no prompt, and no chat template that would ask the default question
+        alone = self.prompt is None and self.question is None and not has_chat_template(self.generator)
+        spare = self.encode_in_readers if self.encode_in_readers is not None else (os.cpu_count() or 1) >= 4
+        self._encode = alone and spare
 
     def read(self, source: Any) -> Any:
         from mmgen.inputs.files import load_image
 
         image = load_image(source)
+        if self._encode:
+            return EncodedImage(image, self.generator.encode([image]))
         if self._resize is not None and image.size != self._resize[0]:
             size, resample = self._resize
             image = image.resize(size, resample)
         return image
 
-    def length(self, image: Any) -> float:
+    def length(self, value: Any) -> float:
+        image = value.image if isinstance(value, EncodedImage) else value
         return float(image.width * image.height)
 
-    def compute(self, images: Sequence[Any]) -> list[dict[str, Any]]:
+    def compute(self, values: Sequence[Any]) -> list[dict[str, Any]]:
         from mmgen.tasks import caption
 
-        captions = caption(self.generator, list(images), prompt=self.prompt, question=self.question, **self.options)
-        return [{"text": c.text, "finish_reason": c.finish_reason.value} for c in captions]
+        encoded = [v for v in values if isinstance(v, EncodedImage)]
+        inputs = stacked(encoded) if values and len(encoded) == len(values) else None
+        if inputs is None:
+            images = [v.image if isinstance(v, EncodedImage) else v for v in values]
+            captions = caption(self.generator, images, prompt=self.prompt, question=self.question, **self.options)
+            return [{"text": c.text, "finish_reason": c.finish_reason.value} for c in captions]
+        first: dict[int, Any] = {}
+        for result in self.generator.generate_encoded(inputs, len(values), **self.options):
+            first.setdefault(result.input_index, result)
+        return [{"text": first[i].text.strip(), "finish_reason": first[i].finish_reason.value}
+                for i in range(len(values))]
 
 
-__all__ = ["CaptionJob", "fixed_pil_resize"]
+__all__ = ["CaptionJob", "EncodedImage", "fixed_pil_resize", "stacked"]

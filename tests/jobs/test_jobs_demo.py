@@ -12,7 +12,9 @@ from mmgen.tasks import caption, transcribe, translate
 
 import mmgen
 from mmgen.demo.data import scenes
+from mmgen.inputs.adapters.components import Components
 from mmgen.jobs import CaptionJob, TranscribeJob, TranslateJob, run
+from mmgen.jobs.caption_job import EncodedImage, stacked
 from mmgen.registry import SAMPLES_DIR
 
 
@@ -42,12 +44,31 @@ def test_caption_job_matches_the_caption_task_and_records_a_corrupt_image(tmp_pa
 
 
 def test_the_background_resize_gives_the_processors_pixel_values_bit_for_bit(captioner):
-    job = CaptionJob(captioner)
+    # transformers' Pillow processor (the one loaded where torchvision is missing); with a prompt the processor
+    # itself runs on the main thread, so the reader resizes
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    pil = ViTImageProcessorPil(**captioner.components.image_processor.to_dict())
+    captioner = mmgen.Generator(captioner.model, Components(tokenizer=captioner.tokenizer, image_processor=pil))
+    job = CaptionJob(captioner, prompt="a picture of")
     job.setup()
     image = scenes.render(scenes.scenes(1, seed=5)[0]).resize((333, 250))
     fitted = job.read(image)
     assert fitted.size == (64, 64)
     assert torch.equal(captioner.encode([image])["pixel_values"], captioner.encode([fitted])["pixel_values"])
+
+
+def test_images_encoded_one_by_one_in_the_readers_stack_to_the_processors_batch(captioner):
+    job = CaptionJob(captioner, encode_in_readers=True)
+    job.setup()
+    images = [scenes.render(scene).resize(size) for scene, size in
+              zip(scenes.scenes(3, seed=6), [(333, 250), (64, 64), (40, 90)])]
+    encoded = [job.read(image) for image in images]
+    assert all(isinstance(e, EncodedImage) for e in encoded)
+    assert torch.equal(stacked(encoded)["pixel_values"], captioner.encode(images)["pixel_values"])
+    records = job.compute(encoded)
+    expected = caption(captioner, images)
+    assert [(r["text"], r["finish_reason"]) for r in records] == [(c.text, c.finish_reason.value) for c in expected]
 
 
 def test_transcribe_job_matches_the_transcribe_task(tmp_path):
