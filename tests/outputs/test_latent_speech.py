@@ -5,7 +5,7 @@ import pytest
 import tiny_audio
 import torch
 
-from mmgen.api import generate, stream
+from mmgen.api import generate, generate_many, stream
 from mmgen.core.frames import FinishReason, LatentStep
 from mmgen.core.options import OptionError
 
@@ -131,3 +131,10 @@ def test_a_prompt_must_end_at_the_first_audio_position(model, prompt):
     ids, mask = prompt
     with pytest.raises(OptionError, match="audio_bos_token_id"):
         generate(model, input_ids=ids[:, :-1], attention_mask=mask[:, :-1], max_new_tokens=4)
+
+
+def test_continuous_batching_refuses_latent_frames(model, prompt):
+    ids, mask = prompt
+    items = [{"input_ids": ids[:1], "attention_mask": mask[:1]}]
+    with pytest.raises(OptionError, match="LatentRun frames"):
+        list(generate_many(model, items, max_new_tokens=4))
