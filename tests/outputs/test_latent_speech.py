@@ -138,3 +138,25 @@ def test_continuous_batching_refuses_latent_frames(model, prompt):
     items = [{"input_ids": ids[:1], "attention_mask": mask[:1]}]
     with pytest.raises(OptionError, match="LatentRun frames"):
         list(generate_many(model, items, max_new_tokens=4))
+
+
+def test_a_voice_prompt_equals_generate(model, prompt):
+    """Voices of 3 and 2 frames (right padded, with their mask) scattered into their placeholders at the prefill."""
+    ids, mask = prompt
+    config = model.config
+    voice_bos = getattr(config, "audio_prompt_bos_token_id", None)  # Phonon has none
+    rows = []
+    for row, frames in enumerate((3, 2)):
+        head = ([voice_bos] if voice_bos is not None else []) + [config.audio_prompt_token_id] * frames
+        rows.append(head + ids[row][mask[row].bool()].tolist())
+    width = max(len(r) for r in rows)
+    voiced = torch.tensor([[config.pad_token_id] * (width - len(r)) + r for r in rows])
+    voiced_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    voice = torch.randn(2, 3, model.model.audio_prompt_proj.in_features, generator=torch.Generator().manual_seed(8))
+    inputs = {"audio_prompt_latents": voice, "audio_prompt_latents_mask": torch.tensor([[1, 1, 1], [1, 1, 0]])}
+    options = {"do_sample": False, "frames_after_eos": 1, **STOPS, **inputs}
+    expected = reference(model, (voiced, voiced_mask), **options)
+    result = ours(model, (voiced, voiced_mask), **options)
+    assert_same_latents(result, expected)
+    plain = ours(model, prompt, do_sample=False, frames_after_eos=1, **STOPS)
+    assert not torch.allclose(result.latents[0][:2], plain.latents[0][:2], **TOL)  # the voice changes the speech
