@@ -36,7 +36,8 @@ def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iter
     """Yield the typed frames of a generation as they are decoded.
 
     Token models: a `TokenStep` per step, or beam search's `BeamStep`s then a `BeamResult`;
-    SpeechT5: `SpectrogramStep`s (and `AudioChunk`s with a vocoder); MusicGen: `CodebookStep`s.
+    SpeechT5: `SpectrogramStep`s (and `AudioChunk`s with a vocoder); MusicGen: `CodebookStep`s;
+    Pocket TTS and Phonon: `LatentStep`s.
     Accepts what ``model.generate`` accepts (``input_ids``, ``attention_mask``, encoder inputs,
     generation options), plus ``text=`` or ``messages=`` with ``tokenizer=``. Everything is
     checked before the first step; inference mode is entered around each step only.

@@ -1,7 +1,7 @@
 """Collecting a stream: one function for every output kind, and the `Run` it collects.
 
 A `Run` is one call planned before any compute: ``events()`` is the decode core's stream of
-frames (`TokenStep`, `CodebookStep`, `SpectrogramStep`, or beam search's `BeamStep`s and its
+frames (`TokenStep`, `CodebookStep`, `SpectrogramStep`, `LatentStep`, or beam search's `BeamStep`s and its
 `BeamResult`), ``stream()`` what ``mmgen.stream`` hands the user (the events, plus the audio
 chunks speech synthesis makes final), and ``result(collected)`` the `Generation` built from
 what `collect` gathered (the family's part: a token buffer's sequences, a spectrogram's
@@ -17,10 +17,19 @@ from typing import Any, Protocol
 
 import torch
 
-from mmgen.core.frames import BeamResult, CodebookStep, FinishReason, SpectrogramStep, TokenStep, finish_reasons
+from mmgen.core.frames import (
+    BeamResult,
+    CodebookStep,
+    FinishReason,
+    LatentStep,
+    SpectrogramStep,
+    TokenStep,
+    finish_reasons,
+)
 from mmgen.core.results import Generation, Timings
 
-FRAMES = (TokenStep, CodebookStep, SpectrogramStep)
+FRAMES = (TokenStep, CodebookStep, SpectrogramStep, LatentStep)
+CONTINUOUS = (SpectrogramStep, LatentStep)
 
 
 @dataclass(frozen=True)
@@ -32,7 +41,7 @@ class Collected:
       each returned hypothesis' generated length.
     logprobs: the chosen tokens' log-probs over the steps: (rows, steps) for tokens,
       (rows, K, steps) for codebooks, the result's (rows, generated) for beam search; None for
-      spectrogram frames.
+      continuous frames (spectrograms, latents).
     beams: beam search's `BeamResult`, else None.
     timings: wall-clock figures; ``new_tokens`` counts every row's frames (times K for codebooks).
     """
@@ -62,7 +71,7 @@ def collect(events: Iterable[Any], started: float) -> Collected:
             codes = event.finish_codes
             if isinstance(event, CodebookStep):
                 per_frame = event.tokens.shape[-1]
-            if not isinstance(event, SpectrogramStep):
+            if not isinstance(event, CONTINUOUS):
                 logprobs.append(event.logprobs)
         elif isinstance(event, BeamResult):
             beams, codes, lengths = event, event.finish_codes, event.lengths

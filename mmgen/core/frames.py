@@ -1,7 +1,8 @@
 """What a stream yields: one typed frame per decode step, whatever the modality.
 
 The step unit is a *frame*: every row's output for one step, a text token (`TokenStep`), K
-codec tokens (`CodebookStep`) or continuous spectrogram frames (`SpectrogramStep`). Each has
+codec tokens (`CodebookStep`), continuous spectrogram frames (`SpectrogramStep`) or a continuous
+audio latent (`LatentStep`). Each has
 ``active`` (rows that produced a real frame), ``finish_codes`` (`FinishReason` codes, 0 while
 running) and the ``next_input`` the model step consumes next. Beam search yields `BeamStep`s
 then one `BeamResult`; speech synthesis may add the `AudioChunk`s its frames make final.
@@ -130,6 +131,29 @@ class SpectrogramStep(FrameStatus):
 
 
 @dataclass(frozen=True)
+class LatentStep(FrameStatus):
+    """One step of latent speech synthesis (Pocket TTS): one continuous audio latent per row.
+
+    latents: (rows, latent_dim) the flow head's sample, in its normalised space (zeros for rows
+      that had already finished).
+    eos_logits: (rows,) float32 end-of-speech logits of the position the latent was sampled at
+      (0 for finished rows); the stopping rule compares them with a threshold.
+    active, finish_codes, index: as in `TokenStep`.
+    """
+
+    index: int
+    latents: torch.Tensor
+    eos_logits: torch.Tensor
+    active: torch.Tensor
+    finish_codes: torch.Tensor
+
+    @property
+    def next_input(self) -> torch.Tensor:
+        """(rows, latent_dim) this step's latents: the backbone's next input."""
+        return self.latents
+
+
+@dataclass(frozen=True)
 class BeamStep:
     """One beam-search step: the best running hypothesis of each input row so far.
 
@@ -174,5 +198,5 @@ class AudioChunk:
     final: bool
 
 
-__all__ = ["AudioChunk", "BeamResult", "BeamStep", "CodebookStep", "FinishReason", "FrameStatus", "SpectrogramStep",
-           "TokenStep", "finish_reasons"]
+__all__ = ["AudioChunk", "BeamResult", "BeamStep", "CodebookStep", "FinishReason", "FrameStatus", "LatentStep",
+           "SpectrogramStep", "TokenStep", "finish_reasons"]

@@ -42,6 +42,8 @@ class Generation:
     prompt_ids: (rows, prompt) the decoder prompt the rows continued, for families whose
       ``sequences`` leave it out (Whisper), else None.
     spectrogram: per row, (frames, num_mel_bins) log-mel spectrogram (speech synthesis), else None.
+    latents: per row, (frames, latent_dim) continuous audio latents (latent speech synthesis: Pocket
+      TTS, in its audio tokenizer's space), else None.
     audio: per row, the waveform ((samples,), or (channels, samples)), else None.
     sampling_rate: of ``audio``, in Hz.
     Families with other outputs document their ``sequences`` (MusicGen: (rows, codebooks, frames) codes).
@@ -57,6 +59,7 @@ class Generation:
     texts: tuple[str, ...] | None = None
     prompt_ids: torch.Tensor | None = None
     spectrogram: tuple[torch.Tensor, ...] | None = None
+    latents: tuple[torch.Tensor, ...] | None = None
     audio: tuple[torch.Tensor, ...] | None = None
     sampling_rate: int | None = None
 

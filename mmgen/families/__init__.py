@@ -20,6 +20,7 @@ from mmgen.families.git import Git
 from mmgen.families.higgs_audio import HiggsAudio
 from mmgen.families.kosmos2 import Kosmos2
 from mmgen.families.kyutai_stt import KyutaiSpeechToText
+from mmgen.families.latent_speech import LatentSpeech
 from mmgen.families.musicgen import MusicGen
 from mmgen.families.musicgen_decoder import MusicGenDecoder
 from mmgen.families.musicgen_melody import MusicGenMelody
@@ -41,6 +42,7 @@ FAMILIES: tuple[Family, ...] = (
     Kosmos2(),
     Git(),
     SpeechT5(),
+    LatentSpeech(),
     MusicGen(),
     MusicGenMelody(),
     MusicGenDecoder(),

@@ -8,8 +8,9 @@ with the first differing position), "error" (mmgen raised), "reference error"
 "unsupported" (transformers refuses the strategy for this model: beam search for MusicGen, CSM),
 "not applicable" (no such strategy for this model: SpeechT5 synthesis has no beam search).
 
-Models that generate continuous frames (SpeechT5's spectrograms) are compared frame for frame:
-``Generation.spectrogram`` rows against the reference's padded batch, equal up to float rounding.
+Models that generate continuous frames (SpeechT5's spectrograms, Pocket TTS's latents) are compared
+frame for frame: ``Generation.spectrogram`` (or ``latents``) rows against the reference's padded
+batch, equal up to float rounding.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def as_reference_layout(result: Any, expected: torch.Tensor) -> torch.Tensor:
     """mmgen's output in the reference's layout: token ids, or continuous rows padded into its batch."""
     if not expected.is_floating_point():
         return result.sequences
-    rows = result.spectrogram if result.spectrogram is not None else result.audio
+    rows = next((r for r in (result.spectrogram, result.latents, result.audio) if r is not None), None)
     if rows is None:  # mmgen decoded tokens where the reference generates frames
         return result.sequences
     padded = torch.zeros_like(expected)

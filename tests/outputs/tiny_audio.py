@@ -69,3 +69,37 @@ def musicgen(seed: int = 0, codebooks: int = 4) -> T.MusicgenForConditionalGener
         for layer in model.audio_encoder.quantizer.layers:
             layer.codebook.embed.normal_()
     return model
+
+
+def latent_tts(kind: str = "pocket_tts", seed: int = 0, flow_type: str = "lsd") -> torch.nn.Module:
+    """Pocket TTS (``kind="pocket_tts"``) or Gradium Phonon TTS (``"gradium_phonon_tts"``): hidden 32, 2 layers,
+    16-dim latents, a 2-block flow head, 64 text ids below the special ids."""
+    config_class, model_class = {
+        "pocket_tts": (T.PocketTTSConfig, T.PocketTTSForConditionalGeneration),
+        "gradium_phonon_tts": (T.GradiumPhononTTSConfig, T.GradiumPhononTTSForConditionalGeneration),
+    }[kind]
+    flow = {"hidden_size": 32, "num_hidden_layers": 2, "latent_dim": 16, "condition_dim": 32, "frequency_embedding_size": 16,
+                "flow_type": flow_type}
+    special = {"audio_prompt_token_id": 64, "audio_latent_token_id": 65, "audio_bos_token_id": 66, "pad_token_id": 3}
+    if kind == "pocket_tts":
+        special["audio_prompt_bos_token_id"] = 67
+    else:
+        special.update(audio_prompt_dim=16, num_speakers_embedding_dim=8, duration_delta_embedding_dim=16)
+    config = config_class(vocab_size=68, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=64, latent_dim=16, flow_head_config=flow, **special)
+    torch.manual_seed(seed)
+    return model_class(config).eval()
+
+
+def latent_tts_prompts(model: torch.nn.Module, lengths=(6, 3), seed: int = 5):
+    """(input_ids, attention_mask): texts left-padded, each ending at the first audio position."""
+    g = torch.Generator().manual_seed(seed)
+    config = model.config
+    width = max(lengths) + 1
+    ids = torch.full((len(lengths), width), config.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(lengths), width), dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, width - n - 1:-1] = torch.randint(4, 60, (n,), generator=g)
+        ids[row, -1] = config.audio_bos_token_id
+        mask[row, width - n - 1:] = 1
+    return ids, mask
