@@ -160,10 +160,13 @@ class CpuClock:
 
 
 class TimedTask(JobTask):
-    """A job task measuring the CPU time of its reads (reader threads) and computes (main thread)."""
+    """A job task measuring the CPU time of its reads (reader threads), prepares (the prepare thread, where the
+    task has ``prepare``) and computes (main thread)."""
 
     def __init__(self, inner: JobTask):
-        self.inner, self.reads, self.computes = inner, CpuClock(), CpuClock()
+        self.inner, self.reads, self.computes, self.prepares = inner, CpuClock(), CpuClock(), CpuClock()
+        if hasattr(inner, "prepare"):
+            self.prepare = self._prepare
         self.name, self.source, self.extensions, self.fields = inner.name, inner.source, inner.extensions, inner.fields
 
     def setup(self):
@@ -175,6 +178,10 @@ class TimedTask(JobTask):
 
     def length(self, value):
         return self.inner.length(value)
+
+    def _prepare(self, values):
+        with self.prepares:
+            return self.inner.prepare(values)
 
     def compute(self, values):
         with self.computes:
@@ -289,12 +296,13 @@ def cpu_breakdown(plain: Callable[[CpuClock, CpuClock], object], job: Callable[[
     timed, main = TimedTask(task), CpuClock()
     with main:
         job(timed)
-    on_two_cores = max(main.seconds, timed.reads.seconds)  # the readers share the one core left
-    on_more_cores = max(main.seconds, timed.reads.seconds / max(workers, 1))
+    off_main = timed.reads.seconds + timed.prepares.seconds
+    on_two_cores = max(main.seconds, off_main)  # the readers and the prepare thread share the one core left
+    on_more_cores = max(main.seconds, timed.reads.seconds / max(workers, 1), timed.prepares.seconds)
     print(f"  CPU seconds, plain loop: {total.seconds:.2f} ({io.seconds:.2f} decoding + preprocessing, "
           f"{total.seconds - io.seconds:.2f} model.generate and the rest)")
     print(f"  CPU seconds, job runner: main thread {main.seconds:.2f} (compute {timed.computes.seconds:.2f}), "
-          f"{workers} reader thread(s) {timed.reads.seconds:.2f} in all")
+          f"{workers} reader thread(s) {timed.reads.seconds:.2f} in all, prepare thread {timed.prepares.seconds:.2f}")
     print(f"  critical path on a dedicated 2-core machine: {on_two_cores:.2f} s -> job / plain "
           f"{total.seconds / on_two_cores:.2f}x; with {1 + workers} free cores: {on_more_cores:.2f} s -> "
           f"{total.seconds / on_more_cores:.2f}x (projections from CPU time, not measurements)")

@@ -2,18 +2,20 @@
 
 Record fields: ``text`` (the caption) and ``finish_reason`` (eos, length, ...).
 
-Reading, in the background workers, decodes the image (`mmgen.inputs.files.load_image`). On a
-machine with cores to spare for the readers (``encode_in_readers``: by default, 4 or more), a
-caption without a prompt (the image alone) is then run through the model's processor there too,
-one image at a time (`EncodedImage`): resizing and normalizing cost more than a small captioner's
-decoding, and off the main thread they overlap with it. (One image at a time costs more CPU in
-all than the processor on a batch: on 2 cores, where the readers share one core, the batch
-through the processor on the main thread is faster; measured in benchmarks/bench_jobs.py.) The batch's pixel values are the
-images' rows stacked, bit for bit what the processor gives the batch, when every image comes out
-the same shape (fixed-size processors: ViT, BLIP, ...); otherwise the batch goes through the
-processor whole. With a prompt or a question (processed with the text), the image is resized in
-the reader when the processor resizes every image to one size with Pillow (transformers' PIL
-backend): its own resize is then a no-op, the pixel values the same.
+Reading, in the background workers, decodes the image (`mmgen.inputs.files.load_image`). For a
+caption without a prompt (the image alone) the model's processor runs off the main thread too:
+
+- by default, on each batch at once in the runner's prepare thread, while the model decodes the
+  batch before it (`CaptionJob.prepare`, `mmgen.jobs.compute.pipelined`): each image gets its row
+  of the batch's pixel values (fixed-size processors: ``pixel_values`` alone);
+- with cores to spare (``encode_in_readers``: by default on 4 or more), in the reader threads one
+  image at a time (`EncodedImage`): more CPU in all than a batch at once, but spread over every
+  reader.
+
+Either way the batch's pixel values are its images' rows stacked, bit for bit what the processor
+gives the batch (a test checks it). With a prompt or a question (processed with the text), the
+image is resized in the reader when the processor resizes every image to one size with Pillow
+(transformers' PIL backend): its own resize is then a no-op, the pixel values the same.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class CaptionJob(ModelJob):
         self.question = question
         self.encode_in_readers = encode_in_readers
         self._resize: tuple[tuple[int, int], int] | None = None
-        self._encode = False
+        self._alone = self._encode = False
 
     def setup(self) -> None:
         from mmgen.tasks.captioning import has_chat_template
@@ -92,9 +94,9 @@ class CaptionJob(ModelJob):
         super().setup()
         self._resize = fixed_pil_resize(self.generator.components.image_processor)
         # the image alone: no prompt, and no chat template that would ask the default question
-        alone = self.prompt is None and self.question is None and not has_chat_template(self.generator)
+        self._alone = self.prompt is None and self.question is None and not has_chat_template(self.generator)
         spare = self.encode_in_readers if self.encode_in_readers is not None else (os.cpu_count() or 1) >= 4
-        self._encode = alone and spare
+        self._encode = self._alone and spare
 
     def read(self, source: Any) -> Any:
         from mmgen.inputs.files import load_image
@@ -106,6 +108,19 @@ class CaptionJob(ModelJob):
             size, resample = self._resize
             image = image.resize(size, resample)
         return image
+
+    def prepare(self, values: Sequence[Any]) -> list[Any]:
+        """A batch of images alone through the processor at once, in the runner's prepare thread while the batch
+        before it decodes (`mmgen.jobs.compute.pipelined`): each image gets its row of the batch's pixel values.
+        Only for fixed-size processors (``pixel_values`` alone, (images, channels, height, width)); otherwise, and
+        for values already encoded in the readers, the values as they are."""
+        if not self._alone or not values or any(isinstance(v, EncodedImage) for v in values):
+            return list(values)
+        inputs = self.generator.encode(list(values))
+        pixels = inputs.get("pixel_values")
+        if inputs.keys() != {"pixel_values"} or pixels.ndim != 4 or pixels.shape[0] != len(values):
+            return list(values)
+        return [EncodedImage(image, {"pixel_values": pixels[i:i + 1]}) for i, image in enumerate(values)]
 
     def length(self, value: Any) -> float:
         image = value.image if isinstance(value, EncodedImage) else value

@@ -18,10 +18,12 @@ through the fixed batches above. `record_batches` picks the way for the engines.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import Any
 
@@ -120,6 +122,21 @@ class BatchComputer:
             yield from self._split([group[p] for p in todo], size)
             return
 
+    def prepared(self, batch: Sequence[Loaded]) -> list[Loaded]:
+        """``batch`` with its readable values through the task's ``prepare`` (batch-level preprocessing, run in a
+        background thread one batch ahead); the batch as it is when the task has none or ``prepare`` fails (its
+        ``compute`` then takes the values as read, and finds a bad input)."""
+        prepare = getattr(self.task, "prepare", None)
+        readable = [item for item in batch if item.error is None]
+        if prepare is None or not readable:
+            return list(batch)
+        try:
+            values = iter(prepare([item.value for item in readable]))
+        except Exception as exc:  # compute meets the same input and records it
+            logger.debug("prepare failed (%s); computing from the values as read", _short(exc))
+            return list(batch)
+        return [item if item.error is not None else dataclasses.replace(item, value=next(values)) for item in batch]
+
     def _compute(self, items: list[Loaded]) -> list[Record]:
         try:
             results = self.task.compute([item.value for item in items])
@@ -174,8 +191,7 @@ def record_batches(computer: BatchComputer, items: Iterable[Loaded], batch_size:
     stream = iter(items)
     while group := list(islice(stream, size)):
         if not getattr(computer.task, "continuous", False):  # a duck-typed task may lack it
-            for batch in length_batches(group, lambda item: item.length, batch_size, size):
-                yield computer(batch)
+            yield from pipelined(computer, length_batches(group, lambda item: item.length, batch_size, size))
             continue
         records = computer.continuous(group, batch_size)
         try:
@@ -183,6 +199,25 @@ def record_batches(computer: BatchComputer, items: Iterable[Loaded], batch_size:
                 yield batch
         finally:
             records.close()
+
+
+def pipelined(computer: BatchComputer, batches: Iterable[Sequence[Loaded]]) -> Iterator[list[Record]]:
+    """Each batch's records; with a task that has ``prepare``, the next batch is prepared in a background thread
+    while this one computes (preprocessing overlapped with the model, on a core the main thread leaves free)."""
+    if getattr(computer.task, "prepare", None) is None:
+        for batch in batches:
+            yield computer(batch)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="mmgen-prepare") as pool:
+        ahead = None
+        for batch in batches:
+            if ahead is None:
+                ahead = pool.submit(computer.prepared, batch)
+                continue
+            ready, ahead = ahead.result(), pool.submit(computer.prepared, batch)
+            yield computer(ready)
+        if ahead is not None:
+            yield computer(ahead.result())
 
 
 def _short(exc: BaseException) -> str:

@@ -23,6 +23,11 @@ is taken by the next, so a long output does not hold a batch back. The records a
 at a time in the order they finish; a stream that raises is retried for its unfinished values in
 fixed batches through ``compute`` (which isolates a bad input), out of memory halves the slots.
 
+Optionally, ``prepare(values) -> values``: batch-level preprocessing (an image processor on the
+whole batch), run by the local engine in a background thread one batch ahead, so it overlaps with
+the model's compute of the batch before; ``compute`` must take both prepared and unprepared values
+(a ``prepare`` that raises leaves its batch as read, and the Ray engine does not call it).
+
 `setup` loads the model once per process (each Ray actor calls it once), before any read.
 """
 

@@ -107,3 +107,18 @@ def test_model_jobs_pickle_without_their_model_when_named():
     again = pickle.loads(pickle.dumps(job))
     assert again.generator is None and again.options == {"num_beams": 2}
     assert repr(job) == "TranslateJob('demo/translate', num_beams=2)"
+
+
+def test_a_batch_prepared_ahead_gives_each_image_its_row_and_the_same_captions(captioner):
+    job = CaptionJob(captioner, encode_in_readers=False)
+    job.setup()
+    images = [scenes.render(scene).resize(size) for scene, size in
+              zip(scenes.scenes(3, seed=8), [(120, 90), (64, 64), (300, 500)])]
+    read = [job.read(image) for image in images]
+    prepared = job.prepare(read)
+    assert all(isinstance(p, EncodedImage) for p in prepared)
+    assert torch.equal(stacked(prepared)["pixel_values"], captioner.encode(images)["pixel_values"])
+    assert job.compute(prepared) == job.compute(read)
+    with_prompt = CaptionJob(captioner, prompt="a picture of")
+    with_prompt.setup()
+    assert with_prompt.prepare(images) == images  # processed with its text at compute
