@@ -142,6 +142,13 @@ OVERRIDES: dict[str, Override] = {
     "dots3_note": Override({"text_config.head_dim": 32}),
     "gemma3n_text": Override({"num_kv_shared_layers": 0}),
     "gemma3n": Override({"text_config.num_kv_shared_layers": 0}),
+    # Widths the configs repeat from the vision tower: Muse's projector takes 2 x 2 merged patches (4 x 64),
+    # Kimi K2.5's normalizes the tower's width before merging, Unlimited OCR's CLIP-like encoder takes the
+    # SAM neck's last map as its patch embeddings.
+    "muse_spark": Override({"out_hidden_size": 256}),
+    "muse_glimmer": Override({"out_hidden_size": 256}),
+    "kimi_k25": Override({"projection_hidden_size": 64}),
+    "unlimited_ocr": Override({"vision_config.sam_config.downsample_channels": [32, 64]}),
     # MusicGen's decoders alone: the checkpoints' generation config starts from the pad id; without a start id
     # transformers' generate cannot build the delay pattern.
     "MusicgenForCausalLM": Override(finish=lambda c: _start_from_pad(c.decoder)),
