@@ -141,7 +141,10 @@ OVERRIDES: dict[str, Override] = {
     "dots3_note_text": Override({"head_dim": 32}),  # sliding-window heads are nope + rope wide
     "dots3_note": Override({"text_config.head_dim": 32}),
     "gemma3n_text": Override({"num_kv_shared_layers": 0}),
-    "gemma3n": Override({"text_config.num_kv_shared_layers": 0}),
+    # Towers whose width the config does not set: timm's MobileNetV5 (2048 channels) and FastViT-MCi3 (3072),
+    # whatever the config says; the models reshape or project their output by the config's width.
+    "gemma3n": Override({"text_config.num_kv_shared_layers": 0, "vision_config.hidden_size": 2048}),
+    "fast_vlm": Override({"vision_config.hidden_size": 3072}),
     # Widths the configs repeat from the vision tower: Muse's projector takes 2 x 2 merged patches (4 x 64),
     # Kimi K2.5's normalizes the tower's width before merging, Unlimited OCR's CLIP-like encoder takes the
     # SAM neck's last map as its patch embeddings.
