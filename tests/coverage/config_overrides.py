@@ -145,6 +145,10 @@ OVERRIDES: dict[str, Override] = {
     # whatever the config says; the models reshape or project their output by the config's width.
     "gemma3n": Override({"text_config.num_kv_shared_layers": 0, "vision_config.hidden_size": 2048}),
     "fast_vlm": Override({"vision_config.hidden_size": 3072}),
+    # PerceptionLM's tower is timm's Perception Encoder; its projector reads the width from the tower's model_args.
+    "perception_lm": Override({"vision_config.architecture": "vit_pe_core_large_patch14_336",
+                               "vision_config.model_args": {"embed_dim": 64, "depth": 2, "num_heads": 4,
+                                                            "img_size": 224}}),
     # Widths the configs repeat from the vision tower: Muse's projector takes 2 x 2 merged patches (4 x 64),
     # Kimi K2.5's normalizes the tower's width before merging, Unlimited OCR's CLIP-like encoder takes the
     # SAM neck's last map as its patch embeddings.

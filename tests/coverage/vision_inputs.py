@@ -32,6 +32,8 @@ NO_SPLITTING = {"do_image_splitting": False, "do_split_image": False, "crop_to_p
 # Per-type processor settings: native-resolution bounds that would make images far larger than a tiny model needs.
 PROCESSOR_OPTIONS: dict[str, dict[str, Any]] = {
     "emu3": {"min_pixels": 64 * 64, "max_pixels": 128 * 128, "size": {"min_pixels": 64 * 64, "max_pixels": 128 * 128}},
+    # PerceptionLM's one-tile mode (its processor's own, for small devices), a 224 px tile: 256 patches an image.
+    "perception_lm": {"vision_input_type": "vanilla", "tile_size": 224},
 }
 
 
