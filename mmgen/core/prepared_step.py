@@ -109,16 +109,34 @@ def reorder_state(state: Any, rows: torch.Tensor, dim: int = 0) -> Any:
 def repeat_state(state: Any, index: torch.Tensor, repeats: int, dim: int = 0) -> Any:
     """A cache (or recurrent state) with each row repeated ``repeats`` times (``index``: the rows that makes).
 
-    Its own ``batch_repeat_interleave`` where every part of it has one (it knows all its parts:
-    MiniMax's linear-attention state too), else its ``reorder_cache`` on ``index``, else every
+    Its own ``batch_repeat_interleave`` where every part of it has one that knows all its parts
+    (MiniMax's linear-attention state too), else its ``reorder_cache`` on ``index``, else every
     tensor along its batch.
     """
     layers = getattr(state, "layers", None)
-    if hasattr(state, "batch_repeat_interleave") and all(hasattr(layer, "batch_repeat_interleave")
-                                                         for layer in layers or ()):
+    if hasattr(state, "batch_repeat_interleave") and all(_repeats_every_part(layer) for layer in layers or ()):
         state.batch_repeat_interleave(repeats)
         return state
     return reorder_state(state, index, dim)
+
+
+def _repeats_every_part(layer: Any) -> bool:
+    """Whether a cache layer's ``batch_repeat_interleave`` covers what its ``reorder_cache`` does.
+
+    A layer that mixes a linear-attention state into an attention layer (transformers'
+    ``LinearAttentionAndSlidingWindowAttentionLayer``: Inkling) overrides ``reorder_cache`` for both
+    parts but inherits ``batch_repeat_interleave`` from the attention part alone, which leaves the
+    convolution and recurrent states at the prompt's rows. Trusted when the class that defines
+    ``batch_repeat_interleave`` is the one defining ``reorder_cache`` or a subclass of it.
+    """
+    if not hasattr(layer, "batch_repeat_interleave"):
+        return False
+    if not hasattr(layer, "reorder_cache"):
+        return True
+    mro = type(layer).__mro__
+    repeats = next((k for k in mro if "batch_repeat_interleave" in vars(k)), None)
+    reorders = next((k for k in mro if "reorder_cache" in vars(k)), None)
+    return repeats is None or reorders is None or issubclass(repeats, reorders)
 
 
 class GrowingInput:

@@ -217,3 +217,23 @@ def test_gumbel_top_k_samples_without_replacement_from_the_softmax():
             expected = p[i] * p[j] / (1 - p[i]) + p[j] * p[i] / (1 - p[j])
             observed = (((first == i) & (second == j)) | ((first == j) & (second == i))).double().mean()
             assert abs(float(observed) - float(expected)) < 0.01, (i, j, observed, expected)
+
+
+def test_repeat_state_expands_a_linear_attention_state_mixed_into_an_attention_layer():
+    """Inkling's cache layers (linear attention + sliding window) inherit ``batch_repeat_interleave``
+    from the attention part alone; expanding a prefilled cache for beams must repeat the
+    convolution state too, as ``reorder_cache`` does."""
+    from transformers.cache_utils import Cache, LinearAttentionAndSlidingWindowAttentionLayer
+
+    from mmgen.core.prepared_step import repeat_state
+
+    layer = LinearAttentionAndSlidingWindowAttentionLayer(sliding_window=8)
+    cache = Cache(layers=[layer])
+    conv = torch.arange(2.0).view(2, 1, 1).expand(2, 3, 4).contiguous()
+    layer.update_conv_state(conv)
+    keys = torch.arange(2.0).view(2, 1, 1, 1).expand(2, 1, 5, 4).contiguous()
+    cache.update(keys, keys.clone(), 0)
+    index = torch.arange(2).repeat_interleave(3)
+    repeat_state(cache, index, 3)
+    assert layer.conv_states[0][:, 0, 0].tolist() == [0, 0, 0, 1, 1, 1]
+    assert layer.keys[:, 0, 0, 0].tolist() == [0, 0, 0, 1, 1, 1]

@@ -141,7 +141,21 @@ OVERRIDES: dict[str, Override] = {
     "dots3_note_text": Override({"head_dim": 32}),  # sliding-window heads are nope + rope wide
     "dots3_note": Override({"text_config.head_dim": 32}),
     "gemma3n_text": Override({"num_kv_shared_layers": 0}),
-    "gemma3n": Override({"text_config.num_kv_shared_layers": 0}),
+    # Towers whose width the config does not set: timm's MobileNetV5 (2048 channels) and FastViT-MCi3 (3072),
+    # whatever the config says; the models reshape or project their output by the config's width.
+    "gemma3n": Override({"text_config.num_kv_shared_layers": 0, "vision_config.hidden_size": 2048}),
+    "fast_vlm": Override({"vision_config.hidden_size": 3072}),
+    # PerceptionLM's tower is timm's Perception Encoder; its projector reads the width from the tower's model_args.
+    "perception_lm": Override({"vision_config.architecture": "vit_pe_core_large_patch14_336",
+                               "vision_config.model_args": {"embed_dim": 64, "depth": 2, "num_heads": 4,
+                                                            "img_size": 224}}),
+    # Widths the configs repeat from the vision tower: Muse's projector takes 2 x 2 merged patches (4 x 64),
+    # Kimi K2.5's normalizes the tower's width before merging, Unlimited OCR's CLIP-like encoder takes the
+    # SAM neck's last map as its patch embeddings.
+    "muse_spark": Override({"out_hidden_size": 256}),
+    "muse_glimmer": Override({"out_hidden_size": 256}),
+    "kimi_k25": Override({"projection_hidden_size": 64}),
+    "unlimited_ocr": Override({"vision_config.sam_config.downsample_channels": [32, 64]}),
     # MusicGen's decoders alone: the checkpoints' generation config starts from the pad id; without a start id
     # transformers' generate cannot build the delay pattern.
     "MusicgenForCausalLM": Override(finish=lambda c: _start_from_pad(c.decoder)),

@@ -17,7 +17,8 @@ RESERVED_TOP = 64  # the top 64 ids hold moved special ids; prompts avoid them
 
 def is_token_id_key(key: str) -> bool:
     return key.endswith(("_token_id", "_token_ids", "_token_index", "_token")) or key in (
-        "image_token_index", "video_token_index", "audio_token_index", "decoder_start_token_id")
+        "image_token_index", "video_token_index", "audio_token_index", "decoder_start_token_id",
+        "image_patch_id")  # Molmo2's image placeholder
 
 
 def _vocab_size(config: dict[str, Any], inherited: int | None) -> int | None:

@@ -32,6 +32,8 @@ NO_SPLITTING = {"do_image_splitting": False, "do_split_image": False, "crop_to_p
 # Per-type processor settings: native-resolution bounds that would make images far larger than a tiny model needs.
 PROCESSOR_OPTIONS: dict[str, dict[str, Any]] = {
     "emu3": {"min_pixels": 64 * 64, "max_pixels": 128 * 128, "size": {"min_pixels": 64 * 64, "max_pixels": 128 * 128}},
+    # PerceptionLM's one-tile mode (its processor's own, for small devices), a 224 px tile: 256 patches an image.
+    "perception_lm": {"vision_input_type": "vanilla", "tile_size": 224},
 }
 
 
@@ -83,7 +85,7 @@ def image_processor(model_type: str, sub_types: tuple[str, ...] = (), vision_con
             name = next((n for n in names if n), None)
         if name is None:
             continue
-        processor = getattr(transformers, name)()
+        processor = getattr(transformers, name)(**_processor_arguments(name, vision_config))
         for option, value in NO_SPLITTING.items():
             if hasattr(processor, option):
                 setattr(processor, option, value)
@@ -93,6 +95,18 @@ def image_processor(model_type: str, sub_types: tuple[str, ...] = (), vision_con
             setattr(processor, option, value)
         return processor
     raise VisionInputError(f"no image processor registered for {model_type} (or {', '.join(sub_types) or '-'})")
+
+
+def _processor_arguments(name: str, vision_config: Any) -> dict[str, Any]:
+    """Arguments a processor cannot default: a timm tower's processor takes the data config of the
+    tower's architecture (a checkpoint's config.json carries it as ``pretrained_cfg``)."""
+    if name != "TimmWrapperImageProcessor":
+        return {}
+    import timm  # present wherever a timm tower could be built
+
+    architecture = getattr(vision_config, "architecture", None)
+    pretrained = timm.models.get_pretrained_cfg(architecture) if architecture else None
+    return {"pretrained_cfg": pretrained.to_dict() if pretrained is not None else {}, "architecture": architecture}
 
 
 def _side(value: Any) -> int | None:
