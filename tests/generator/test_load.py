@@ -84,7 +84,8 @@ def test_image_model_keeps_both_processor_parts(tmp_path):
     byte_level_bpe().save_pretrained(tmp_path)
     generator = load(tmp_path, device="cpu")
     assert type(generator.model) is T.VisionEncoderDecoderModel
-    assert isinstance(generator.components.image_processor, T.ViTImageProcessorPil)
+    # transformers loads its torchvision variant of the saved processor where torchvision is installed
+    assert isinstance(generator.components.image_processor, (T.ViTImageProcessorPil, T.ViTImageProcessor))
     assert generator.tokenizer is not None and generator.components.processor is None
     assert isinstance(generator.adapter, ImageAdapter)
 
