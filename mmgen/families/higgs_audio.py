@@ -35,6 +35,7 @@ from mmgen.core.frames import CodebookStep
 from mmgen.core.loop import decode
 from mmgen.core.model_step import ModelStep
 from mmgen.core.options import GenerationOptions, OptionError, resolve_options
+from mmgen.core.prepared_step import text_positions
 from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
@@ -85,7 +86,7 @@ class HiggsStep(ModelStep):
         self.padded = bool((attention_mask == 0).any())
         self.mask = attention_mask.new_ones(self.rows, self.length + max_frames)
         self.mask[:, : self.length] = attention_mask
-        self.positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        self.positions = text_positions(input_ids, attention_mask)
 
     def _forward(self, **inputs: Any) -> torch.Tensor:
         if self.padded:

@@ -44,6 +44,7 @@ from mmgen.core.options import (
     resolve_options,
     suggest,
 )
+from mmgen.core.prepared_step import text_positions
 from mmgen.core.results import Generation
 from mmgen.families.family import Family
 from mmgen.families.prepared import Call, checked_inputs
@@ -106,7 +107,7 @@ class BackboneStep(ModelStep):
         self.voice = voice
         self.mask = attention_mask.new_ones(self.rows, self.length + frames)
         self.mask[:, : self.length] = attention_mask
-        self.positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        self.positions = text_positions(input_ids, attention_mask)
         self.placeholder = torch.full((self.rows, 1), model.config.audio_latent_token_id, device=input_ids.device)
 
     def _forward(self, input_ids: torch.Tensor, **inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
