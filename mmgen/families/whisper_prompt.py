@@ -122,7 +122,8 @@ class LanguageDetector:
 
     features: (batch, mels, frames) from the start of each row's audio; encoder_hidden: the
     encoder's output on that first window if already computed. Detection encodes the window
-    only when ``encoder_hidden`` is None, and keeps the result there for decoding to reuse.
+    only when ``encoder_hidden`` is None, and keeps the result there for decoding to reuse. A
+    model with one language (``lang_to_id`` of one entry) gets it without running the model.
     """
 
     def __init__(self, model: torch.nn.Module, features: torch.Tensor | None = None,
@@ -135,6 +136,10 @@ class LanguageDetector:
 
     def __call__(self) -> torch.Tensor:
         """(batch,) language token ids."""
+        languages = list(self.model.generation_config.lang_to_id.values())
+        if len(languages) == 1:  # the argmax over one candidate: no encoder or decoder pass needed
+            rows = (self.features if self.encoder_hidden is None else self.encoder_hidden).shape[0]
+            return torch.full((rows,), languages[0], dtype=torch.long, device=self.model.device)
         if self.encoder_hidden is None:
             self.encoder_hidden = encode(self.model, self.features)
         return detect_language(self.model, self.encoder_hidden)

@@ -7,7 +7,9 @@ the start; ``words`` ``[{"word", "start", "end", "probability"}]`` with word tim
 None). A record holds all a subtitle file needs: `transcript_of` rebuilds the `Transcript`.
 
 Reading, in the background workers, decodes and resamples the audio to the model's rate
-(`mmgen.inputs.files.load_audio`); its length for bucketing is its duration. A batch goes to
+(`mmgen.inputs.files.load_audio`); its length for bucketing is its duration. With Whisper, the
+batch's log-mel features are computed in the runner's prepare thread while the model decodes the
+batch before it (`TranscribeJob.prepare`, `mmgen.jobs.compute.pipelined`). A batch goes to
 `mmgen.tasks.transcribe_many`, which decodes the recordings that fit one window together; if
 the batch fails, its recordings are transcribed one by one, so a recording that fails is an
 error record and the others keep their results.
@@ -45,6 +47,7 @@ class Recording:
 
     id: RecordId
     waveform: Any  # (samples,) float32 at the model's rate
+    features: Any = None  # Whisper's (1, mels, frames) log-mel features once prepared (`TranscribeJob.prepare`)
 
 
 class TranscribeJob(ModelJob):
@@ -84,14 +87,27 @@ class TranscribeJob(ModelJob):
     def length(self, recording: Recording) -> float:
         return len(recording.waveform) / self.rate
 
+    def prepare(self, recordings: Sequence[Recording]) -> list[Recording]:
+        """Whisper's features of a batch at once (`prepare_audio`), in the runner's prepare thread while the batch
+        before it decodes; for other models the recordings as they are (their processor runs per window)."""
+        from mmgen.tasks.speech_recognition.features import prepare_audio
+        from mmgen.tasks.speech_recognition.transcribe import is_whisper
+
+        if not recordings or not is_whisper(self.generator):
+            return list(recordings)
+        prepared = prepare_audio(self.generator, [r.waveform for r in recordings])
+        return [Recording(r.id, r.waveform, p.features) for r, p in zip(recordings, prepared)]
+
     def _transcribe(self, recordings: Sequence[Recording]) -> list[Any]:
         from mmgen.tasks import transcribe_many
+        from mmgen.tasks.speech_recognition.features import PreparedAudio
 
         options = dict(self.options)
         if self.on_segment is not None:
             ids = [r.id for r in recordings]
             options["on_segment"] = lambda index, segment: self.on_segment(ids[index], segment)
-        return transcribe_many(self.generator, [r.waveform for r in recordings], sampling_rate=self.rate, **options)
+        audios = [r.waveform if r.features is None else PreparedAudio(r.waveform, r.features) for r in recordings]
+        return transcribe_many(self.generator, audios, sampling_rate=self.rate, **options)
 
     def compute(self, recordings: Sequence[Recording]) -> list[dict[str, Any] | BaseException]:
         import mmgen

@@ -1,6 +1,13 @@
-"""A speech model's audio features: their frame rate, Whisper's window, and Whisper's features of a recording."""
+"""A speech model's audio features: their frame rate, Whisper's window, and Whisper's features of recordings.
+
+`PreparedAudio` is a recording with its features computed ahead of decoding (`prepare_audio`, which a
+transcription job runs in a background thread while the model decodes the batch before).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,4 +42,33 @@ def whisper_features(generator: Generator, waveform: np.ndarray) -> torch.Tensor
     return encoded.input_features
 
 
-__all__ = ["frames_per_second", "whisper_features", "window_seconds"]
+def window_features(generator: Generator, waveforms: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    """Each recording's (1, mels, frames) features as `whisper_features` gives them, in one extractor call for
+    those that fit one window (each padded to the window alone, so the batch changes no row's features)."""
+    rate = int(generator.components.feature_extractor.sampling_rate)
+    short = [i for i, w in enumerate(waveforms) if len(w) <= window_seconds(generator) * rate]
+    features: list[torch.Tensor | None] = [None] * len(waveforms)
+    if short:
+        batch = generator.components.feature_extractor([waveforms[i] for i in short], sampling_rate=rate,
+                                                       return_tensors="pt").input_features
+        for i, row in zip(short, batch):
+            features[i] = row[None]
+    return [f if f is not None else whisper_features(generator, w) for f, w in zip(features, waveforms)]
+
+
+@dataclass(frozen=True)
+class PreparedAudio:
+    """A recording at the model's rate with its Whisper features (`prepare_audio`); `transcribe_many` takes it
+    as audio and skips the feature extractor."""
+
+    waveform: np.ndarray  # (samples,) float32 at the feature extractor's rate
+    features: torch.Tensor  # (1, mels, frames), as `whisper_features` gives them
+
+
+def prepare_audio(generator: Generator, waveforms: Sequence[np.ndarray]) -> list[PreparedAudio]:
+    """Recordings at the model's rate -> `PreparedAudio` (their features from `window_features`)."""
+    return [PreparedAudio(w, f) for w, f in zip(waveforms, window_features(generator, waveforms))]
+
+
+__all__ = ["PreparedAudio", "frames_per_second", "prepare_audio", "whisper_features", "window_features",
+           "window_seconds"]

@@ -136,6 +136,7 @@ def transcribe_long(
     return_segments: bool | None = None,
     best_of: int | None = None,
     on_window: Callable[[int, Window, Sequence[TokenSegment]], None] | None = None,
+    encoder_hidden: torch.Tensor | None = None,
     **options: Any,
 ) -> LongFormResult:
     """Transcribe (or translate) audio of any length, window by window; see the module docstring.
@@ -149,6 +150,9 @@ def transcribe_long(
     on_window: called after each decoded window with (row, its `Window`, the `TokenSegment`s it
       added), as the row's transcript grows: what a live display prints.
     The thresholds default to the model's generation_config, like the other Whisper options.
+    encoder_hidden: (batch, positions, d_model) the encoder's output on each row's first window
+      (``input_features[..., :3000]``) when the caller has it (language detection computed it):
+      the first window then skips the encoder.
     ``return_segments`` is accepted for transformers compatibility: segments are always returned.
     Other keyword arguments are generation options of the decode core (max_new_tokens, num_beams,
     seed, ...). Sampling is set by the temperature of each pass, so ``do_sample`` is ignored.
@@ -197,8 +201,9 @@ def transcribe_long(
     device = model.device
     input_features = input_features.to(device)
 
-    start = start_tokens(model, batch, LanguageDetector(model, input_features), language, task, return_timestamps,
-                         is_multilingual)
+    detector = LanguageDetector(model, input_features, encoder_hidden)
+    start = start_tokens(model, batch, detector, language, task, return_timestamps, is_multilingual)
+    first_window = detector.encoder_hidden  # computed by the caller or by detection: the first window reuses it
     prompt = prompt_prefix(prompt_ids)
     prev_sot = getattr(config, "prev_sot_token_id", None)
     if prev_sot is None and config.suppress_tokens is not None and len(config.suppress_tokens) >= 2:
@@ -233,7 +238,12 @@ def transcribe_long(
                                        cut_off, timestamp_begin)
         call = {k: v for k, v in options.items() if k not in ("max_new_tokens", "max_length")}
         call.update(_length_option(model, options, prompts.shape[1]))
-        outcomes = decode_window(model, encode(model, features), prompts, mask, rows, [seek[i] for i in rows],
+        if first_window is not None and width == window and torch.equal(features, input_features[..., :width]):
+            encoded = first_window  # every row at seek 0 with a whole first window: what was encoded
+        else:
+            encoded = encode(model, features)
+        first_window = None
+        outcomes = decode_window(model, encoded, prompts, mask, rows, [seek[i] for i in rows],
                                  temperatures, thresholds, call, best_of=best_of or 1)
         for row, n, (attempt, passes) in zip(rows, frames, outcomes):
             do_condition[row] = condition and attempt.temperature < 0.5

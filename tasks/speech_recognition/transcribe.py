@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mmgen.tasks.speech_recognition.features import PreparedAudio
 from mmgen.tasks.speech_recognition.transcript import Segment, Transcript, join_texts
 from mmgen.tasks.speech_recognition.whisper import transcribe_whisper
 from mmgen.tasks.speech_recognition.windowed import (
@@ -76,12 +77,14 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
     model_or_generator: a `mmgen.Generator` (``mmgen.load(...)``), a model directory or name, or a
       model with ``processor=``.
     audio: a path, the bytes of a file, an array or tensor of samples (with ``sampling_rate=``),
-      or a ``datasets`` Audio dict (`mmgen.inputs.files.audio.load_audio`).
+      or a ``datasets`` Audio dict (`mmgen.inputs.files.audio.load_audio`); or a `PreparedAudio`
+      (`mmgen.tasks.speech_recognition.features.prepare_audio`: samples at the model's rate with
+      their features computed ahead).
     language: Whisper's source language (``"en"``, ``"english"``, ``"<|en|>"``); None detects it.
     task: ``"transcribe"``, or ``"translate"`` (into English; Whisper only).
     return_timestamps: Whisper predicts timestamps and segments follow them; False decodes
       without them (windowed past 30 s; segments are then the windows). None (the default):
-      True when the model has timestamp tokens (every released Whisper; not ``demo/asr``).
+      True when the model has timestamp tokens (every released Whisper, and ``demo/asr``).
     word_timestamps: add each segment's words with their times (Whisper only).
     batch_size: windows per decoding call on the windowed path; segments per alignment pass
       for word timestamps (`transcribe_many`: also recordings per call).
@@ -129,7 +132,9 @@ def transcribe_many(model_or_generator: Any, audios: Sequence[Any], *, language:
         raise OptionError("transcribe needs a speech-to-text model with a feature extractor and a tokenizer "
                           f"(got {type(generator.model).__name__}).")
     rate = int(extractor.sampling_rate)
-    waveforms = [load_audio(audio, rate, source_rate=sampling_rate) for audio in audios]
+    waveforms = [audio.waveform if isinstance(audio, PreparedAudio) else load_audio(audio, rate, source_rate=sampling_rate)
+                 for audio in audios]
+    features = [audio.features if isinstance(audio, PreparedAudio) else None for audio in audios]
     if initial_prompt is not None:
         options["prompt_ids"] = prompt_ids(generator, initial_prompt)
     if is_whisper(generator):
@@ -137,7 +142,7 @@ def transcribe_many(model_or_generator: Any, audios: Sequence[Any], *, language:
             generator, waveforms, language=language, task=task, return_timestamps=return_timestamps,
             word_timestamps=word_timestamps, batch_size=batch_size,
             windowed={"chunk_length_s": chunk_length_s, "stride_length_s": stride_length_s}, on_segment=on_segment,
-            **options)
+            features=features, **options)
     else:
         for name, value, allowed in (("language", language, None), ("task", task, "transcribe"),
                                      ("word_timestamps", word_timestamps, False)):

@@ -21,7 +21,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from mmgen.tasks.speech_recognition.features import frames_per_second, whisper_features, window_seconds
+from mmgen.tasks.speech_recognition.features import (
+    frames_per_second,
+    whisper_features,
+    window_features,
+    window_seconds,
+)
 from mmgen.tasks.speech_recognition.longform import LongFormResult, TokenSegment, Window, transcribe_long
 from mmgen.tasks.speech_recognition.transcript import Segment
 from mmgen.tasks.speech_recognition.windowed import transcribe_windows
@@ -41,19 +46,20 @@ from mmgen.families.whisper_prompt import (
 from mmgen.generator import Generator
 
 
-def resolve_languages(model: torch.nn.Module, features: torch.Tensor, language: str | None) -> list[str | None]:
-    """Each row's language code (``"en"``): the one given (a code, name or token) or detected on its first 30 s.
+def resolve_languages(model: torch.nn.Module, detector: LanguageDetector, language: str | None) -> list[str | None]:
+    """Each row's language code (``"en"``): the one given (a code, name or token) or detected on its first 30 s
+    (``detector`` keeps the encoder output it computed, for the first window's decoding to reuse).
 
     English-only models report ``"en"``; a model without ``lang_to_id`` that does not say it is
     English-only reports None (or the language given).
     """
     config = model.generation_config
-    rows = features.shape[0]
+    rows = (detector.features if detector.features is not None else detector.encoder_hidden).shape[0]
     if not is_multilingual(config):
         return ["en" if getattr(config, "is_multilingual", None) is False else language] * rows
     if language is not None:
         return [language_code(config, language_id(config, language))] * rows
-    return [language_code(config, int(i)) for i in LanguageDetector(model, features)().tolist()]
+    return [language_code(config, int(i)) for i in detector().tolist()]
 
 
 def _eot(model: torch.nn.Module) -> int:
@@ -109,8 +115,12 @@ def add_word_timestamps(generator: Generator, features: torch.Tensor, segments: 
 def transcribe_whisper(generator: Generator, waveforms: Sequence[np.ndarray], *, language: str | None, task: str,
                        return_timestamps: bool | None, word_timestamps: bool, batch_size: int,
                        windowed: dict[str, Any], on_segment: Callable[[int, Segment], None] | None = None,
+                       features: Sequence[torch.Tensor | None] | None = None,
                        **options: Any) -> list[tuple[list[Segment], str | None]]:
     """(segments, language) of each recording (see the module docstring for the path taken).
+
+    features: each recording's (1, mels, frames) features when computed ahead (`prepare_audio`), or
+    None where they are not (computed here, `window_features`).
 
     Recordings that fit one window are decoded ``batch_size`` at a time, each row with its own
     language and its own seeking; longer ones one by one.
@@ -129,23 +139,28 @@ def transcribe_whisper(generator: Generator, waveforms: Sequence[np.ndarray], *,
     rate = int(generator.components.feature_extractor.sampling_rate)
     durations = [len(w) / rate for w in waveforms]
     fits = [i for i, d in enumerate(durations) if d <= window_seconds(generator)]
+    features = list(features) if features is not None else [None] * len(waveforms)
     results: list[tuple[list[Segment], str | None] | None] = [None] * len(waveforms)
     for start in range(0, len(fits), batch_size):
         rows = fits[start:start + batch_size]
-        features = torch.cat([whisper_features(generator, waveforms[i]) for i in rows])
-        decoded = long_form(generator, features, [durations[i] for i in rows], language=language, task=task,
+        missing = [i for i in rows if features[i] is None]
+        for i, computed in zip(missing, window_features(generator, [waveforms[i] for i in missing])):
+            features[i] = computed
+        decoded = long_form(generator, torch.cat([features[i] for i in rows]), [durations[i] for i in rows],
+                            language=language, task=task,
                             return_timestamps=return_timestamps, word_timestamps=word_timestamps,
                             batch_size=batch_size, on_segment=_for_rows(on_segment, rows), **options)
         for i, result in zip(rows, decoded):
             results[i] = result
     for i in sorted(set(range(len(waveforms))) - set(fits)):
-        features = whisper_features(generator, waveforms[i])
+        row_features = features[i] if features[i] is not None else whisper_features(generator, waveforms[i])
         if return_timestamps:
-            results[i] = long_form(generator, features, [durations[i]], language=language, task=task,
+            results[i] = long_form(generator, row_features, [durations[i]], language=language, task=task,
                                    return_timestamps=True, word_timestamps=word_timestamps, batch_size=batch_size,
                                    on_segment=_for_rows(on_segment, [i]), **options)[0]
         else:
-            results[i] = windows_without_timestamps(generator, waveforms[i], features, language=language, task=task,
+            results[i] = windows_without_timestamps(generator, waveforms[i], row_features, language=language,
+                                                    task=task,
                                                     word_timestamps=word_timestamps, batch_size=batch_size,
                                                     windowed=windowed, **options)
             if on_segment is not None:
@@ -169,7 +184,8 @@ def long_form(generator: Generator, features: torch.Tensor, durations: Sequence[
     """Sequential long-form decoding of a batch of recordings' features (rows of equal width);
     ``on_segment(row, segment)`` as each window's segments are decoded."""
     model = generator.model
-    languages = resolve_languages(model, features, language)
+    detector = LanguageDetector(model, features)
+    languages = resolve_languages(model, detector, language)
     multilingual = is_multilingual(model.generation_config)
     # Seconds per feature frame and per timestamp token (one encoder position): 0.01 and 0.02 for Whisper.
     stride, _ = frames(model)
@@ -184,6 +200,7 @@ def long_form(generator: Generator, features: torch.Tensor, durations: Sequence[
 
     result = transcribe_long(model, features, language=languages if multilingual else None,
                              task=task if multilingual else None, return_timestamps=return_timestamps,
+                             encoder_hidden=detector.encoder_hidden,
                              on_window=on_window if on_segment is not None else None, **{**precision, **options})
     decoded = []
     for row, (duration, row_language) in enumerate(zip(durations, languages)):
@@ -203,7 +220,7 @@ def windows_without_timestamps(generator: Generator, waveform: np.ndarray, featu
                           "return_timestamps=True.")
     model = generator.model
     options.pop("best_of", None)  # candidates belong to the temperature fallback, which windows do without
-    language = resolve_languages(model, features, language)[0]
+    language = resolve_languages(model, LanguageDetector(model, features), language)[0]
     if is_multilingual(model.generation_config):
         options.update(language=language, task=task)
     # A window must fit in one of the model's (30 s); the overlap is then at most a quarter of it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import shutil
 
+import numpy
 import pytest
 import torch
 from job_files import read_records
@@ -15,6 +16,7 @@ from mmgen.demo.data import scenes
 from mmgen.inputs.adapters.components import Components
 from mmgen.jobs import CaptionJob, TranscribeJob, TranslateJob, run
 from mmgen.jobs.caption_job import EncodedImage, stacked
+from mmgen.jobs.transcribe_job import Recording
 from mmgen.registry import SAMPLES_DIR
 
 
@@ -122,3 +124,20 @@ def test_a_batch_prepared_ahead_gives_each_image_its_row_and_the_same_captions(c
     with_prompt = CaptionJob(captioner, prompt="a picture of")
     with_prompt.setup()
     assert with_prompt.prepare(images) == images  # processed with its text at compute
+
+
+def test_a_transcription_batch_prepared_ahead_has_each_recordings_own_features_and_the_same_records():
+    from mmgen.tasks.speech_recognition.features import whisper_features
+
+    from mmgen.inputs.files import load_audio
+
+    job = TranscribeJob("demo/asr")
+    job.setup()
+    command, numbers = (load_audio(SAMPLES_DIR / name, job.rate) for name in ("command.wav", "numbers.flac"))
+    longer = numpy.concatenate([numbers, command, numbers])  # past demo/asr's 5 s window: its own long-form path
+    read = [Recording(f"r{i}", w) for i, w in enumerate([command, numbers[: job.rate // 2], longer, numbers])]
+    assert len(longer) > 5 * job.rate
+    prepared = job.prepare(read)
+    for recording, ready in zip(read, prepared):
+        assert torch.equal(ready.features, whisper_features(job.generator, recording.waveform))
+    assert job.compute(prepared) == job.compute(read)
