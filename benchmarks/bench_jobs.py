@@ -16,9 +16,15 @@ For each modality, the same inputs and batch size:
   run the processor, ``model.generate``, decode the tokens: what one writes by hand;
 - job runner: ``run(CaptionJob(generator) / TranscribeJob(generator), folder, out.parquet)``:
   background decoding, length buckets, committed Parquet output;
+- for speech, each output against the plain loop that makes it: the job's default (segments with
+  Whisper's timestamps, seeking past each clip's last timestamp as transformers does) against
+  ``model.generate(..., return_timestamps=True)``, and the job with ``return_timestamps=False`` (one
+  window per clip, the text alone) against the plain ``model.generate``. Their texts differ where
+  transformers decodes words from the padding past the end of a short clip ("previous song
+  three" for "previous song"): the tokens are the same, and mmgen leaves out a segment that starts
+  after the audio ends;
 - job variants that show where the time goes: ``workers=0`` (no background reading) and, for
-  speech, ``return_timestamps=False`` (one window per clip instead of Whisper's long-form
-  seeking) and ``mmgen.tasks.transcribe`` in a plain loop (the job's per-recording compute alone);
+  speech, ``mmgen.tasks.transcribe`` in a plain loop (the job's per-recording compute alone);
   for text generation, ``GenerateJob`` computes through a running batch of ``--batch-size`` rows
   (continuous batching), and the variant ``fixed batches`` turns that off (the job's length
   buckets and ``mmgen.generate`` on batches, as the other tasks run).
@@ -210,12 +216,13 @@ def _plain_captions(generator, paths: list[Path], batch_size: int, io: CpuClock)
     return texts
 
 
-def plain_transcripts(generator, paths: list[Path], batch_size: int, io: CpuClock, total: CpuClock) -> list[str]:
+def plain_transcripts(generator, paths: list[Path], batch_size: int, io: CpuClock, total: CpuClock,
+                      timestamps: bool = False) -> list[str]:
     with total:
-        return _plain_transcripts(generator, paths, batch_size, io)
+        return _plain_transcripts(generator, paths, batch_size, io, timestamps)
 
 
-def _plain_transcripts(generator, paths: list[Path], batch_size: int, io: CpuClock) -> list[str]:
+def _plain_transcripts(generator, paths: list[Path], batch_size: int, io: CpuClock, timestamps: bool) -> list[str]:
     extractor, tokenizer, model = generator.components.feature_extractor, generator.tokenizer, generator.model
     rate = extractor.sampling_rate
     texts = []
@@ -227,7 +234,7 @@ def _plain_transcripts(generator, paths: list[Path], batch_size: int, io: CpuClo
                 waves.append(torchaudio.functional.resample(torch.from_numpy(audio), source_rate, rate).numpy())
             features = extractor(waves, sampling_rate=rate, return_tensors="pt").input_features
         with torch.inference_mode():
-            tokens = model.generate(input_features=features)
+            tokens = model.generate(input_features=features, return_timestamps=timestamps)
         texts += [t.strip() for t in tokenizer.batch_decode(tokens, skip_special_tokens=True)]
     return texts
 
@@ -275,13 +282,16 @@ def best_of(variants: dict[str, Callable[[], list[str]]], repeats: int) -> dict[
 
 
 def report(title: str, count: int, results: dict[str, tuple[float, list[str]]],
-           reference: list[str] | None = None) -> None:
-    base_seconds, base_texts = results[PLAIN]
+           reference: list[str] | None = None, baselines: dict[str, str] | None = None) -> None:
+    """Items/s of each variant and its ratio to its plain loop (``baselines``: variant -> the plain variant making
+    the same output; by default `PLAIN`)."""
+    baselines = baselines or {}
     print(f"\n{title}: {count} items, wall time (best of the repeats)")
-    print(f"{'variant':44} {'items/s':>8} {'vs plain':>9} {'same text as plain':>19}")
+    print(f"{'variant':56} {'items/s':>8} {'vs plain':>9} {'same text as plain':>19}")
     for name, (seconds, texts) in results.items():
+        base_seconds, base_texts = results[baselines.get(name, PLAIN)]
         same = sum(a == b for a, b in zip(texts, base_texts)) / count
-        print(f"{name:44} {count / seconds:8.1f} {base_seconds / seconds:8.2f}x {same:18.0%}")
+        print(f"{name:56} {count / seconds:8.1f} {base_seconds / seconds:8.2f}x {same:18.0%}")
     if reference is not None:
         for name, (_, texts) in results.items():
             right = sum(t.lower().strip(" .") == r.lower() for t, r in zip(texts, reference)) / count
@@ -289,7 +299,7 @@ def report(title: str, count: int, results: dict[str, tuple[float, list[str]]],
 
 
 def cpu_breakdown(plain: Callable[[CpuClock, CpuClock], object], job: Callable[[TimedTask], object],
-                  task: JobTask, workers: int) -> None:
+                  task: JobTask, workers: int, title: str = "") -> None:
     """Where the CPU time goes, and the wall time a machine with ``1 + workers`` free cores would give."""
     io, total = CpuClock(), CpuClock()
     plain(io, total)
@@ -299,6 +309,8 @@ def cpu_breakdown(plain: Callable[[CpuClock, CpuClock], object], job: Callable[[
     off_main = timed.reads.seconds + timed.prepares.seconds
     on_two_cores = max(main.seconds, off_main)  # the readers and the prepare thread share the one core left
     on_more_cores = max(main.seconds, timed.reads.seconds / max(workers, 1), timed.prepares.seconds)
+    if title:
+        print(f"  {title}:")
     print(f"  CPU seconds, plain loop: {total.seconds:.2f} ({io.seconds:.2f} decoding + preprocessing, "
           f"{total.seconds - io.seconds:.2f} model.generate and the rest)")
     print(f"  CPU seconds, job runner: main thread {main.seconds:.2f} (compute {timed.computes.seconds:.2f}), "
@@ -365,17 +377,26 @@ def main() -> None:
 
                 return [transcribe(generator, load_audio(p, 16000), sampling_rate=16000).text.strip() for p in paths]
 
+            timed = "plain loop (model.generate, return_timestamps=True)"
+            text_job = "job runner, return_timestamps=False"
             results = best_of({
                 PLAIN: lambda: plain_transcripts(generator, paths, args.batch_size, unused, CpuClock()),
-                "job runner": lambda: job(TranscribeJob(generator), folder, paths, args.workers),
-                "job runner, no background readers": lambda: job(TranscribeJob(generator), folder, paths, 0),
-                "job runner, return_timestamps=False": lambda: job(TranscribeJob(generator, return_timestamps=False),
-                                                                   folder, paths, args.workers),
+                timed: lambda: plain_transcripts(generator, paths, args.batch_size, unused, CpuClock(), True),
+                "job runner (timestamps, segments)": lambda: job(TranscribeJob(generator), folder, paths,
+                                                                 args.workers),
+                "job runner (timestamps), no background readers": lambda: job(TranscribeJob(generator), folder,
+                                                                              paths, 0),
+                text_job: lambda: job(TranscribeJob(generator, return_timestamps=False), folder, paths, args.workers),
                 "plain loop of mmgen.tasks.transcribe": transcribe_loop,
             }, args.repeats)
-            report("transcription (demo/asr)", len(paths), results, reference=said)
+            report("transcription (demo/asr)", len(paths), results, reference=said,
+                   baselines={name: timed for name in results if name not in (PLAIN, text_job)})
+            cpu_breakdown(lambda io, total: plain_transcripts(generator, paths, args.batch_size, io, total, True),
+                          lambda task: job(task, folder, paths, args.workers), TranscribeJob(generator), args.workers,
+                          "with timestamps")
             cpu_breakdown(lambda io, total: plain_transcripts(generator, paths, args.batch_size, io, total),
-                          lambda task: job(task, folder, paths, args.workers), TranscribeJob(generator), args.workers)
+                          lambda task: job(task, folder, paths, args.workers),
+                          TranscribeJob(generator, return_timestamps=False), args.workers, "text only")
         if args.only in (None, "generate"):
             from bench_continuous import counting_prompts
 
