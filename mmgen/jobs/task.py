@@ -24,9 +24,9 @@ at a time in the order they finish; a stream that raises is retried for its unfi
 fixed batches through ``compute`` (which isolates a bad input), out of memory halves the slots.
 
 Optionally, ``prepare(values) -> values``: batch-level preprocessing (an image processor on the
-whole batch), run by the local engine in a background thread one batch ahead, so it overlaps with
-the model's compute of the batch before; ``compute`` must take both prepared and unprepared values
-(a ``prepare`` that raises leaves its batch as read, and the Ray engine does not call it).
+whole batch), run in a background thread one batch ahead (by the local engine, and by each Ray
+actor on its blocks), so it overlaps with the model's compute of the batch before; ``compute`` must
+take both prepared and unprepared values (a ``prepare`` that raises leaves its batch as read).
 
 `setup` loads the model once per process (each Ray actor calls it once), before any read.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,7 +12,7 @@ from job_fakes import ReadFile, UpperStream, UpperText
 from job_files import read_records
 
 import mmgen
-from mmgen.jobs import RaySettings, TranslateJob, run
+from mmgen.jobs import RaySettings, TranscribeJob, TranslateJob, run
 from mmgen.registry import SAMPLES_DIR
 
 pytestmark = pytest.mark.ray
@@ -78,3 +79,16 @@ def test_ray_actors_compute_a_continuous_task_through_its_running_batch(tmp_path
     ray_records = sorted_records(tmp_path / "ray.jsonl")
     assert ray_records == sorted_records(tmp_path / "local.jsonl")
     assert {r["how"] for r in ray_records if r["error"] is None} == {"continuous"}
+
+
+def test_ray_actors_prepare_a_transcription_batch_and_give_the_local_records(tmp_path, ray_instance):
+    for name in ("command.wav", "numbers.flac"):
+        shutil.copy(SAMPLES_DIR / name, tmp_path / name)
+    (tmp_path / "again.wav").write_bytes((SAMPLES_DIR / "command.wav").read_bytes())
+    (tmp_path / "empty.wav").write_bytes(b"")
+    run(TranscribeJob(mmgen.load("demo/asr")), tmp_path, tmp_path / "local.jsonl", progress=False)
+    run(TranscribeJob("demo/asr"), tmp_path, tmp_path / "ray.jsonl", engine="ray", ray=ON_A_SMALL_MACHINE,
+        progress=False)
+    ray_records = sorted_records(tmp_path / "ray.jsonl")
+    assert ray_records == sorted_records(tmp_path / "local.jsonl")
+    assert [r["error"] is None for r in ray_records] == [True, True, False, True]  # again, command, empty, numbers
