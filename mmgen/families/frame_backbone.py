@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from mmgen.core.model_step import ModelStep
-from mmgen.core.prepared_step import text_positions
+from mmgen.core.prompt_positions import text_positions
 
 
 class FrameBackboneStep(ModelStep):
