@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from mmgen.cli.inputs import open_command_inputs
-from mmgen.cli.loading import job_model
+from mmgen.cli.command_job import CommandJob
 from mmgen.cli.options import BatchSize, JobChoices, LoadSettings, Model, Output, format_option
-from mmgen.cli.outputs import Target, check_place, output_target
-from mmgen.cli.running import run_command
+from mmgen.cli.outputs import Target, output_target
 from mmgen.cli.writers.base import Writer
-from mmgen.cli.writers.tables import RecordsFile, StdoutRecords, TableFile
+from mmgen.cli.writers.tables import TableFile, table_or_records
 from mmgen.jobs.inputs import InputSet
 
 FORMATS = ("jsonl", "parquet", "csv", "json")
@@ -74,15 +72,7 @@ def writer_for(target: Target) -> Writer:
     json: the records as a table; stdout: JSON Lines records (or the table)."""
     if target.path is not None and target.path.stem == METADATA:
         return ImagefolderMetadata(target.path, target.fmt)
-    if target.fmt in ("csv", "json"):
-        return TableFile(target.path, target.fmt, lambda record: record)
-    if target.stdout:
-        if target.fmt == "parquet":
-            from mmgen.cli.report import fail
-
-            raise fail("parquet is a binary format: pass --output FILE.parquet.")
-        return StdoutRecords()
-    return RecordsFile(target.path)
+    return table_or_records(target)
 
 
 def caption(
@@ -90,14 +80,14 @@ def caption(
     model: Model,
     output: Output = None,
     fmt: Format = None,
-    prompt: Annotated[Optional[str], typer.Option(metavar="TEXT", help="A caption prefix the model continues "
-                                                  "(BLIP, GIT).")] = None,
-    question: Annotated[Optional[str], typer.Option(metavar="TEXT", help="A question asked with each image "
-                                                    "through the chat template (LLaVA, Qwen2-VL).")] = None,
+    prompt: Annotated[str | None, typer.Option(metavar="TEXT", help="A caption prefix the model continues "
+                                               "(BLIP, GIT).")] = None,
+    question: Annotated[str | None, typer.Option(metavar="TEXT", help="A question asked with each image "
+                                                 "through the chat template (LLaVA, Qwen2-VL).")] = None,
     batch_size: BatchSize = 8,
-    generation: Optional[dict] = None,
-    loading: Optional[LoadSettings] = None,
-    job: Optional[JobChoices] = None,
+    generation: dict | None = None,
+    loading: LoadSettings | None = None,
+    job: JobChoices | None = None,
 ) -> None:
     """Caption images: files, folders (walked for image files), globs, manifests, or paths on stdin (-).
 
@@ -110,12 +100,6 @@ def caption(
     """
     from mmgen.jobs import CaptionJob
 
-    job = job or JobChoices()
-    target = output_target(output, fmt, FORMATS, "jsonl", METADATA)
-    if target.path is not None:
-        check_place(target.path)
-    writer = writer_for(target)
-    _, model_options = job_model(model, "caption", loading, job.engine)
-    task = CaptionJob(**model_options, prompt=prompt, question=question, **(generation or {}))
-    sources = open_command_inputs(inputs, task, job.column)
-    run_command("caption", task, sources, writer, job, batch_size=batch_size)
+    command = CommandJob.set_up("caption", model, output_target(output, fmt, FORMATS, "jsonl", METADATA), writer_for,
+                                loading, job, generation)
+    command.run(CaptionJob(**command.options, prompt=prompt, question=question), inputs, batch_size=batch_size)

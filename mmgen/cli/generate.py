@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from mmgen.cli.inputs import open_command_inputs
+from mmgen.cli.command_job import CommandJob
 from mmgen.cli.loading import job_model
 from mmgen.cli.options import BatchSize, Encoding, JobChoices, LoadSettings, Model, Output, format_option
-from mmgen.cli.outputs import Target, check_place, output_target
+from mmgen.cli.outputs import Target, output_target
 from mmgen.cli.report import fail
-from mmgen.cli.running import run_command
 from mmgen.cli.writers.base import Writer
-from mmgen.cli.writers.tables import RecordsFile, StdoutRecords, TableFile
+from mmgen.cli.writers.tables import table_or_records
 from mmgen.cli.writers.text import StreamedText, TextLines
 
 FORMATS = ("txt", "jsonl", "parquet", "csv", "json")
@@ -29,7 +28,7 @@ EXAMPLES = (
     "mmgen generate prompts.txt -m /models/qwen2.5-0.5b-instruct --chat --system 'Be brief.' -o answers.jsonl",
     "mmgen generate chats.jsonl -m /models/qwen2.5-0.5b-instruct -f jsonl   # lines: {\"messages\": [...]}",
 )
-OptionalInputs = Annotated[Optional[list[str]], typer.Argument(
+OptionalInputs = Annotated[list[str] | None, typer.Argument(
     metavar="INPUTS", help="Text files (a prompt per line), .jsonl files (a {\"prompt\": ...} or "
     "{\"messages\": [...]} object per line), manifests (.jsonl, .csv, .parquet with id and text, prompt or "
     "messages columns), folders, globs, or - for stdin lines.", show_default=False)]
@@ -39,13 +38,7 @@ def writer_for(target: Target) -> Writer:
     """stdout txt: streamed text; a txt file: one line per prompt; csv / json: a table; jsonl / parquet: records."""
     if target.fmt == "txt":
         return StreamedText() if target.stdout else TextLines(target.path, lambda record: record["text"])
-    if target.fmt in ("csv", "json"):
-        return TableFile(target.path, target.fmt, lambda record: record)
-    if target.stdout:
-        if target.fmt == "parquet":
-            raise fail("parquet is a binary format: pass --output FILE.parquet.")
-        return StdoutRecords()
-    return RecordsFile(target.path)
+    return table_or_records(target)
 
 
 def prompt_sources(inputs: list[str], prompts: list[str], encoding: str | None) -> list[Any]:
@@ -86,22 +79,22 @@ def prompt_column(inputs: list[str]) -> str | None:
 def generate(
     model: Model,
     inputs: OptionalInputs = None,
-    prompt: Annotated[Optional[list[str]], typer.Option("--prompt", "-p", metavar="TEXT", help="A prompt "
-                                                        "(repeatable).")] = None,
+    prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", metavar="TEXT", help="A prompt "
+                                                     "(repeatable).")] = None,
     chat: Annotated[bool, typer.Option("--chat", help="Chat: without inputs (or with -), the lines typed on stdin "
                                        "are the turns of one conversation, each answer streamed; with prompts or "
                                        "files, each prompt is a user message through the chat template.")] = False,
-    system: Annotated[Optional[str], typer.Option(metavar="TEXT", help="A system message before each chat (with "
-                                                  "--chat).")] = None,
-    stop: Annotated[Optional[list[str]], typer.Option(metavar="TEXT", help="Stop at this string "
-                                                      "(repeatable).")] = None,
+    system: Annotated[str | None, typer.Option(metavar="TEXT", help="A system message before each chat (with "
+                                               "--chat).")] = None,
+    stop: Annotated[list[str] | None, typer.Option(metavar="TEXT", help="Stop at this string "
+                                                   "(repeatable).")] = None,
     output: Output = None,
     fmt: Format = None,
     encoding: Encoding = None,
     batch_size: BatchSize = 8,
-    generation: Optional[dict] = None,
-    loading: Optional[LoadSettings] = None,
-    job: Optional[JobChoices] = None,
+    generation: dict | None = None,
+    loading: LoadSettings | None = None,
+    job: JobChoices | None = None,
 ) -> None:
     """Generate text from prompts: --prompt, lines of text files or stdin, JSON lines with chats, or a chat.
 
@@ -112,7 +105,6 @@ def generate(
     """
     from mmgen.jobs import GenerateJob
 
-    job = job or JobChoices()
     inputs, prompts = list(inputs or []), list(prompt or [])
     if chat and not prompts and inputs in ([], ["-"]):
         from mmgen.cli.chat import chat_session
@@ -122,16 +114,12 @@ def generate(
         return
     if not inputs and not prompts:
         raise fail("no prompts: pass --prompt TEXT, files, or - for stdin (or --chat to chat).")
-    target = output_target(output, fmt, FORMATS, "txt", "generations")
-    if target.path is not None:
-        check_place(target.path)
-    writer = writer_for(target)
-    _, model_options = job_model(model, "generate", loading, job.engine)
-    streamed = isinstance(writer, StreamedText)
-    task = GenerateJob(**model_options, chat=chat, system=system, stop=stop,
-                       on_text=writer.on_text if streamed else None, **(generation or {}))
-    column = job.column or prompt_column(inputs)
-    sources = open_command_inputs(prompt_sources(inputs, prompts, encoding), task, column, encoding)
+    command = CommandJob.set_up("generate", model, output_target(output, fmt, FORMATS, "txt", "generations"),
+                                writer_for, loading, job, generation)
+    streamed = isinstance(command.writer, StreamedText)
+    task = GenerateJob(**command.options, chat=chat, system=system, stop=stop,
+                       on_text=command.writer.on_text if streamed else None)
+    column = command.choices.column or prompt_column(inputs)
     # Streamed text: one prompt at a time, in order, each line of stdin as it is typed.
     settings = {"batch_size": 1, "window": 1, "workers": 0} if streamed else {"batch_size": batch_size}
-    run_command("generate", task, sources, writer, job, **settings)
+    command.run(task, prompt_sources(inputs, prompts, encoding), column, encoding, **settings)

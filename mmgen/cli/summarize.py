@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from mmgen.cli.inputs import open_command_inputs
-from mmgen.cli.loading import job_model
+from mmgen.cli.command_job import CommandJob
 from mmgen.cli.options import BatchSize, Encoding, JobChoices, LoadSettings, Model, Output, format_option
-from mmgen.cli.outputs import Target, check_place, output_target
-from mmgen.cli.report import fail
-from mmgen.cli.running import run_command
+from mmgen.cli.outputs import Target, output_target
 from mmgen.cli.writers.base import Writer
-from mmgen.cli.writers.tables import RecordsFile, StdoutRecords, TableFile
+from mmgen.cli.writers.tables import table_or_records
 from mmgen.cli.writers.text import TextLines
 
 FORMATS = ("jsonl", "parquet", "txt", "csv", "json")
@@ -34,28 +31,22 @@ def writer_for(target: Target) -> Writer:
     """txt: a summary per line in input order; csv / json: a table; jsonl / parquet: the job's records."""
     if target.fmt == "txt":
         return TextLines(target.path, lambda record: record["text"])
-    if target.fmt in ("csv", "json"):
-        return TableFile(target.path, target.fmt, lambda record: record)
-    if target.stdout:
-        if target.fmt == "parquet":
-            raise fail("parquet is a binary format: pass --output FILE.parquet.")
-        return StdoutRecords()
-    return RecordsFile(target.path)
+    return table_or_records(target)
 
 
 def summarize(
     inputs: Documents,
     model: Model,
     per_line: Annotated[bool, typer.Option("--per-line", help="Each line of the inputs is a document.")] = False,
-    instruction: Annotated[Optional[str], typer.Option(metavar="TEXT", help="For decoder-only models: the request, "
-                                                       "with a {text} slot.")] = None,
+    instruction: Annotated[str | None, typer.Option(metavar="TEXT", help="For decoder-only models: the request, "
+                                                    "with a {text} slot.")] = None,
     output: Output = None,
     fmt: Format = None,
     encoding: Encoding = None,
     batch_size: BatchSize = 8,
-    generation: Optional[dict] = None,
-    loading: Optional[LoadSettings] = None,
-    job: Optional[JobChoices] = None,
+    generation: dict | None = None,
+    loading: LoadSettings | None = None,
+    job: JobChoices | None = None,
 ) -> None:
     """Summarize documents: each input file is one document (folders: their .txt and .md files; -: all of stdin).
 
@@ -67,12 +58,7 @@ def summarize(
     """
     from mmgen.jobs import SummarizeJob
 
-    job = job or JobChoices()
-    target = output_target(output, fmt, FORMATS, "jsonl", "summaries")
-    if target.path is not None:
-        check_place(target.path)
-    writer = writer_for(target)
-    _, model_options = job_model(model, "summarize", loading, job.engine)
-    task = SummarizeJob(**model_options, instruction=instruction, per_line=per_line, **(generation or {}))
-    sources = open_command_inputs(inputs, task, job.column, encoding)
-    run_command("summarize", task, sources, writer, job, batch_size=batch_size)
+    command = CommandJob.set_up("summarize", model, output_target(output, fmt, FORMATS, "jsonl", "summaries"),
+                                writer_for, loading, job, generation)
+    task = SummarizeJob(**command.options, instruction=instruction, per_line=per_line)
+    command.run(task, inputs, encoding=encoding, batch_size=batch_size)

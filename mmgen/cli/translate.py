@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from mmgen.cli.inputs import open_command_inputs
-from mmgen.cli.loading import job_model
+from mmgen.cli.command_job import CommandJob
 from mmgen.cli.options import BatchSize, Encoding, Inputs, JobChoices, LoadSettings, Model, Output, format_option
-from mmgen.cli.outputs import check_place, output_target
-from mmgen.cli.report import fail
-from mmgen.cli.running import run_command
+from mmgen.cli.outputs import Target, output_target
 from mmgen.cli.writers.base import Writer
-from mmgen.cli.writers.tables import RecordsFile, StdoutRecords
+from mmgen.cli.writers.tables import table_or_records
 from mmgen.cli.writers.text import TextLines
 
 FORMATS = ("txt", "jsonl", "parquet")
@@ -27,32 +24,28 @@ EXAMPLES = (
 )
 
 
-def writer_for(target: object) -> Writer:
+def writer_for(target: Target) -> Writer:
     """txt: aligned lines (stdout as they come, or a file at the end); jsonl / parquet: the job's records."""
     if target.fmt == "txt":
         return TextLines(target.path, lambda record: record["text"])
-    if target.stdout:
-        if target.fmt == "parquet":
-            raise fail("parquet is a binary format: pass --output FILE.parquet.")
-        return StdoutRecords()
-    return RecordsFile(target.path)
+    return table_or_records(target)
 
 
 def translate(
     inputs: Inputs,
     model: Model,
-    source_lang: Annotated[Optional[str], typer.Option("--source-lang", "-s", metavar="CODE", help="The "
-                                                       "sources' language, a code the model knows (eng_Latn, en, "
-                                                       "en_XX).")] = None,
-    target_lang: Annotated[Optional[str], typer.Option("--target-lang", "-t", metavar="CODE", help="The language to "
-                                                       "translate into, a code the model knows.")] = None,
+    source_lang: Annotated[str | None, typer.Option("--source-lang", "-s", metavar="CODE", help="The "
+                                                    "sources' language, a code the model knows (eng_Latn, en, "
+                                                    "en_XX).")] = None,
+    target_lang: Annotated[str | None, typer.Option("--target-lang", "-t", metavar="CODE", help="The language to "
+                                                    "translate into, a code the model knows.")] = None,
     output: Output = None,
     fmt: Format = None,
     encoding: Encoding = None,
     batch_size: BatchSize = 16,
-    generation: Optional[dict] = None,
-    loading: Optional[LoadSettings] = None,
-    job: Optional[JobChoices] = None,
+    generation: dict | None = None,
+    loading: LoadSettings | None = None,
+    job: JobChoices | None = None,
 ) -> None:
     """Translate every line of the inputs (text files, folders of .txt, stdin: -), in order.
 
@@ -65,14 +58,9 @@ def translate(
     from mmgen.jobs import TranslateJob
     from mmgen.tasks.translation import check_languages
 
-    job = job or JobChoices()
-    target = output_target(output, fmt, FORMATS, "txt", "translations")
-    if target.path is not None:
-        check_place(target.path)
-    writer = writer_for(target)
-    generator, model_options = job_model(model, "translate", loading, job.engine)
-    if generator is not None:
-        check_languages(generator, source_lang, target_lang)  # an OptionError stops the command (exit 2)
-    task = TranslateJob(**model_options, source_lang=source_lang, target_lang=target_lang, **(generation or {}))
-    sources = open_command_inputs(inputs, task, job.column, encoding)
-    run_command("translate", task, sources, writer, job, batch_size=batch_size)
+    command = CommandJob.set_up("translate", model, output_target(output, fmt, FORMATS, "txt", "translations"),
+                                writer_for, loading, job, generation)
+    if command.generator is not None:
+        check_languages(command.generator, source_lang, target_lang)  # an OptionError stops the command (exit 2)
+    task = TranslateJob(**command.options, source_lang=source_lang, target_lang=target_lang)
+    command.run(task, inputs, encoding=encoding, batch_size=batch_size)

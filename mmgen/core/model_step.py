@@ -30,7 +30,7 @@ from transformers.utils import ModelOutput
 
 from mmgen.core.compiled import compiled_forward
 from mmgen.core.growing_cache import growing
-from mmgen.core.prepared_step import map_rows
+from mmgen.core.state_rows import map_rows
 
 
 def _forward_parameters(model: torch.nn.Module) -> set[str]:

@@ -22,12 +22,15 @@ smaller batch would misalign.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from transformers import DynamicCache, EncoderDecoderCache, GenerationMixin
 from transformers.utils import ModelOutput
+
+from mmgen.core.growing_input import GrowingInput
+from mmgen.core.prompt_positions import initial_positions
+from mmgen.core.state_rows import map_rows, reorder_state, repeat_state
 
 # Inputs transformers feeds at the first step only (its MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL, and
 # a decoder-only prompt's embeddings, which its input preparation reads at the first step only).
@@ -80,107 +83,6 @@ def prepares_its_own_inputs(model: torch.nn.Module) -> bool:
     return type(model).prepare_inputs_for_generation is not GenerationMixin.prepare_inputs_for_generation
 
 
-def places_tokens_itself(model: torch.nn.Module) -> bool:
-    """Whether the model computes its own position ids (M-RoPE: a public ``get_rope_index``), so the
-    mask's running count must not be fed as positions."""
-    return hasattr(model, "get_rope_index") or hasattr(getattr(model, "base_model", None), "get_rope_index")
-
-
-def map_rows(value: Any, rows: torch.Tensor, dim: int = 0) -> Any:
-    """``value`` (a tensor, a model output, a tuple or list of them) at ``rows`` along its batch (``dim``)."""
-    if isinstance(value, torch.Tensor):
-        return value.index_select(dim, rows.to(value.device)) if value.dim() > dim else value
-    if isinstance(value, ModelOutput):
-        return type(value)(**{k: map_rows(v, rows, dim) for k, v in value.items()})
-    if isinstance(value, (tuple, list)):
-        return type(value)(map_rows(v, rows, dim) for v in value)
-    return value
-
-
-def reorder_state(state: Any, rows: torch.Tensor, dim: int = 0) -> Any:
-    """A cache (or recurrent state) at ``rows``, as beam search reorders it: its own ``reorder_cache``
-    where it has one (as ``generate`` calls it), else every tensor along its batch."""
-    if hasattr(state, "reorder_cache"):
-        state.reorder_cache(rows)
-        return state
-    return map_rows(state, rows, dim)
-
-
-def repeat_state(state: Any, index: torch.Tensor, repeats: int, dim: int = 0) -> Any:
-    """A cache (or recurrent state) with each row repeated ``repeats`` times (``index``: the rows that makes).
-
-    Its own ``batch_repeat_interleave`` where every part of it has one that knows all its parts
-    (MiniMax's linear-attention state too), else its ``reorder_cache`` on ``index``, else every
-    tensor along its batch.
-    """
-    layers = getattr(state, "layers", None)
-    if hasattr(state, "batch_repeat_interleave") and all(_repeats_every_part(layer) for layer in layers or ()):
-        state.batch_repeat_interleave(repeats)
-        return state
-    return reorder_state(state, index, dim)
-
-
-def _repeats_every_part(layer: Any) -> bool:
-    """Whether a cache layer's ``batch_repeat_interleave`` covers what its ``reorder_cache`` does.
-
-    A layer that mixes a linear-attention state into an attention layer (transformers'
-    ``LinearAttentionAndSlidingWindowAttentionLayer``: Inkling) overrides ``reorder_cache`` for both
-    parts but inherits ``batch_repeat_interleave`` from the attention part alone, which leaves the
-    convolution and recurrent states at the prompt's rows. Trusted when the class that defines
-    ``batch_repeat_interleave`` is the one defining ``reorder_cache`` or a subclass of it.
-    """
-    if not hasattr(layer, "batch_repeat_interleave"):
-        return False
-    if not hasattr(layer, "reorder_cache"):
-        return True
-    mro = type(layer).__mro__
-    repeats = next((k for k in mro if "batch_repeat_interleave" in vars(k)), None)
-    reorders = next((k for k in mro if "reorder_cache" in vars(k)), None)
-    return repeats is None or reorders is None or issubclass(repeats, reorders)
-
-
-class GrowingInput:
-    """An input with one column per token: (..., rows, allocated) with the batch on ``batch_dim``.
-
-    ``next_column(last)`` makes the column of the next token from the last one (ones, zeros, the
-    same, plus one). Columns are allocated `ROOM` at a time past the prompt, doubling when full,
-    up to ``capacity`` (the call's longest length): a call allowed 10**8 tokens that ends after 4 holds a few.
-    """
-
-    ROOM = 256
-
-    def __init__(self, value: torch.Tensor, capacity: int, next_column: Callable[[torch.Tensor], torch.Tensor],
-                 batch_dim: int = 0):
-        self.length = value.shape[-1]
-        self.capacity = max(capacity, self.length)
-        self.data = value.new_zeros((*value.shape[:-1], min(self.capacity, self.length + self.ROOM)))
-        self.data[..., : self.length] = value
-        self.next_column = next_column
-        self.batch_dim = batch_dim
-
-    @property
-    def view(self) -> torch.Tensor:
-        """The columns so far, contiguous (some models ``view`` their positions)."""
-        return self.data[..., : self.length].contiguous()
-
-    def grow(self) -> None:
-        """One more column, made from the last one."""
-        self.append(self.next_column(self.data[..., self.length - 1 : self.length]))
-
-    def append(self, column: torch.Tensor) -> None:
-        """One more column, given: (..., rows, 1) or (..., rows)."""
-        if self.length == self.data.shape[-1]:
-            grown = self.data.new_zeros((*self.data.shape[:-1], min(2 * self.length, max(self.capacity,
-                                                                                         self.length + 1))))
-            grown[..., : self.length] = self.data
-            self.data = grown
-        self.data[..., self.length : self.length + 1] = column.reshape(self.data[..., :1].shape)
-        self.length += 1
-
-    def select(self, rows: torch.Tensor) -> None:
-        self.data = self.data.index_select(self.batch_dim, rows.to(self.data.device))
-
-
 def _ones(last: torch.Tensor) -> torch.Tensor:
     return torch.ones_like(last)
 
@@ -195,63 +97,6 @@ def _same(last: torch.Tensor) -> torch.Tensor:
 
 def _plus_one(last: torch.Tensor) -> torch.Tensor:
     return last + 1
-
-
-def text_positions(input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """(rows, length) positions: the mask's running count (``cumsum - 1``, 0 on padding), or 0, 1, ..."""
-    if mask is None:
-        return torch.arange(input_ids.shape[1], device=input_ids.device).expand(input_ids.shape[0], -1)
-    return (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
-
-
-def initial_positions(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor | None,
-                      model_inputs: dict[str, Any]) -> torch.Tensor:
-    """The prompt's position ids, as ``generate`` computes them before the prefill.
-
-    Most models: (rows, length) `text_positions`. A model that places tokens itself (M-RoPE, its
-    public ``get_rope_index``): (4, rows, length), the text positions then its (t, h, w) rows,
-    which ``get_rope_index`` lays out over the media tokens (`media_positions`) or, for a call
-    without media, the text positions three times.
-    """
-    text = text_positions(input_ids, mask)
-    if not places_tokens_itself(model):
-        return text
-    media = media_positions(model, input_ids, mask, model_inputs)
-    if media is None:
-        media = text[None].expand(3, -1, -1)
-    return torch.cat([text[None], media.to(text.dtype)], dim=0)
-
-
-def media_positions(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor | None,
-                    model_inputs: dict[str, Any]) -> torch.Tensor | None:
-    """(3, rows, length) M-RoPE (t, h, w) positions from the model's ``get_rope_index``, or None without media.
-
-    Two kinds of model, told apart by what ``get_rope_index`` takes: most find media tokens by
-    ``mm_token_type_ids`` and lay them out on their grids (``image_grid_thw``, ``video_grid_thw``,
-    MiniCPM-V's ``target_sizes``), so the call needs both; the Omni models find them by their ids
-    and also place audio (``audio_seqlens`` from the feature mask), so every call goes through it.
-    """
-    owner = model if hasattr(model, "get_rope_index") else model.base_model
-    parameters = inspect.signature(owner.get_rope_index).parameters
-    if "mm_token_type_ids" in parameters:
-        grids = ("image_grid_thw", "video_grid_thw", "target_sizes", "target_sizes_videos")
-        if model_inputs.get("mm_token_type_ids") is None or all(model_inputs.get(g) is None for g in grids):
-            return None
-        given = {k: v for k, v in model_inputs.items() if k not in ("input_ids", "attention_mask")}
-    elif "audio_seqlens" in parameters:
-        audio_lengths = model_inputs.get("audio_feature_lengths")
-        if model_inputs.get("feature_attention_mask") is not None:
-            audio_lengths = model_inputs["feature_attention_mask"].sum(dim=-1)
-        given = {"image_grid_thw": model_inputs.get("image_grid_thw"),
-                 "video_grid_thw": model_inputs.get("video_grid_thw"),
-                 "use_audio_in_video": bool(model_inputs.get("use_audio_in_video")), "audio_seqlens": audio_lengths,
-                 "second_per_grids": model_inputs.get("video_second_per_grid")}
-        if mask is None:
-            mask = torch.ones_like(input_ids)
-    else:
-        return None
-    positions, _ = owner.get_rope_index(input_ids, attention_mask=mask, **given)
-    return positions
 
 
 class PreparedStep:
@@ -450,5 +295,4 @@ class PreparedStep:
         raise NotImplementedError("PreparedStep keeps every row (compactable is False).")
 
 
-__all__ = ["GrowingInput", "PreparedStep", "forward_parameters", "keeps_its_own_state", "map_rows",
-           "places_tokens_itself", "prepares_its_own_inputs", "reorder_state", "repeat_state"]
+__all__ = ["PreparedStep", "forward_parameters", "keeps_its_own_state", "prepares_its_own_inputs"]

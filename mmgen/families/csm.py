@@ -33,21 +33,20 @@ from mmgen.core.collect import Collected
 from mmgen.core.decode import Processor, Selector, TokenBuffer, apply_processors
 from mmgen.core.frames import CodebookStep, FinishReason
 from mmgen.core.loop import decode
-from mmgen.core.model_step import ModelStep
 from mmgen.core.options import OptionError, resolve_options
-from mmgen.core.prepared_step import text_positions
 from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.families.csm_depth import DEPTH_PREFIX, DepthDecoder
 from mmgen.families.family import Family
+from mmgen.families.frame_backbone import FrameBackboneStep
 from mmgen.families.prepared import Call, checked_inputs
 from mmgen.processors import ProcessorContext, build_processors, for_greedy
 
 PROMPT_INPUTS = ("input_ids", "attention_mask", "input_values", "input_values_cutoffs")
 
 
-class BackboneStep(ModelStep):
+class BackboneStep(FrameBackboneStep):
     """The backbone over the prompt, then one frame per row.
 
     input_ids, attention_mask: (rows, prompt) left-padded text (with audio placeholders for
@@ -59,31 +58,25 @@ class BackboneStep(ModelStep):
 
     def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  audio_inputs: dict[str, torch.Tensor], max_frames: int):
-        super().__init__(model)
-        self.input_ids = input_ids
-        self.rows, self.length = input_ids.shape
+        super().__init__(model, input_ids, attention_mask, max_frames)
         self.audio_inputs = audio_inputs
         self.codebooks = model.config.num_codebooks
         self.padded = bool((attention_mask == 0).any())
-        self.mask = attention_mask.new_ones(self.rows, self.length + max_frames)
-        self.mask[:, : self.length] = attention_mask
-        self.positions = text_positions(input_ids, attention_mask)
 
     def _forward(self, input_ids: torch.Tensor, **prompt: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if self.padded:
-            prompt["attention_mask"] = self.mask[:, : self.length]
+            prompt["attention_mask"] = self.mask_so_far()
         outputs = self.model(input_ids=input_ids, position_ids=self.positions, cache=self.cache, use_cache=True,
                              logits_to_keep=1, output_hidden_states=True, return_dict=True, **prompt)
         return self._logits(outputs), outputs.hidden_states[-1][:, -1]
 
     def prefill(self) -> tuple[torch.Tensor, torch.Tensor]:
         output = self._forward(self.input_ids, **self.audio_inputs)
-        self.positions = self.positions[:, -1:]
+        self.prompt_fed()
         return output
 
     def step(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.length += 1
-        self.positions = self.positions + 1
+        self.next_frame()
         return self._forward(frame.view(self.rows, 1, self.codebooks))
 
 

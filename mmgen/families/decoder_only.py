@@ -17,7 +17,8 @@ import torch
 
 from mmgen.core.model_step import DecoderOnlyStep, ModelStep, speed_for
 from mmgen.core.options import GenerationOptions, OptionError
-from mmgen.core.prepared_step import PreparedStep, keeps_its_own_state, places_tokens_itself, prepares_its_own_inputs
+from mmgen.core.prepared_step import PreparedStep, keeps_its_own_state, prepares_its_own_inputs
+from mmgen.core.prompt_positions import places_tokens_itself
 from mmgen.families.family import Family
 from mmgen.families.prepared import Prepared
 from mmgen.inputs.prompts import left_pad

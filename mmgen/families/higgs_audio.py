@@ -33,13 +33,12 @@ from mmgen.core.collect import Collected
 from mmgen.core.decode import Processor, Selector, TokenBuffer, apply_processors
 from mmgen.core.frames import CodebookStep
 from mmgen.core.loop import decode
-from mmgen.core.model_step import ModelStep
 from mmgen.core.options import GenerationOptions, OptionError, resolve_options
-from mmgen.core.prepared_step import text_positions
 from mmgen.core.results import Generation
 from mmgen.core.selectors import Sampler, greedy, row_seeds
 from mmgen.core.stopping import StoppingRule
 from mmgen.families.family import Family
+from mmgen.families.frame_backbone import FrameBackboneStep
 from mmgen.families.higgs_audio_delay import HiggsDelayPattern
 from mmgen.families.prepared import Call, checked_inputs
 from mmgen.processors import ProcessorContext, build_processors
@@ -67,7 +66,7 @@ def check_processors(options: GenerationOptions) -> None:
                           "to hold back (transformers refuses them too): leave them out.")
 
 
-class HiggsStep(ModelStep):
+class HiggsStep(FrameBackboneStep):
     """The prompt (text, with prompt audio frames in its placeholders), then one audio frame per row.
 
     input_ids, attention_mask: (rows, prompt) left-padded. audio: ``audio_input_ids`` (rows, frames,
@@ -78,30 +77,24 @@ class HiggsStep(ModelStep):
 
     def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  audio: dict[str, torch.Tensor], max_frames: int):
-        super().__init__(model)
-        self.input_ids = input_ids
-        self.rows, self.length = input_ids.shape
+        super().__init__(model, input_ids, attention_mask, max_frames)
         self.audio = audio
         self.codebooks = model.config.num_codebooks
         self.padded = bool((attention_mask == 0).any())
-        self.mask = attention_mask.new_ones(self.rows, self.length + max_frames)
-        self.mask[:, : self.length] = attention_mask
-        self.positions = text_positions(input_ids, attention_mask)
 
     def _forward(self, **inputs: Any) -> torch.Tensor:
         if self.padded:
-            inputs["attention_mask"] = self.mask[:, : self.length]
+            inputs["attention_mask"] = self.mask_so_far()
         return self._logits(self.model(**inputs, position_ids=self.positions, cache=self.cache, use_cache=True,
                                        logits_to_keep=1, return_dict=True))
 
     def prefill(self) -> torch.Tensor:
         logits = self._forward(input_ids=self.input_ids, **self.audio)
-        self.positions = self.positions[:, -1:]
+        self.prompt_fed()
         return logits
 
     def step(self, frame: torch.Tensor) -> torch.Tensor:
-        self.length += 1
-        self.positions = self.positions + 1
+        self.next_frame()
         return self._forward(audio_input_ids=frame.view(self.rows, 1, self.codebooks))
 
 

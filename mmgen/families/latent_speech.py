@@ -35,7 +35,6 @@ from transformers import GradiumPhononTTSForConditionalGeneration, PocketTTSForC
 from mmgen.core.collect import Collected
 from mmgen.core.frames import FinishReason, LatentStep
 from mmgen.core.loop import decode
-from mmgen.core.model_step import ModelStep
 from mmgen.core.options import (
     ACCEPTED_AND_IGNORED,
     OPTION_NAMES,
@@ -44,9 +43,9 @@ from mmgen.core.options import (
     resolve_options,
     suggest,
 )
-from mmgen.core.prepared_step import text_positions
 from mmgen.core.results import Generation
 from mmgen.families.family import Family
+from mmgen.families.frame_backbone import FrameBackboneStep
 from mmgen.families.prepared import Call, checked_inputs
 
 # Phonon's modeling file is generated from Pocket TTS's (transformers' modular files): the same methods, no common class.
@@ -89,7 +88,7 @@ def frame_budget(config: Any, input_ids: torch.Tensor, mask: torch.Tensor) -> in
     return math.ceil((int(is_text.sum(-1).max()) / 3 + 2) * config.frame_rate)
 
 
-class BackboneStep(ModelStep):
+class BackboneStep(FrameBackboneStep):
     """The backbone over the prompt, then one latent per row; outputs ``(condition, eos_logits)``.
 
     input_ids, attention_mask: (rows, prompt) left padded, each ending at ``audio_bos_token_id``.
@@ -101,29 +100,23 @@ class BackboneStep(ModelStep):
 
     def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  voice: dict[str, torch.Tensor], frames: int):
-        super().__init__(model)
-        self.input_ids = input_ids
-        self.rows, self.length = input_ids.shape
+        super().__init__(model, input_ids, attention_mask, frames)
         self.voice = voice
-        self.mask = attention_mask.new_ones(self.rows, self.length + frames)
-        self.mask[:, : self.length] = attention_mask
-        self.positions = text_positions(input_ids, attention_mask)
         self.placeholder = torch.full((self.rows, 1), model.config.audio_latent_token_id, device=input_ids.device)
 
     def _forward(self, input_ids: torch.Tensor, **inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        outputs = self.model(input_ids=input_ids, attention_mask=self.mask[:, : self.length], position_ids=self.positions,
+        outputs = self.model(input_ids=input_ids, attention_mask=self.mask_so_far(), position_ids=self.positions,
                              cache=self.cache, use_cache=True, return_dict=True, **inputs)
         self.cache = outputs.cache
         return outputs.last_hidden_state[:, -1], outputs.logits[:, -1, 0].to(copy=True, dtype=torch.float32)
 
     def prefill(self) -> tuple[torch.Tensor, torch.Tensor]:
         output = self._forward(self.input_ids, **self.voice)
-        self.positions = self.positions[:, -1:]
+        self.prompt_fed()
         return output
 
     def step(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.length += 1
-        self.positions = self.positions + 1
+        self.next_frame()
         return self._forward(self.placeholder[: latents.shape[0]], audio_latents=latents[:, None])
 
     def keep(self, rows: torch.Tensor) -> None:

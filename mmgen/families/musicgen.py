@@ -14,7 +14,6 @@ MusicGen generates a fixed number of frames: there is no end-of-sequence stop. A
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,18 +22,15 @@ from transformers import MusicgenForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
 from mmgen.core.collect import Collected
-from mmgen.core.decode import Processor, Selector, TokenBuffer
-from mmgen.core.frames import CodebookStep
+from mmgen.core.decode import TokenBuffer
 from mmgen.core.model_step import EncoderDecoderStep
 from mmgen.core.options import OptionError, resolve_options
 from mmgen.core.results import Generation
-from mmgen.core.selectors import Sampler, greedy, row_seeds
-from mmgen.core.stopping import StoppingRule
 from mmgen.families.family import Family
+from mmgen.families.musicgen_run import DelayedCodebookRun, decoding_roles, guidance_of, refuse_beams
 from mmgen.families.prepared import Call
 from mmgen.inputs.prompts import encode_call_text
-from mmgen.outputs.codebooks import decode_codebooks, delay_pattern, make_guidance, undelay
-from mmgen.processors import ProcessorContext, build_processors
+from mmgen.outputs.codebooks import delay_pattern, undelay
 
 UNSUPPORTED_INPUTS = ("decoder_input_ids", "input_values", "padding_mask")
 
@@ -82,8 +78,9 @@ def decode_audio(model: torch.nn.Module, codes: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class CodebookRun:
-    """One MusicGen call (a `mmgen.core.collect.Run`), its roles built before any compute.
+class CodebookRun(DelayedCodebookRun):
+    """One MusicGen call (a `mmgen.core.collect.Run`), its roles built before any compute; ``step`` is
+    `MusicGen.model_step`'s.
 
     ``result``: ``sequences`` (rows, K, frames) the codes ``model.generate`` decodes (delay
     pattern undone, ``prompt_length`` 0); ``logprobs`` (rows, K, frames) of those codes; ``audio``
@@ -91,27 +88,6 @@ class CodebookRun:
     """
 
     model: torch.nn.Module
-    step: Any  # `MusicGen.model_step`'s step
-    buffer: TokenBuffer
-    pattern: torch.Tensor
-    processors: list[Processor]
-    select: Selector
-    stopping: StoppingRule
-    rows: int
-    pad_token_id: int
-
-    def events(self) -> Iterator[CodebookStep]:
-        """A `CodebookStep` per step (K delayed codes per row)."""
-        def stop(frame: CodebookStep) -> torch.Tensor:
-            codes = self.stopping(self.buffer.view, frame.tokens.reshape(-1))
-            return codes.view(self.rows, -1)[:, 0]  # all codebooks of a row stop together (length, time)
-
-        self.stopping.start()
-        return decode_codebooks(self.step, self.buffer, self.pattern, self.processors, self.select, stop,
-                                self.pad_token_id)
-
-    def stream(self) -> Iterator[CodebookStep]:
-        return self.events()
 
     def result(self, collected: Collected) -> Generation:
         pattern = self.pattern[:, : self.buffer.length]
@@ -150,9 +126,8 @@ class MusicGen(Family):
                 raise OptionError(f"{name}=... (an audio prompt) is not supported by mmgen's MusicGen adapter yet: "
                                   "condition on text (input_ids / text=...) only.")
         options = resolve_options(model.generation_config, call.options)
-        if options.num_beams > 1 or options.num_return_sequences > 1:
-            raise OptionError("MusicGen decodes greedily or by sampling: pass num_beams=1 and num_return_sequences=1.")
-        guidance = call.family_options.get("guidance_scale", getattr(model.generation_config, "guidance_scale", None))
+        refuse_beams(options)
+        guidance = guidance_of(model, call)
         device = model.device
         if call.text:
             encoded = encode_call_text(tokenizer, call.text, left=False)
@@ -177,17 +152,12 @@ class MusicGen(Family):
                               f"max_new_tokens >= {max(2 * per_channel - 2, per_channel)} (each frame of audio needs "
                               f"{per_channel - 1} extra steps).")
 
-        guided = guidance is not None and guidance > 1
         start_ids = torch.full((rows * codebooks, 1), int(start), dtype=torch.long, device=device)
-        step = self.model_step(model, encoder_inputs, start_ids, guided)
+        step = self.model_step(model, encoder_inputs, start_ids, guidance is not None)
         buffer = TokenBuffer(start_ids, max_length, int(pad))
         pattern = delay_pattern(codebooks, max_length, int(pad), stereo, device)
-        context = ProcessorContext(prompt_length=1, max_length=max_length, eos_token_ids=None, encoder_input_ids=None,
-                                   prompt_padding=None, num_beams=1, device=device)
-        processors = ([make_guidance(float(guidance))] if guided else []) + build_processors(options, context)
-        select = Sampler(row_seeds(options.seed, rows, codebooks, device)) if options.do_sample else greedy
-        stopping = StoppingRule(None, max_length, options.max_time)
-        return CodebookRun(model, step, buffer, pattern, processors, select, stopping, rows, int(pad))
+        roles = decoding_roles(options, guidance, 1, max_length, rows, codebooks, device)
+        return CodebookRun(step, buffer, pattern, *roles, rows, codebooks, int(pad), model=model)
 
 
 __all__ = ["CodebookRun", "MusicGen", "MusicgenStep", "decode_audio"]

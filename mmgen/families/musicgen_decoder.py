@@ -23,7 +23,6 @@ search is refused, as transformers refuses it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,17 +30,14 @@ import torch
 from transformers import MusicgenForCausalLM, MusicgenMelodyForCausalLM
 
 from mmgen.core.collect import Collected
-from mmgen.core.decode import Processor, Selector, TokenBuffer
-from mmgen.core.frames import CodebookStep
+from mmgen.core.decode import TokenBuffer
 from mmgen.core.model_step import ModelStep
 from mmgen.core.options import OptionError, resolve_options, suggest
 from mmgen.core.results import Generation
-from mmgen.core.selectors import Sampler, greedy, row_seeds
-from mmgen.core.stopping import StoppingRule
 from mmgen.families.family import Family
+from mmgen.families.musicgen_run import DelayedCodebookRun, decoding_roles, guidance_of, refuse_beams
 from mmgen.families.prepared import Call
-from mmgen.outputs.codebooks import FREE, decode_codebooks, delay_prompt, make_guidance
-from mmgen.processors import ProcessorContext, build_processors
+from mmgen.outputs.codebooks import FREE, delay_prompt
 
 INPUTS = ("input_ids", "attention_mask", "encoder_hidden_states", "encoder_attention_mask")
 
@@ -97,34 +93,13 @@ def prompt_codes(sequences: torch.Tensor, pattern: torch.Tensor, pad_token_id: i
 
 
 @dataclass
-class CodebookDecoderRun:
-    """One call of a MusicGen decoder alone (a `mmgen.core.collect.Run`).
+class CodebookDecoderRun(DelayedCodebookRun):
+    """One call of a MusicGen decoder alone (a `mmgen.core.collect.Run`); ``step`` is a `CodebookDecoderStep`,
+    ``pattern`` per row (the code prompt's values held).
 
     ``result``: ``sequences`` (rows, K, frames) what ``model.generate`` returns (prompt codes first,
     ``prompt_length`` of them); ``logprobs`` (rows, K, new steps) of each step's tokens as chosen.
     """
-
-    step: CodebookDecoderStep
-    buffer: TokenBuffer
-    pattern: torch.Tensor
-    processors: list[Processor]
-    select: Selector
-    stopping: StoppingRule
-    rows: int
-    codebooks: int
-    pad_token_id: int
-
-    def events(self) -> Iterator[CodebookStep]:
-        def stop(frame: CodebookStep) -> torch.Tensor:
-            codes = self.stopping(self.buffer.view, frame.tokens.reshape(-1))
-            return codes.view(self.rows, -1)[:, 0]  # all codebooks of a row stop together (length, time)
-
-        self.stopping.start()
-        return decode_codebooks(self.step, self.buffer, self.pattern, self.processors, self.select, stop,
-                                self.pad_token_id, self.codebooks)
-
-    def stream(self) -> Iterator[CodebookStep]:
-        return self.events()
 
     def result(self, collected: Collected) -> Generation:
         codes = prompt_codes(self.buffer.view, self.pattern, self.pad_token_id, self.rows, self.codebooks)
@@ -147,8 +122,7 @@ class MusicGenDecoder(Family):
         """Check the call and build its roles; raises `OptionError` before any compute."""
         options = resolve_options(model.generation_config, {k: v for k, v in call.options.items()
                                                             if k != "num_return_sequences" or v != 1})
-        if options.num_beams > 1 or options.num_return_sequences > 1:
-            raise OptionError("MusicGen decodes greedily or by sampling: pass num_beams=1 and num_return_sequences=1.")
+        refuse_beams(options)
         inputs = dict(call.model_inputs)
         unknown = sorted(set(inputs) - set(INPUTS))
         if unknown or "input_ids" not in inputs:
@@ -176,17 +150,12 @@ class MusicGenDecoder(Family):
         mask = torch.ones(rows, max_length, dtype=torch.long, device=device)
         if "attention_mask" in inputs:
             mask[:, :length] = inputs.pop("attention_mask")
-        guidance = call.family_options.get("guidance_scale", getattr(model.generation_config, "guidance_scale", None))
-        guided = guidance is not None and guidance > 1
+        guidance = guidance_of(model, call)
         prefix = isinstance(model, MusicgenMelodyForCausalLM)
-        step = CodebookDecoderStep(model, delayed, mask, inputs, prefix, guided)
-        context = ProcessorContext(prompt_length=length, max_length=max_length, eos_token_ids=None,
-                                   encoder_input_ids=None, prompt_padding=None, num_beams=1, device=device)
-        processors = ([make_guidance(float(guidance))] if guided else []) + build_processors(options, context)
-        select = Sampler(row_seeds(options.seed, rows, codebooks, device)) if options.do_sample else greedy
+        step = CodebookDecoderStep(model, delayed, mask, inputs, prefix, guidance is not None)
+        roles = decoding_roles(options, guidance, length, max_length, rows, codebooks, device)
         buffer = TokenBuffer(delayed, max_length, int(start))
-        return CodebookDecoderRun(step, buffer, pattern, processors, select, StoppingRule(None, max_length,
-                                  options.max_time), rows, codebooks, int(start))
+        return CodebookDecoderRun(step, buffer, pattern, *roles, rows, codebooks, int(start))
 
 
 __all__ = ["CodebookDecoderRun", "CodebookDecoderStep", "MusicGenDecoder", "prompt_codes"]

@@ -225,7 +225,7 @@ def test_repeat_state_expands_a_linear_attention_state_mixed_into_an_attention_l
     convolution state too, as ``reorder_cache`` does."""
     from transformers.cache_utils import Cache, LinearAttentionAndSlidingWindowAttentionLayer
 
-    from mmgen.core.prepared_step import repeat_state
+    from mmgen.core.state_rows import repeat_state
 
     layer = LinearAttentionAndSlidingWindowAttentionLayer(sliding_window=8)
     cache = Cache(layers=[layer])

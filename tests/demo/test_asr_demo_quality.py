@@ -25,8 +25,8 @@ import mmgen
 from mmgen.cli.app import app
 from mmgen.demo import demo_path
 from mmgen.demo.data import speech
+from mmgen.demo.training.asr_data import held_out_set
 from mmgen.demo.training.speech_scoring import features, transcribe, word_error_rate
-from mmgen.demo.training.train_asr import held_out_set
 from mmgen.families import whisper_prompt
 
 SAMPLES = Path(mmgen.__file__).parent / "demo" / "samples"

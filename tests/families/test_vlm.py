@@ -15,7 +15,8 @@ import transformers as T
 import mmgen
 from mmgen.api import plan
 from mmgen.core import beam
-from mmgen.core.prepared_step import GrowingInput, PreparedStep
+from mmgen.core.growing_input import GrowingInput
+from mmgen.core.prepared_step import PreparedStep
 
 NEW_TOKENS = 14  # long enough for a row to finish early, so compaction (the default) drops it
 STRATEGIES = {"greedy": {}, "beam": {"num_beams": 3}}

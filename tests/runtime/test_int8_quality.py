@@ -127,8 +127,8 @@ def test_draft_acceptance_and_continuations():
 @pytest.mark.skipif(shutil.which("espeak-ng") is None and os.environ.get("MMGEN_REQUIRE_ESPEAK") != "1",
                     reason="espeak-ng is not installed (apt-get install espeak-ng): held-out speech is synthesized")
 def test_asr_word_error_rate():
+    from mmgen.demo.training.asr_data import held_out_set
     from mmgen.demo.training.speech_scoring import transcribe, word_error_rate
-    from mmgen.demo.training.train_asr import held_out_set
 
     generator = mmgen.load("demo/asr")
     processor = generator.processor

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from mmgen.cli.inputs import InOrder, InputOrder
+from mmgen.cli.outputs import Target
+from mmgen.cli.report import fail
 from mmgen.cli.writers.base import TemporaryJournal, Writer, read_records, sidecar
 from mmgen.jobs.atomic import write_atomically
 from mmgen.jobs.inputs import InputSet
@@ -97,4 +99,16 @@ class TableFile(Writer):
             self._temporary.remove()
 
 
-__all__ = ["RECORD_FORMATS", "RecordsFile", "StdoutRecords", "TableFile"]
+def table_or_records(target: Target) -> Writer:
+    """The writer of a command's records as they are: csv / json: a table; stdout: JSON Lines records (parquet, a
+    binary format, stops the command); a jsonl / parquet file: the job's records."""
+    if target.fmt in ("csv", "json"):
+        return TableFile(target.path, target.fmt, lambda record: record)
+    if target.stdout:
+        if target.fmt == "parquet":
+            raise fail("parquet is a binary format: pass --output FILE.parquet.")
+        return StdoutRecords()
+    return RecordsFile(target.path)
+
+
+__all__ = ["RECORD_FORMATS", "RecordsFile", "StdoutRecords", "TableFile", "table_or_records"]

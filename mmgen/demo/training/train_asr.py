@@ -18,267 +18,30 @@ Reproducible bit for bit from ``--seed`` at a given ``--threads`` on one kind of
 sums differ across thread counts and CPU kernels).
 """
 
-from __future__ import annotations
-
 import argparse
-import json
-import random
-import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
-from transformers import (
-    GenerationConfig,
-    SpeechT5FeatureExtractor,
-    WhisperConfig,
-    WhisperFeatureExtractor,
-    WhisperForConditionalGeneration,
-    WhisperProcessor,
-    WhisperTokenizer,
-)
+from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from transformers.modeling_outputs import BaseModelOutput
 
 from mmgen.demo.data import speech
+from mmgen.demo.training.asr_data import example, held_out_set, labels, spoken
+from mmgen.demo.training.asr_model import (
+    BPE_VOCAB,
+    SPECIALS,
+    TIME_PRECISION,
+    TIMESTAMPS,
+    WINDOW_SECONDS,
+    build_model,
+    build_processor,
+    build_tokenizer,
+)
 from mmgen.demo.training.loop import cpu_time, fit
 from mmgen.demo.training.speech_scoring import features, long_form_scores, long_recordings, transcribe, word_error_rate
-from mmgen.outputs.vocoders import GriffinLimVocoder
-
-# Whisper's special tokens, in Whisper's order after the text vocabulary (one language: English).
-SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>", "<|startoflm|>",
-            "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
-BPE_VOCAB = 512  # 256 bytes + merges: every word of the grammar ends up one or two tokens
-WINDOW_SECONDS = 5
-HOP_LENGTH = 320  # 20 ms: 50 frames/s, half of Whisper's rate, to halve the encoder's work
-MAX_TARGET_POSITIONS = 64
-# One timestamp token per encoder position (two 20 ms mel frames): <|0.00|> <|0.04|> ... <|5.00|>.
-TIME_PRECISION = 2 * HOP_LENGTH / speech.SAMPLING_RATE
-TIMESTAMPS = round(WINDOW_SECONDS / TIME_PRECISION) + 1
-
-
-# -- tokenizer, processor, model -------------------------------------------------------------------
-
-
-def build_tokenizer(texts: Sequence[str], out: Path) -> WhisperTokenizer:
-    """A byte-level BPE on the transcripts (with Whisper's leading space), then Whisper's special tokens, then
-    the `TIMESTAMPS` timestamp tokens (added, not special, as in the released Whisper tokenizers)."""
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=BPE_VOCAB, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    bpe.train_from_iterator([" " + t for t in texts], trainer)
-    with tempfile.TemporaryDirectory() as tmp:
-        vocab, merges = bpe.model.save(tmp)
-        tokenizer = WhisperTokenizer(vocab=_read_vocab(vocab), merges=_read_merges(merges), model_max_length=MAX_TARGET_POSITIONS)
-    tokenizer.add_special_tokens({"additional_special_tokens": SPECIALS[1:]})
-    tokenizer.add_tokens([AddedToken(f"<|{i * TIME_PRECISION:.2f}|>", special=False, normalized=False)
-                          for i in range(TIMESTAMPS)])
-    tokenizer.set_prefix_tokens(language="en", task="transcribe", predict_timestamps=False)
-    tokenizer.save_pretrained(out)
-    return WhisperTokenizer.from_pretrained(out)
-
-
-def _read_vocab(path: str) -> dict[str, int]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def _read_merges(path: str) -> list[tuple[str, str]]:
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
-
-
-def build_processor(tokenizer: WhisperTokenizer) -> WhisperProcessor:
-    features = WhisperFeatureExtractor(feature_size=80, sampling_rate=speech.SAMPLING_RATE, hop_length=HOP_LENGTH,
-                                       chunk_length=WINDOW_SECONDS, n_fft=400)
-    return WhisperProcessor(feature_extractor=features, tokenizer=tokenizer)
-
-
-def special_ids(tokenizer: WhisperTokenizer) -> dict[str, int]:
-    return {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIALS}
-
-
-def build_model(tokenizer: WhisperTokenizer, processor: WhisperProcessor, seed: int, d_model: int,
-                ffn: int, dropout: float = 0.0) -> WhisperForConditionalGeneration:
-    torch.manual_seed(seed)
-    ids = special_ids(tokenizer)
-    eot = ids["<|endoftext|>"]
-    begin_suppress = [tokenizer.convert_tokens_to_ids("Ġ"), eot]  # no blank or empty transcript (as Whisper's 220, 50256)
-    config = WhisperConfig(
-        vocab_size=len(tokenizer), num_mel_bins=processor.feature_extractor.feature_size, d_model=d_model,
-        encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
-        encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, dropout=dropout, attention_dropout=0.0, activation_dropout=0.0,
-        max_source_positions=processor.feature_extractor.nb_max_frames // 2, max_target_positions=MAX_TARGET_POSITIONS,
-        decoder_start_token_id=ids["<|startoftranscript|>"], pad_token_id=eot, bos_token_id=eot, eos_token_id=eot,
-        suppress_tokens=[], begin_suppress_tokens=begin_suppress, median_filter_width=7,
-    )
-    model = WhisperForConditionalGeneration(config)
-    # transformers draws conv weights from N(0, init_std=0.02): the convolutions' output is then ~30x
-    # smaller than the sinusoidal positions added to it, and the encoder hears position only for
-    # hundreds of steps. He initialization (as openai/whisper's PyTorch defaults, scaled for the GELU)
-    # keeps the audio at the positions' scale.
-    for conv in (model.model.encoder.conv1, model.model.encoder.conv2):
-        torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-        torch.nn.init.zeros_(conv.bias)
-    model.generation_config = GenerationConfig(
-        decoder_start_token_id=ids["<|startoftranscript|>"], bos_token_id=eot, eos_token_id=eot, pad_token_id=eot,
-        no_timestamps_token_id=ids["<|notimestamps|>"], prev_sot_token_id=ids["<|startofprev|>"],
-        lang_to_id={"<|en|>": ids["<|en|>"]}, task_to_id={"translate": ids["<|translate|>"],
-                                                         "transcribe": ids["<|transcribe|>"]},
-        is_multilingual=True, suppress_tokens=[], begin_suppress_tokens=begin_suppress, return_timestamps=False,
-        max_length=MAX_TARGET_POSITIONS, num_beams=1, do_sample=False,
-        max_initial_timestamp_index=50,  # the first segment starts within 2 s of the window's start
-        alignment_heads=[[1, head] for head in range(4)],  # cross-attention of the last layer, for word times
-    )
-    return model
-
-
-# -- data ------------------------------------------------------------------------------------------
-
-
-def vocoded(audio: np.ndarray, rng: np.random.Generator, blur: float, vocoder: GriffinLimVocoder,
-            mel_features: SpeechT5FeatureExtractor) -> np.ndarray:
-    """``audio`` through SpeechT5's log-mel features and Griffin-Lim; the mel blurred over time with
-    probability ``blur`` (a TTS model's L1-trained mel is smoother than the real one)."""
-    mel = mel_features(audio_target=audio, sampling_rate=speech.SAMPLING_RATE, return_tensors="pt").input_values[0]
-    if rng.random() < blur:
-        width = rng.uniform(0.6, 1.5)
-        taps = torch.arange(-3, 4, dtype=torch.float32)
-        kernel = torch.exp(-0.5 * (taps / width) ** 2)
-        kernel = (kernel / kernel.sum()).view(1, 1, -1).repeat(mel.shape[1], 1, 1)
-        mel = F.conv1d(F.pad(mel.T[None], (3, 3), mode="replicate"), kernel, groups=mel.shape[1])[0].T
-    wave = vocoder(mel).numpy()
-    return wave / (np.abs(wave).max() + 1e-6) * rng.uniform(0.3, 0.9)
-
-
-def spoken(count: int, seed: int, held_out: bool = False, vocoded_share: float = 0.0,
-           jobs: int = 4) -> tuple[list[str], list[np.ndarray], list[speech.Voice]]:
-    """``count`` (transcript, clean audio, voice); a ``vocoded_share`` of the clips passed through Griffin-Lim."""
-    texts = speech.utterances(count, seed, held_out)
-    rng = random.Random(seed + 1)
-    voices = [speech.random_voice(rng, held_out) for _ in texts]
-    audio = speech.synthesize_many(texts, voices, jobs=jobs)
-    if vocoded_share:
-        np_rng = np.random.default_rng(seed + 2)
-        vocoder, mel_features = GriffinLimVocoder(), SpeechT5FeatureExtractor()
-        for i in range(int(count * vocoded_share)):  # the order is random already
-            audio[i] = vocoded(audio[i], np_rng, 0.5, vocoder, mel_features)
-    return texts, audio, voices
-
-
-def augment(audio: np.ndarray, rng: np.random.Generator, window: int, noise: float = 0.9) -> np.ndarray:
-    """A random onset (up to the room left in the window, at most 0.3 s), gain, and noise at 10-30 dB SNR."""
-    audio = audio[:window]
-    onset = rng.integers(0, min(window - audio.shape[0], 4800) + 1)
-    audio = np.concatenate([np.zeros(onset, dtype=np.float32), audio]) * rng.uniform(0.3, 1.5)
-    if rng.random() < noise:
-        audio = speech.add_noise(audio, rng.uniform(10, 30), rng)
-    return audio
-
-
-def timestamped_window(clips: Sequence[np.ndarray], rng: np.random.Generator,
-                       window: int) -> tuple[np.ndarray, list[tuple[int, int, int]], int | None]:
-    """Clips one after the other in one window, as a long recording's window looks: (window samples,
-    [(clip, start, end)] of the clips wholly inside, start of a clip the window's end cuts or None).
-
-    The first clip starts 0-1.5 s in (moved earlier when it would not fit), then pauses of
-    0.25-1.5 s; the first clip that does not fit is cut at the window's end (when it starts at
-    least 0.2 s before it) and ends the window."""
-    rate = speech.SAMPLING_RATE
-    out = np.zeros(window, dtype=np.float32)
-    placed: list[tuple[int, int, int]] = []
-    cut = None
-    at = int(rng.uniform(0, 1.5) * rate)
-    for k, clip in enumerate(clips):
-        clip = clip[:window]
-        if not placed:
-            at = min(at, window - len(clip))
-        if at + len(clip) <= window:
-            out[at:at + len(clip)] = clip
-            placed.append((k, at, at + len(clip)))
-            at += len(clip) + int(rng.uniform(0.25, 1.5) * rate)
-            continue
-        if at < window - int(0.2 * rate):
-            out[at:] = clip[:window - at]
-            cut = at
-        break
-    return out, placed, cut
-
-
-def timestamp_id(tokenizer: WhisperTokenizer, sample: int) -> int:
-    """The timestamp token nearest to ``sample`` (samples from the window's start)."""
-    index = min(TIMESTAMPS - 1, round(sample / speech.SAMPLING_RATE / TIME_PRECISION))
-    return tokenizer.convert_tokens_to_ids(f"<|{index * TIME_PRECISION:.2f}|>")
-
-
-def timestamped_labels(tokenizer: WhisperTokenizer, texts: Sequence[str], placed: Sequence[tuple[int, int, int]],
-                       cut: int | None) -> list[int]:
-    """<|en|> <|transcribe|> then <|start|> text <|end|> per whole clip, then the cut clip's <|start|> alone
-    (Whisper's convention: the long-form decoder seeks back to it), then <|endoftext|>. A window with
-    no speech says <|0.00|> and ends."""
-    ids = special_ids(tokenizer)
-    row = [ids["<|en|>"], ids["<|transcribe|>"]]
-    for k, start, end in placed:
-        row += [timestamp_id(tokenizer, start), *tokenizer(" " + texts[k], add_special_tokens=False).input_ids,
-                timestamp_id(tokenizer, end)]
-    if cut is not None:
-        row.append(timestamp_id(tokenizer, cut))
-    if not placed and cut is None:
-        row.append(timestamp_id(tokenizer, 0))
-    return row + [ids["<|endoftext|>"]]
-
-
-def gain_and_noise(audio: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
-    """A random gain, and with probability ``noise`` noise at 10-30 dB SNR."""
-    audio = audio * rng.uniform(0.3, 1.5)
-    if rng.random() < noise and np.any(audio):
-        audio = speech.add_noise(audio, rng.uniform(10, 30), rng)
-    return audio.astype(np.float32)
-
-
-def labels(tokenizer: WhisperTokenizer, texts: Sequence[str]) -> torch.Tensor:
-    """<|en|> <|transcribe|> <|notimestamps|> text <|endoftext|>, -100 after; the model prepends <|startoftranscript|>."""
-    rows = [tokenizer(" " + t).input_ids[1:] for t in texts]
-    width = max(len(r) for r in rows)
-    return torch.tensor([r + [-100] * (width - len(r)) for r in rows])
-
-
-def without_task(target: list[int]) -> list[int]:
-    """The label row of the prompt ``<|startoftranscript|><|en|><|notimestamps|>``, which ``generate`` (transformers'
-    and mmgen's) uses when no ``language``/``task`` is given; with ``language="en"`` it adds ``<|transcribe|>``."""
-    return target[:1] + target[2:]
-
-
-# -- training and scoring --------------------------------------------------------------------------
-
-
-def example(tokenizer: WhisperTokenizer, texts: list[str], audio: list[np.ndarray], targets: list[list[int]], i: int,
-            rng: np.random.Generator, window: int, noise: float,
-            timestamped: float) -> tuple[np.ndarray, list[int], list[int] | None]:
-    """One training row around clip ``i``: (window audio, label row, CTC target or None).
-
-    With probability ``timestamped`` a long-form window with timestamps (`timestamped_window`: clip
-    ``i`` and the next two of a random draw; one in 25 of these windows holds only noise), else
-    clip ``i`` alone without timestamps (`augment`). Half the label rows leave out <|transcribe|>
-    (the prompt ``generate`` builds when no language or task is given). The CTC target is the text
-    of the window's whole clips; None when a clip is cut (its words have no target)."""
-    if rng.random() >= timestamped:
-        row = targets[i]
-        ctc = row[3:-1]  # the text tokens, without prompt and <|endoftext|>
-        samples = augment(audio[i], rng, window, noise)
-    elif rng.random() < 0.04:
-        row, ctc = timestamped_labels(tokenizer, texts, [], None), []
-        samples = (rng.standard_normal(window) * rng.uniform(0.001, 0.02)).astype(np.float32)
-    else:
-        picks = [i, *rng.integers(0, len(texts), 2).tolist()]
-        samples, placed, cut = timestamped_window([audio[k] for k in picks], rng, window)
-        row = timestamped_labels(tokenizer, [texts[k] for k in picks], placed, cut)
-        ctc = None if cut is not None else [t for k, _, _ in placed for t in targets[picks[k]][3:-1]]
-        samples = gain_and_noise(samples, rng, noise)
-    return samples, (without_task(row) if rng.random() < 0.5 else row), ctc
 
 
 def train(model: WhisperForConditionalGeneration, processor: WhisperProcessor, texts: list[str], audio: list[np.ndarray],
@@ -326,14 +89,8 @@ def train(model: WhisperForConditionalGeneration, processor: WhisperProcessor, t
         parameters=[*model.parameters(), *ctc_head.parameters()])
 
 
-def held_out_set(count: int, seed: int, window: int) -> tuple[list[str], list[np.ndarray]]:
-    """Held-out utterances in held-out voices, each with noise at 10-30 dB SNR (seeded)."""
-    texts, audio, _ = spoken(count, seed, held_out=True)
-    rng = np.random.default_rng(seed + 4)
-    return texts, [augment(a, rng, window, noise=1.0) for a in audio]
-
-
 # -- model card ------------------------------------------------------------------------------------
+
 
 
 def model_card(args: argparse.Namespace, parameters: int, vocabulary: int, minutes: float, cpu_minutes: float,
