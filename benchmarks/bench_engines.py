@@ -174,6 +174,11 @@ def mmgen_compiled(case: Case) -> torch.Tensor:
                           compile=True).new_tokens
 
 
+def mmgen_max_autotune(case: Case) -> torch.Tensor:
+    """float32, ``compile="max-autotune"``: frozen weights, autotuned matrix products (the warm-up run compiles)."""
+    return mmgen.generate(case.checkpoint.model, **case.inputs, **case.options, compile="max-autotune").new_tokens
+
+
 def mmgen_int8(case: Case) -> torch.Tensor:
     return mmgen.generate(int8_copy(case.checkpoint.model), **case.inputs, **case.options).new_tokens
 
@@ -230,6 +235,7 @@ ENGINES: dict[str, Engine] = {
     "model.generate": transformers_generate,
     "mmgen": mmgen_generate,
     "mmgen compiled": mmgen_compiled,
+    "mmgen max-autotune": mmgen_max_autotune,
     "mmgen int8": mmgen_int8,
     "mmgen int8 compiled": mmgen_int8_compiled,
     "CT2 fp32": ct2_fp32,
