@@ -12,23 +12,28 @@ cannot trace), the first call warns once and the step runs eagerly: the same tok
 
 ``compile="max-autotune"`` (`MAX_AUTOTUNE`), on the CPU: inductor freezes the weights (reads them
 once as constants) and, for each matrix product of the step, times its own C++ GEMM template
-(weights prepacked into blocks, AVX-512/AVX2 micro-kernels) against ATen's MKL call and keeps the
-faster (`FROZEN_GEMMS`). A decode step is a matrix-vector product per weight; MKL's fp32 kernels
-read the weights at 5-17 GB/s on one core of the benchmark machine, the template at 21-25 GB/s
-(batch 1; ``benchmarks/bench_linear_paths.py``). Measured on the engine benchmark's shapes, one
-thread: GPT-2 small 1.59x (batch 1) and 1.43x (batch 8) the plain step's speed, Marian 1.86x
-(batch 1), where ``compile=True`` gives 1.07-1.11x. Costs: the first call of each shape compiles
-longer (autotuning; GPT-2 small 20-50 s), inductor keeps a prepacked copy of every weight beside
-the model's own (the weights' memory twice), and a weight changed in place after the step was
-compiled is not seen (a replaced parameter is). The products sum in another order than the
-plain step's, so a greedy choice can flip at a near tie (as between any two kernels); the tests
-and the engine benchmark's rows gave the plain tokens. On a GPU it is ``compile=True``.
+(weights prepacked into blocks, AVX-512/AVX2 micro-kernels) against MKL's packed call and keeps
+the faster (`FROZEN_GEMMS`). A decode step is a matrix-vector product per weight; MKL's fp32
+``F.linear`` reads the weights at 10-17 GB/s on one core of the benchmark machine (5-9 GB/s at 8
+rows), the template at 21-25 GB/s (one row; ``benchmarks/bench_linear_paths.py``). On the engine
+benchmark (CPU time, one thread, same run) it decoded GPT-2 small 1.51x / 1.48x as fast as
+``model.generate`` at batch 1 / 8, Marian 1.84x / 1.62x, Whisper-base 1.44x / 1.26x (batch 4),
+where ``compile=True`` gave 1.02-1.20x and CTranslate2 fp32 1.13-1.47x.
 
-Freezing treats an input that transformers' ``StaticCache`` marks as a static address
-(``torch._dynamo.mark_static_address``, for CUDA graphs) like a weight: the second call of the
-step then wrote into the first call's cache (measured: index out of bounds at the cache's end).
-A frozen step is handed the cache's tensors unmarked (`unmark_static_addresses`); on the CPU the
-mark serves nothing.
+Its costs: the first call of each shape compiles longer (autotuning; GPT-2 small 20-50 s against
+6-11 s); inductor keeps a prepacked copy of
+every weight beside the model's own (GPT-2 small, 475 MiB of parameters: 752 MiB more resident
+than after ``compile=True``); a weight changed in place after the step was compiled is not seen.
+The products sum in another order than the plain step's, so a greedy choice can flip at a near
+tie, as between any two kernels; the tests and every row of the engine benchmark gave the plain
+tokens. On a GPU it is ``compile=True``.
+
+Freezing and transformers' ``StaticCache``: the cache marks its tensors as static addresses
+(``torch._dynamo.mark_static_address``, for CUDA graphs), and a frozen step traced with the marks
+on went wrong on the model's second ``generate`` call (GPT-2 small: an index out of bounds at the
+cache's end; the tiny test models: other log-probabilities), as if the first call's cache were a
+constant of the graph. A frozen step is handed the cache's tensors unmarked
+(`unmark_static_addresses`); on the CPU the mark serves nothing.
 
 Guards. Before each call of a compiled function torch checks its guards (every parameter's and
 cache tensor's shape, the modules' types, the config's flags, ...): on GPT-2 tiny (2 layers) that
