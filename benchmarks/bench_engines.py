@@ -13,7 +13,10 @@ scale per output row) and int8 matrix products with the activations quantized on
 everything else in float32. "mmgen int8" is ``mmgen.quantize(model, "int8")`` (a copy): int8 weights
 (one scale per output row) of every linear layer of at least 2**17 weights, the output layer
 included, with the activations quantized on the fly by torch's FBGEMM kernels; the rest float32;
-"mmgen compiled" is float32 with ``cache="static", compile=True``; "mmgen int8 compiled" adds ``compile=True`` (its warm-up run compiles the step).
+"mmgen compiled" is float32 with ``cache="static", compile=True``; "mmgen max-autotune" float32 with
+``compile="max-autotune"`` (frozen weights, each matrix product autotuned between inductor's C++ GEMM
+template and MKL: mmgen.core.compiled); "mmgen int8 compiled" adds ``compile=True`` (its warm-up run
+compiles the step).
 
 Every engine generates exactly ``--new-tokens`` tokens per row, greedy. ``--hold-eos`` says how:
 ``min-new-tokens`` (the default, as issue 12's table was measured): transformers' and mmgen's
@@ -58,6 +61,18 @@ Ratios to model.generate, higher is faster:
     | marian | 8 | 156.4 | 0.99× | 1.10× | 4.00× | 4.26× | 1.23× | 4.25× | 8/8, 8/8, 8/8, 8/8, 8/8, 8/8 |
     | whisper-base | 1 | 21.4 | 1.08× | 1.08× | 2.16× | 2.34× | 1.20× | 2.02× | 1/1, 1/1, 1/1, 1/1, 1/1, 0/1 |
     | whisper-base | 4 | 30.5 | 1.06× | 1.07× | 2.07× | 2.07× | 1.14× | 1.61× | 4/4, 4/4, 0/4, 1/4, 4/4, 1/4 |
+
+Measured (branch perf-fp32): the float32 engines on the medium shapes, one run of
+``--repeats 3 --shapes gpt2-small marian whisper-base --engines model.generate mmgen "mmgen compiled"
+"mmgen max-autotune" "CT2 fp32"`` (639 s, the machine shared with other work), CPU time:
+
+    | shape | batch | model.generate tok/s (cpu) | mmgen | mmgen compiled | mmgen max-autotune | CT2 fp32 | rows equal to model.generate's (mmgen, mmgen compiled, mmgen max-autotune, CT2 fp32) |
+    | gpt2-small | 1 | 23.5 | 1.03× | 1.02× | 1.51× | 1.17× | 1/1, 1/1, 1/1, 1/1 |
+    | gpt2-small | 8 | 80.3 | 0.99× | 1.08× | 1.48× | 1.33× | 8/8, 8/8, 8/8, 8/8 |
+    | marian | 1 | 38.6 | 1.03× | 1.10× | 1.84× | 1.47× | 1/1, 1/1, 1/1, 1/1 |
+    | marian | 8 | 154.8 | 1.17× | 1.20× | 1.62× | 1.26× | 8/8, 8/8, 8/8, 8/8 |
+    | whisper-base | 1 | 21.8 | 1.04× | 1.08× | 1.44× | 1.13× | 1/1, 1/1, 1/1, 1/1 |
+    | whisper-base | 4 | 30.7 | 1.01× | 1.04× | 1.26× | 1.18× | 4/4, 4/4, 4/4, 4/4 |
 
 Adding an engine is one function ``(Case) -> (rows, new tokens) ids`` and one entry in ENGINES.
 """
@@ -174,6 +189,11 @@ def mmgen_compiled(case: Case) -> torch.Tensor:
                           compile=True).new_tokens
 
 
+def mmgen_max_autotune(case: Case) -> torch.Tensor:
+    """float32, ``compile="max-autotune"``: frozen weights, autotuned matrix products (the warm-up run compiles)."""
+    return mmgen.generate(case.checkpoint.model, **case.inputs, **case.options, compile="max-autotune").new_tokens
+
+
 def mmgen_int8(case: Case) -> torch.Tensor:
     return mmgen.generate(int8_copy(case.checkpoint.model), **case.inputs, **case.options).new_tokens
 
@@ -230,6 +250,7 @@ ENGINES: dict[str, Engine] = {
     "model.generate": transformers_generate,
     "mmgen": mmgen_generate,
     "mmgen compiled": mmgen_compiled,
+    "mmgen max-autotune": mmgen_max_autotune,
     "mmgen int8": mmgen_int8,
     "mmgen int8 compiled": mmgen_int8_compiled,
     "CT2 fp32": ct2_fp32,

@@ -10,6 +10,31 @@ of a minute. On a GPU the step is captured as a CUDA graph (``mode="reduce-overh
 Where compilation is unavailable (no C++ compiler for inductor's CPU kernels, an operator it
 cannot trace), the first call warns once and the step runs eagerly: the same tokens, slower.
 
+``compile="max-autotune"`` (`MAX_AUTOTUNE`), on the CPU: inductor freezes the weights (reads them
+once as constants) and, for each matrix product of the step, times its own C++ GEMM template
+(weights prepacked into blocks, AVX-512/AVX2 micro-kernels) against MKL's packed call and keeps
+the faster (`FROZEN_GEMMS`). A decode step is a matrix-vector product per weight; MKL's fp32
+``F.linear`` reads the weights at 10-17 GB/s on one core of the benchmark machine (5-9 GB/s at 8
+rows), the template at 21-25 GB/s (one row; ``benchmarks/bench_linear_paths.py``). On the engine
+benchmark (CPU time, one thread, same run) it decoded GPT-2 small 1.51x / 1.48x as fast as
+``model.generate`` at batch 1 / 8, Marian 1.84x / 1.62x, Whisper-base 1.44x / 1.26x (batch 4),
+where ``compile=True`` gave 1.02-1.20x and CTranslate2 fp32 1.13-1.47x.
+
+Its costs: the first call of each shape compiles longer (autotuning; GPT-2 small 20-50 s against
+6-11 s); inductor keeps a prepacked copy of
+every weight beside the model's own (GPT-2 small, 475 MiB of parameters: 752 MiB more resident
+than after ``compile=True``); a weight changed in place after the step was compiled is not seen.
+The products sum in another order than the plain step's, so a greedy choice can flip at a near
+tie, as between any two kernels; the tests and every row of the engine benchmark gave the plain
+tokens. On a GPU it is ``compile=True``.
+
+Freezing and transformers' ``StaticCache``: the cache marks its tensors as static addresses
+(``torch._dynamo.mark_static_address``, for CUDA graphs), and a frozen step traced with the marks
+on went wrong on the model's second ``generate`` call (GPT-2 small: an index out of bounds at the
+cache's end; the tiny test models: other log-probabilities), as if the first call's cache were a
+constant of the graph. A frozen step is handed the cache's tensors unmarked
+(`unmark_static_addresses`); on the CPU the mark serves nothing.
+
 Guards. Before each call of a compiled function torch checks its guards (every parameter's and
 cache tensor's shape, the modules' types, the config's flags, ...): on GPT-2 tiny (2 layers) that
 was 0.5-0.8 ms of a 2 ms step on one CPU core, more than the step's arithmetic besides the
@@ -26,6 +51,7 @@ forward stops skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import weakref
@@ -35,22 +61,31 @@ from typing import Any
 import torch
 from transformers.utils import ModelOutput
 
+from mmgen.core.options import MAX_AUTOTUNE
+
 logger = logging.getLogger("mmgen")
 
 RECOMPILE_LIMIT = 64  # compiled graphs per code object, at least (see `CompiledForward`)
-_COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, CompiledForward] = weakref.WeakKeyDictionary()
+# Inductor's settings for MAX_AUTOTUNE on the CPU (module docstring). Dynamo reads ``freezing`` from the
+# global config while tracing, so they are patched in around every call that may compile, and also
+# passed to torch.compile, which keeps the two modes' compiled graphs apart.
+FROZEN_GEMMS = {"freezing": True, "max_autotune": True, "max_autotune_gemm_backends": "CPP,ATEN"}
+_COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, dict[bool | str, CompiledForward]] = \
+    weakref.WeakKeyDictionary()
 
 
 class CompiledForward:
     """``model(**inputs)`` through ``torch.compile``; ``seconds`` is the time spent compiling so far.
 
+    ``mode``: True, or `MAX_AUTOTUNE` (frozen weights, autotuned matrix products; the CPU only).
     A call with shapes not seen before compiles (or loads from inductor's cache) and is counted in
     ``seconds``; a failure there switches this model to eager calls, with one warning.
     """
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, mode: bool | str = True):
         self.model = model
-        mode = "reduce-overhead" if model.device.type == "cuda" else None
+        self.frozen = mode == MAX_AUTOTUNE and model.device.type == "cpu"
+        settings = FROZEN_GEMMS if self.frozen else None
         torch._inductor.config.fx_graph_cache = True  # reuse compiled kernels across processes
         # Every transformers model's forward runs through one decorator (transformers.utils.generic's
         # ``wrapper``), so all models and shapes share one code object and torch's limit of compiled
@@ -59,7 +94,9 @@ class CompiledForward:
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
         torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit,
                                                                4 * RECOMPILE_LIMIT)
-        self.compiled: Callable[..., Any] = torch.compile(model.forward, dynamic=False, mode=mode)
+        torch_mode = "reduce-overhead" if model.device.type == "cuda" else None
+        self.compiled: Callable[..., Any] = torch.compile(model.forward, dynamic=False, mode=torch_mode,
+                                                          options=settings)
         self.seen: set[tuple] = set()
         self.seconds = 0.0
         self.eager = False
@@ -78,9 +115,15 @@ class CompiledForward:
     def _signature(inputs: dict[str, Any]) -> tuple:
         return tuple((k, tuple(v.shape), v.dtype) for k, v in sorted(inputs.items()) if isinstance(v, torch.Tensor))
 
+    def _compiling(self) -> contextlib.AbstractContextManager:
+        """Inductor's settings for a call that may compile (see `FROZEN_GEMMS`)."""
+        return torch._inductor.config.patch(FROZEN_GEMMS) if self.frozen else contextlib.nullcontext()
+
     def __call__(self, **inputs: Any) -> Any:
         if self.eager:
             return self.model(**inputs)
+        if self.frozen:
+            unmark_static_addresses(inputs.get("cache"))
         signature = self._signature(inputs)
         if signature in self.seen:
             state = input_state(inputs) if self.skip_guards else None
@@ -94,13 +137,15 @@ class CompiledForward:
                     self.skip_guards = False
                     self.trusted.clear()
                     logger.debug("compile=True: evaluating guards again (%s)", str(exc).splitlines()[0])
-            outputs = self.compiled(**inputs)
+            with self._compiling():
+                outputs = self.compiled(**inputs)
             if state is not None:
                 self.trusted.add(state)
             return outputs
         started = time.perf_counter()
         try:
-            outputs = self.compiled(**inputs)
+            with self._compiling():
+                outputs = self.compiled(**inputs)
         except Exception as exc:  # inductor missing a compiler, an untraceable operator: fall back, once
             self.eager = True
             logger.warning("compile=True: torch.compile is unavailable here (%s: %s); decoding without it.",
@@ -111,15 +156,28 @@ class CompiledForward:
         return outputs
 
 
-def compiled_forward(model: torch.nn.Module) -> CompiledForward:
-    """The model's compiled forward, made on first use and kept with the model (checked for changes
-    on each later use: a call's steps fetch it once)."""
-    forward = _COMPILED.get(model)
+def compiled_forward(model: torch.nn.Module, mode: bool | str = True) -> CompiledForward:
+    """The model's compiled forward in ``mode`` (True or `MAX_AUTOTUNE`), made on first use and kept with
+    the model (checked for changes on each later use: a call's steps fetch it once)."""
+    forwards = _COMPILED.setdefault(model, {})
+    forward = forwards.get(mode)
     if forward is None:
-        forward = _COMPILED[model] = CompiledForward(model)
+        forward = forwards[mode] = CompiledForward(model, mode)
     else:
         forward.check_model()
     return forward
+
+
+def unmark_static_addresses(cache: Any) -> None:
+    """Drop ``torch._dynamo.mark_static_address``'s mark from a transformers cache's tensors (its
+    layers' keys, values and lengths; an encoder-decoder cache's two caches), for a frozen step
+    (module docstring). The tensors are left as they are otherwise."""
+    caches = [cache.self_attention_cache, cache.cross_attention_cache] if hasattr(cache, "cross_attention_cache") \
+        else [cache]
+    for layer in (layer for c in caches for layer in getattr(c, "layers", ())):
+        for tensor in vars(layer).values():
+            if isinstance(tensor, torch.Tensor) and hasattr(tensor, "_dynamo_static_input_type"):
+                del tensor._dynamo_static_input_type
 
 
 class _Unknown(Exception):
@@ -168,4 +226,5 @@ def model_state(model: torch.nn.Module) -> tuple:
     return modules, tensors, repr(sorted(vars(model.config).items(), key=lambda item: item[0]))
 
 
-__all__ = ["CompiledForward", "compiled_forward", "input_state", "model_state"]
+__all__ = ["FROZEN_GEMMS", "CompiledForward", "compiled_forward", "input_state",
+           "model_state", "unmark_static_addresses"]

@@ -48,17 +48,18 @@ def _parameters(function: Any) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Speed:
     """How a step runs. static_length: a static cache of that many positions (prompt + new tokens),
-    else None for a dynamic one. compile: the step's forward compiled (needs a static cache)."""
+    else None for a dynamic one. compile: the step's forward compiled (needs a static cache): False,
+    True or "max-autotune" (`mmgen.core.compiled`)."""
 
     static_length: int | None = None
-    compile: bool = False
+    compile: bool | str = False
 
 
 # Static caches are sized in steps of this many positions, so calls of similar lengths share a compiled step.
 STATIC_LENGTH_STEP = 32
 
 
-def speed_for(static: bool, compile: bool, max_length: int) -> Speed:
+def speed_for(static: bool, compile: bool | str, max_length: int) -> Speed:
     """The `Speed` of a call: a static cache of ``max_length`` positions rounded up to `STATIC_LENGTH_STEP`."""
     if not static:
         return Speed()
@@ -99,7 +100,7 @@ class ModelStep:
         self._cache: DynamicCache | StaticCache | EncoderDecoderCache | None = None
         if self.static and not model.config.is_encoder_decoder:
             self._cache = new_cache(model, speed.static_length)
-        self.forward = compiled_forward(model) if speed.compile else model
+        self.forward = compiled_forward(model, speed.compile) if speed.compile else model
         self.rows = 0
 
     @property

@@ -19,6 +19,8 @@ from typing import Any
 
 logger = logging.getLogger("mmgen")
 
+MAX_AUTOTUNE = "max-autotune"  # compile=MAX_AUTOTUNE: frozen weights, autotuned products (mmgen.core.compiled)
+
 # When neither the user nor the model sets a length, transformers stops at 20 *total* tokens,
 # which silently truncates most outputs. mmgen generates up to this many *new* tokens instead.
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -67,9 +69,11 @@ class GenerationOptions:
     # mmgen's speed options, the same tokens either way. cache: "dynamic" (grows by a column per
     # step) or "static" (preallocated to the call's length, written in place, so the step keeps
     # its shapes). compile: the decode step compiled with torch.compile (with a static cache;
-    # CUDA graphs on a GPU); transformers' cache_implementation="static" is the same as cache.
+    # CUDA graphs on a GPU); "max-autotune": on the CPU, also frozen weights and autotuned matrix
+    # products (faster, compiles longer, weights held twice; mmgen.core.compiled says what it
+    # costs); transformers' cache_implementation="static" is the same as cache.
     cache: str = "dynamic"
-    compile: bool = False
+    compile: bool | str = False
     # Speculative decoding (greedy, any batch size, the same tokens as plain greedy): a draft model
     # with the target's tokenizer guesses up to num_assistant_tokens ahead (stopping early once every
     # row's guess is less likely than assistant_confidence_threshold; schedule "heuristic": +2
@@ -114,7 +118,7 @@ class GenerationOptions:
     @property
     def static_cache(self) -> bool:
         """Whether the call decodes over a static cache: asked for, or needed by ``compile``."""
-        return self.cache == "static" or self.compile
+        return self.cache == "static" or bool(self.compile)
 
     @property
     def speculative(self) -> bool:
@@ -189,7 +193,7 @@ _INT_OPTIONS = frozenset({"max_new_tokens", "max_length", "min_length", "min_new
 _NUMBER_OPTIONS = frozenset({"max_time", "length_penalty", "temperature", "top_p", "min_p", "typical_p",
                              "epsilon_cutoff", "eta_cutoff", "repetition_penalty", "encoder_repetition_penalty",
                              "assistant_confidence_threshold"})
-_BOOL_OPTIONS = frozenset({"do_sample", "compact", "compile", "remove_invalid_values", "renormalize_logits"})
+_BOOL_OPTIONS = frozenset({"do_sample", "compact", "remove_invalid_values", "renormalize_logits"})
 _ID_OPTIONS = frozenset({"eos_token_id", "suppress_tokens", "begin_suppress_tokens", "forced_eos_token_id"})
 
 
@@ -225,6 +229,8 @@ def _check_type(name: str, value: Any) -> None:
         ok = (isinstance(value, (list, tuple)) and len(value) == 2 and _is_int(value[0])
               and isinstance(value[1], (int, float)) and not isinstance(value[1], bool))
         wanted = "a pair (start_index, decay_factor)"
+    elif name == "compile":
+        ok, wanted = value is True or value is False or value == MAX_AUTOTUNE, f"True, False or {MAX_AUTOTUNE!r}"
     elif name == "stop_strings":
         ok = isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
         wanted = "a string or a list of strings"

@@ -8,6 +8,7 @@ import logging
 import pytest
 import torch
 from tiny_models import DECODER_ONLY, prompts, tiny_model
+from transformers import EncoderDecoderCache, StaticCache
 
 import mmgen
 from mmgen.core import compiled
@@ -77,3 +78,39 @@ def test_without_compilation_the_step_runs_eagerly_after_one_warning(monkeypatch
 def test_a_bad_cache_name_is_refused():
     with pytest.raises(mmgen.OptionError, match="cache='fast'"):
         both("gpt2", cache="fast")
+
+
+@pytest.mark.parametrize("name", ["gpt2", "marian"])
+def test_max_autotune_gives_the_plain_tokens_on_a_second_call_and_keeps_compile_true_apart(name):
+    # The second call runs the frozen step on a new static cache: with the cache's static-address marks
+    # left on, freezing kept the first call's cache and wrote past its end (mmgen.core.compiled).
+    model = tiny_model(name)
+    ids, mask = prompts(batch=3, left=name in DECODER_ONLY)
+    plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
+    first, again = (mmgen.generate(model, input_ids=ids, attention_mask=mask, compile="max-autotune", **FREE)
+                    for _ in range(2))
+    assert torch.equal(plain.sequences, first.sequences) and torch.equal(plain.sequences, again.sequences)
+    torch.testing.assert_close(plain.logprobs, again.logprobs)
+    # The frozen step and compile=True's are two compiled forwards of one model, each used by its own mode.
+    other = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+    assert torch.equal(plain.sequences, other.sequences)
+    assert compiled.compiled_forward(model, "max-autotune").frozen
+    assert not compiled.compiled_forward(model, True).frozen
+
+
+def test_a_frozen_step_is_handed_the_static_cache_without_its_static_address_marks():
+    config = tiny_model("marian").config.get_text_config(decoder=True)
+    cache = EncoderDecoderCache(StaticCache(config=config, max_cache_len=4), StaticCache(config=config, max_cache_len=4))
+    for c in (cache.self_attention_cache, cache.cross_attention_cache):
+        c.update(torch.zeros(1, 2, 1, 8), torch.zeros(1, 2, 1, 8), 0)  # lazy initialization marks its tensors
+    marked = [t for c in (cache.self_attention_cache, cache.cross_attention_cache) for layer in c.layers[:1]
+              for t in (layer.keys, layer.values, layer.cumulative_length)]
+    assert all(hasattr(t, "_dynamo_static_input_type") for t in marked)
+    compiled.unmark_static_addresses(cache)
+    assert not any(hasattr(t, "_dynamo_static_input_type") for t in marked)
+
+
+@pytest.mark.parametrize("value", ["max_autotune", 1, "yes"])
+def test_a_bad_compile_value_is_refused(value):
+    with pytest.raises(mmgen.OptionError, match="compile=.*must be True, False or 'max-autotune'"):
+        both("gpt2", compile=value)
