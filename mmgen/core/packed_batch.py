@@ -15,10 +15,12 @@ id of each column, ``position`` (C,) its position. A step's q tokens
 (one per decoding row, then each newcomer's prompt) get the mask (1, 1, q, C + q), 0 where a
 query may look and the dtype's minimum elsewhere (additive: what eager attention and SDPA both
 take), and ``logits_to_keep`` picks each row's last token, so the logits are (rows, vocab).
-Finished rows' columns are dropped from the cache as the rows leave: every forward reads (and the
-cache's append copies) all C columns, so dead ones cost at every step; dropping them is one
-``index_select`` per layer when rows leave (measured on demo/lm's stream of 64: ~5% faster than
-dropping them once they were half the cache).
+Finished rows' columns are dropped from the cache as the rows leave: every forward reads all C
+columns, so dead ones cost at every step; dropping them is one ``index_select`` per layer when rows
+leave, written back into the layer's buffer (`mmgen.core.cache_rows.select_columns`: a new tensor
+would make the next forward start a new buffer for every layer). Measured on demo/lm's stream of
+64: ~5% faster than dropping them once they were half the cache (with concatenated caches); with
+in-buffer drops an in-process A/B showed no difference beyond the shared machine's noise.
 
 Cost: a step's attention scores every query against every column (q x C, most of them masked),
 where a rectangular batch scores each row against its own; the keys and values read are the same.
