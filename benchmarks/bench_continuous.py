@@ -46,6 +46,15 @@ is per-step Python (token bookkeeping, the packed mask, rows joining and leaving
 against ~0.45 for plain decoding) and each input's own planning. The lm row alone, run again
 minutes later (``--rows lm --repeats 7``, load average 7.7): fixed mmgen 1.72 / 0.65 s,
 continuous 1.67x wall / 1.43x CPU; in-process A/B runs of the two engines gave 1.45x to 1.6x CPU.
+After branch perf-continuous (less per-step work in `RowTokens`, finished rows' columns dropped inside
+the cache's buffers, the greedy choice and log-probs of `mmgen.core.selectors`), the rows run from the
+old tree and the new one in turn, twice (``--rows lm translate asr --repeats 11``, load average 1.3 to
+2.9), CPU-time ratios of continuous to fixed mmgen: lm 1.37× and 1.42× before, 1.47× and 1.58× after
+(fixed mmgen itself got faster: 0.59 -> 0.51 s); translate 0.56×, 0.61× before, 0.61×, 0.57× after; asr
+0.49×, 0.48× before, 0.50×, 0.49× after. Time outside the model's forwards on the lm row (best of 8):
+continuous 58-70 ms for 122 forwards (0.48-0.58 ms a forward; 71-86 ms before), fixed mmgen 47-56 ms for
+190. A run's CPU time varies by 12-19% (coefficient of variation) on this shared machine, so single
+ratios move by about 0.1 between runs.
 The encoder-decoder rows lose to fixed batches because their outputs are short and nearly the
 same length (refilling saves few steps: translate 76 decoding forwards against ~85) while every
 newcomer costs forwards of its own: translate an encoder and a decoder forward per group of

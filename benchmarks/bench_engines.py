@@ -2,6 +2,7 @@
 
     pip install -e ".[bench]"   # CTranslate2, a benchmark-only extra
     python benchmarks/bench_engines.py [--repeats 3] [--new-tokens 64] [--shapes ...] [--engines ...]
+    python benchmarks/bench_engines.py --engines model.generate mmgen   # no CTranslate2 needed
 
 The table of issue 12. Four shapes with seeded random weights: GPT-2 tiny (2 layers, 64 wide),
 GPT-2 small (124M, gpt2's config), Marian (6 + 6 layers, 512 wide: opus-mt's shape; 16 source
@@ -127,7 +128,8 @@ class Case:
     inputs: what model.generate and mmgen.generate take (input_ids + attention_mask, or input_features).
     options: their generation options (greedy, exactly new_tokens per row).
     reference_skip: leading columns of model.generate's output that are its prompt, not generated.
-    ct2_input: the same inputs as CTranslate2 takes them (token strings per row, or a StorageView of features).
+    ct2_input: the same inputs as CTranslate2 takes them (token strings per row, or a StorageView of features);
+    None when no CTranslate2 engine runs.
     """
 
     shape: str
@@ -148,13 +150,16 @@ def prepare(shape: str, family: str, checkpoint: Checkpoint, batch: int, new_tok
     options = dict(max_new_tokens=new_tokens, do_sample=False, num_beams=1, **hold)
     head = (shape, family, batch, checkpoint)
     tokens = list(checkpoint.vocabulary)  # id -> token string (the vocabulary is in id order)
+    converted = checkpoint.ct2_folder is not None
     if family == "whisper":
         features = torch.randn(batch, 80, 3000, generator=g)
-        import ctranslate2
+        ct2_input = None
+        if converted:
+            import ctranslate2
 
+            ct2_input = ctranslate2.StorageView.from_array(np.ascontiguousarray(features.numpy()))
         return Case(*head, dict(input_features=features), dict(options, language="en", task="transcribe"), new_tokens,
-                    hold_eos, 0,
-                    ctranslate2.StorageView.from_array(np.ascontiguousarray(features.numpy())))
+                    hold_eos, 0, ct2_input)
     if family == "seq2seq":  # random source tokens (not </s>, <unk> or <pad>) ending in </s>
         ids = torch.randint(2, 58000, (batch, PROMPT_LENGTH), generator=g)
         ids[:, -1] = MARIAN_EOS
@@ -164,7 +169,7 @@ def prepare(shape: str, family: str, checkpoint: Checkpoint, batch: int, new_tok
         skip = PROMPT_LENGTH
     inputs = dict(input_ids=ids, attention_mask=torch.ones_like(ids))
     return Case(*head, inputs, options, new_tokens, hold_eos, skip,
-                [[tokens[i] for i in row] for row in ids.tolist()])
+                [[tokens[i] for i in row] for row in ids.tolist()] if converted else None)
 
 
 # ---- engines: (Case) -> (rows, new_tokens) token ids, as a tensor or per-row lists -------------------------------
@@ -340,15 +345,19 @@ def main() -> None:
                         help="the live lines' clock: wall-clock, or the process's CPU time (steadier on a busy "
                              "machine, every engine running one thread); the summary gives both")
     args = parser.parse_args()
-    try:
-        import ctranslate2
-    except ImportError:
-        sys.exit(INSTALL)
+    uses_ct2 = any(name.startswith("CT2") for name in args.engines)  # else CTranslate2 need not be installed
+    ct2_version = "not used"
+    if uses_ct2:
+        try:
+            import ctranslate2
+        except ImportError:
+            sys.exit(INSTALL)
+        ct2_version = ctranslate2.__version__
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()  # Whisper's notes on generation_config + arguments, every call
     transformers.logging.disable_progress_bar()
     engines = {name: ENGINES[name] for name in args.engines}
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, ctranslate2 {ctranslate2.__version__}; "
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, ctranslate2 {ct2_version}; "
           f"threads: torch 1, CTranslate2 intra 1 inter 1")
     print(f"{args.new_tokens} new tokens per row, greedy, EOS held off by {args.hold_eos}; median of at least "
           f"{args.repeats} interleaved runs (more for quick rows: {args.min_seconds:g} s), after a warm-up")
@@ -359,7 +368,7 @@ def main() -> None:
         for shape in args.shapes:
             family, batches = SHAPES[shape]
             built = time.perf_counter()
-            checkpoint = build(shape, Path(root))
+            checkpoint = build(shape, Path(root), convert=uses_ct2)
             print(f"# {shape}: saved and converted in {time.perf_counter() - built:.1f} s", flush=True)
             for batch in args.batches or batches:
                 case = prepare(shape, family, checkpoint, batch, args.new_tokens, args.hold_eos)

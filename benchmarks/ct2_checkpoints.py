@@ -122,15 +122,14 @@ BUILDERS = {
 @dataclass(frozen=True)
 class Checkpoint:
     model: PreTrainedModel  # the transformers model, eval mode, as loaded for model.generate and mmgen
-    vocabulary: dict[str, int]  # token string -> id, as CTranslate2 stores it
+    vocabulary: dict[str, int]  # token string -> id, as CTranslate2 stores it (empty when not converted)
     hf_folder: Path
-    ct2_folder: Path  # CTranslate2's conversion of hf_folder, float32 (int8 is quantized when loaded)
+    ct2_folder: Path | None  # CTranslate2's conversion of hf_folder, float32 (int8 is quantized when loaded)
 
 
-def build(shape: str, root: Path, seed: int = 0) -> Checkpoint:
-    """Seeded random weights for ``shape``, saved under ``root`` and converted by CTranslate2's converter."""
-    from ctranslate2.converters import TransformersConverter
-
+def build(shape: str, root: Path, seed: int = 0, convert: bool = True) -> Checkpoint:
+    """Seeded random weights for ``shape``, saved under ``root`` and, with ``convert``, converted by CTranslate2's
+    converter (without it, no CTranslate2 is needed: for runs of the torch engines alone)."""
     torch.manual_seed(seed)
     model, tokenizer = BUILDERS[shape]()
     model.eval()
@@ -140,6 +139,10 @@ def build(shape: str, root: Path, seed: int = 0) -> Checkpoint:
         save_marian_tokenizer(hf_folder)
     else:
         tokenizer.save_pretrained(hf_folder)
+    if not convert:
+        return Checkpoint(model, {}, hf_folder, None)
+    from ctranslate2.converters import TransformersConverter
+
     TransformersConverter(str(hf_folder)).convert(str(ct2_folder), force=True)
     # decoder-only and Whisper: vocabulary.json; Marian (one vocabulary for both sides): shared_vocabulary.json
     names = ("vocabulary.json", "shared_vocabulary.json", "target_vocabulary.json")

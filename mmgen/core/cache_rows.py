@@ -8,8 +8,8 @@ padding, as a left-padded prompt has) or on its right (cross-attention over an e
 padded on the right, as a right-padded batch of source texts has).
 
 The functions add a newcomer's rows (`append_rows`), widen every row with masked columns
-(`pad_columns`) and drop columns no row uses (`drop_left_columns`); dropping rows is
-``index_select``. `SelfAttentionRows` keeps a batch's self-attention side in that layout: its
+(`pad_columns`) and drop columns no row uses (`drop_left_columns`, or any of them:
+`select_columns`); dropping rows is ``index_select``. `SelfAttentionRows` keeps a batch's self-attention side in that layout: its
 mask, each row's next position and the first column each row uses. Only plain dynamic layers
 qualify: a sliding window or a recurrent state keeps no column per token (`plain_layers`).
 """
@@ -76,6 +76,16 @@ def drop_left_columns(layers: list[DynamicLayer], count: int) -> None:
     for layer in layers:
         layer.keys = layer.keys[:, :, count:]
         layer.values = layer.values[:, :, count:]
+
+
+def select_columns(layers: list[DynamicLayer], index: torch.Tensor) -> None:
+    """Keep the columns ``index`` (n,) of every row of every layer, in order (a `GrowingLayer` inside its
+    buffer, keeping its room)."""
+    for layer in layers:
+        if isinstance(layer, GrowingLayer):
+            layer.select_columns(index)
+        else:
+            layer.keys, layer.values = layer.keys.index_select(-2, index), layer.values.index_select(-2, index)
 
 
 MASK_CHUNK = 64  # mask columns allocated at a time past the cache's length
@@ -159,4 +169,4 @@ class SelfAttentionRows:
 
 
 __all__ = ["MASK_CHUNK", "SelfAttentionRows", "append_rows", "columns", "drop_left_columns", "pad_columns",
-           "plain_layers", "widen"]
+           "plain_layers", "select_columns", "widen"]

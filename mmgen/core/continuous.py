@@ -65,13 +65,12 @@ def decode_continuous(
         if batch is None:
             batch = new_batch(newcomers[0].step)
         logits = batch.step(tokens, [plan.step for plan in newcomers])
-        for plan in newcomers:
-            rows.join(plan)
+        rows.join(newcomers)
         tokens, codes = rows.emit(logits)
         now = time.perf_counter()
         for plan in newcomers:
             plan.first_token = now
-        finished = codes.nonzero().squeeze(-1).tolist()  # the iteration's host sync
+        finished = [row for row, code in enumerate(codes.tolist()) if code]  # the iteration's host sync
         if finished:
             for row in finished:
                 plan, collected = rows.finish(row, codes)

@@ -17,6 +17,7 @@ import torch
 from mmgen.core.frames import TokenStep
 from mmgen.core.loop import decode
 from mmgen.core.model_step import ModelStep
+from mmgen.core.selectors import chosen_logprobs
 from mmgen.core.stopping import StoppingRule
 
 Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -83,8 +84,7 @@ class TokenEmitter:
         tokens = torch.where(running, self.select(scores, index), self.pad_token_id)
         if self.logprob_scale != 1.0:
             scores = scores * self.logprob_scale
-        # log_softmax at the chosen token only: its score less the row's logsumexp (no (rows, vocab) output).
-        logprobs = scores.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(scores, dim=-1)
+        logprobs = chosen_logprobs(scores, tokens)
         self.buffer.append(tokens)
         return TokenStep(index=index, tokens=tokens, logprobs=torch.where(running, logprobs, 0.0),
                          active=running, finish_codes=torch.zeros_like(tokens, dtype=torch.int8))

@@ -13,7 +13,8 @@ the same values in the same order as the concatenation, so attention sees the sa
 Room: the filled length plus `ROOM` columns, doubling when full, so a long call allowed many
 tokens that ends early holds few. Whatever else replaces the keys or values (transformers'
 ``reorder_cache``, ``crop``, ``batch_repeat_interleave``, ``batch_select_indices``) leaves tensors
-that are not the buffer's views; the next update starts a new buffer from them.
+that are not the buffer's views; the next update starts a new buffer from them. `select_columns`
+drops columns inside the buffer.
 """
 
 from __future__ import annotations
@@ -67,6 +68,19 @@ class GrowingLayer(DynamicLayer):
         self.values = self._value_buffer[..., :length, :]
         self._views = (self.keys, self.values)
         return self.keys, self.values
+
+    def select_columns(self, index: torch.Tensor) -> None:
+        """Keep the columns ``index`` (n,) of every row, in order, as columns 0 .. n - 1, inside the
+        buffer (a continuous batch dropping finished rows' columns): the buffer and its room stay,
+        where replacing keys and values would start a new buffer at the next update."""
+        keys, values = self.keys.index_select(-2, index), self.values.index_select(-2, index)
+        if self._owns():
+            n = index.shape[0]
+            self._key_buffer[..., :n, :] = keys
+            self._value_buffer[..., :n, :] = values
+            keys, values = self._key_buffer[..., :n, :], self._value_buffer[..., :n, :]
+            self._views = (keys, values)
+        self.keys, self.values = keys, values
 
 
 def growing(cache: DynamicCache) -> DynamicCache:

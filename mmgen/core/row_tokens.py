@@ -14,8 +14,11 @@ lengths, and processors read whole sequences) and stop strings / a time budget (
 `StoppingRule`). Greedy decoding without processors, the common case, has no per-row Python.
 
 Shapes: ``tokens`` (rows, width) each row's prompt then its generated tokens, left-aligned, as
-its own buffer holds them; ``logprobs`` (rows, width) per generated token; ``steps`` = tokens
-generated so far, counted from `clock` (emits so far) and each row's ``joined`` clock.
+its own buffer holds them; ``logprobs`` (rows, width) each generated token's log-prob at the
+token's own column; ``lengths`` (rows,) each row's tokens so far, the column its next token is
+written to (advanced in place), so a step computes no per-row index. In Python, a row's length is
+its prompt plus the emits (`clock`) since it joined: read when rows join, finish or run their own
+processors, never in the common step.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from mmgen.core.decode import Processor, TokenBuffer, apply_processors
 from mmgen.core.frames import FinishReason
 from mmgen.core.model_step import ModelStep
 from mmgen.core.results import Timings
-from mmgen.core.selectors import Sampler
+from mmgen.core.selectors import Sampler, chosen_logprobs, row_argmax
 from mmgen.core.stopping import StoppingRule
 
 NO_TOKEN = -1  # pads the per-row EOS table
@@ -83,10 +86,10 @@ class RowTokens:
         self.joined: list[int] = []  # the clock when each row joined
         self.clock = 0
         self.tokens = torch.zeros(0, 1, dtype=torch.long, device=device)
-        self.logprobs = torch.zeros(0, 1, dtype=torch.float32, device=device)
+        self.logprobs = torch.zeros(0, 1, dtype=torch.float32, device=device)  # at each token's own column
+        self.lengths = torch.zeros(0, dtype=torch.long, device=device)  # tokens so far: the next token's column
         self.prompt_lengths = torch.zeros(0, dtype=torch.long, device=device)
-        self.joined_at = torch.zeros(0, dtype=torch.long, device=device)
-        self.limits = torch.zeros(0, dtype=torch.long, device=device)  # max length (prompt + generated)
+        self.last_columns = torch.zeros(0, dtype=torch.long, device=device)  # max_length - 1: a token here ends the row
         self.eos = torch.zeros(0, 1, dtype=torch.long, device=device)  # (rows, most EOS ids), NO_TOKEN-padded
         self.seeds = torch.zeros(0, dtype=torch.int64, device=device)
         self.sampled = torch.zeros(0, dtype=torch.bool, device=device)
@@ -94,7 +97,11 @@ class RowTokens:
         self.processed_rows: list[int] = []
         self.own_stop_rows: list[int] = []
         self.any_sampled = self.any_scaled = False
+        self.limit_clocks: list[int] = []  # the clock at which each row's token lands on its last column
+        self.next_limit = 0  # the earliest of them: before it, no row can end by length
         self._arange: dict[int, torch.Tensor] = {}
+        self._code = {reason: torch.tensor(reason.code, dtype=torch.int8, device=device)
+                      for reason in (FinishReason.RUNNING, FinishReason.EOS, FinishReason.LENGTH)}
 
     @property
     def rows(self) -> int:
@@ -107,30 +114,39 @@ class RowTokens:
             index = self._arange[rows] = torch.arange(rows, device=self.device)
         return index
 
-    def _row(self, values: list, dtype: torch.dtype) -> torch.Tensor:
+    def _column(self, values: list, dtype: torch.dtype) -> torch.Tensor:
         return torch.tensor(values, dtype=dtype, device=self.device)
 
-    def join(self, plan: RowPlan) -> None:
-        """Add ``plan`` as the last row (its prefill has run: its first logits come next)."""
-        prompt = plan.buffer.view
-        width = max(self.tokens.shape[1], plan.buffer.ids.shape[1])
-        row = widen(plan.buffer.ids[:, :width], width, dim=1, left=False)
-        self.tokens = torch.cat([widen(self.tokens, width, dim=1, left=False), row])
+    def join(self, plans: Sequence[RowPlan]) -> None:
+        """Add ``plans`` as the last rows (their prefill has run: their first logits come next); one
+        concatenation per field for all of them."""
+        if not plans:
+            return
+        width = max(self.tokens.shape[1], *(plan.buffer.ids.shape[1] for plan in plans))
+        rows = [widen(plan.buffer.ids[:, :width], width, dim=1, left=False) for plan in plans]
+        self.tokens = torch.cat([widen(self.tokens, width, dim=1, left=False), *rows])
         self.logprobs = torch.cat([widen(self.logprobs, width, dim=1, left=False),
-                                   self.logprobs.new_zeros(1, width)])
-        self.prompt_lengths = torch.cat([self.prompt_lengths, self._row([prompt.shape[1]], torch.long)])
-        self.joined_at = torch.cat([self.joined_at, self._row([self.clock], torch.long)])
-        self.limits = torch.cat([self.limits, self._row([plan.stopping.max_length], torch.long)])
-        eos = plan.stopping.eos_token_ids
-        eos = (eos.to(self.device) if eos is not None else self._row([], torch.long))[None]
-        columns = max(self.eos.shape[1], eos.shape[1])
-        self.eos = torch.cat([self._pad_eos(self.eos, columns), self._pad_eos(eos, columns)])
-        sampling = plan.seeds is not None
-        self.seeds = torch.cat([self.seeds, plan.seeds.to(self.device) if sampling else self._row([0], torch.int64)])
-        self.sampled = torch.cat([self.sampled, self._row([sampling], torch.bool)])
-        self.scales = torch.cat([self.scales, self._row([plan.logprob_scale], torch.float32)])
-        self.plans.append(plan)
-        self.joined.append(self.clock)
+                                   self.logprobs.new_zeros(len(plans), width)])
+        prompt_lengths = [plan.prompt_length for plan in plans]
+        self.lengths = torch.cat([self.lengths, self._column(prompt_lengths, torch.long)])
+        self.prompt_lengths = torch.cat([self.prompt_lengths, self._column(prompt_lengths, torch.long)])
+        self.last_columns = torch.cat([self.last_columns,
+                                       self._column([plan.stopping.max_length - 1 for plan in plans], torch.long)])
+        eos = [plan.stopping.eos_token_ids for plan in plans]
+        columns = max([self.eos.shape[1], *(len(ids) for ids in eos if ids is not None)])
+        new_eos = torch.full((len(plans), columns), NO_TOKEN, dtype=torch.long, device=self.device)
+        for row, ids in enumerate(eos):
+            if ids is not None:
+                new_eos[row, : len(ids)] = ids
+        self.eos = torch.cat([self._pad_eos(self.eos, columns), new_eos])
+        zero_seed = torch.zeros(1, dtype=torch.int64, device=self.device)
+        self.seeds = torch.cat([self.seeds, *(plan.seeds.to(self.device) if plan.seeds is not None else zero_seed
+                                              for plan in plans)])
+        self.sampled = torch.cat([self.sampled, self._column([plan.seeds is not None for plan in plans], torch.bool)])
+        self.scales = torch.cat([self.scales, self._column([plan.logprob_scale for plan in plans], torch.float32)])
+        self.plans.extend(plans)
+        self.joined.extend([self.clock] * len(plans))
+        self.limit_clocks.extend(self.clock + plan.stopping.max_length - 1 - plan.prompt_length for plan in plans)
         self._special_rows()
 
     @staticmethod
@@ -140,11 +156,12 @@ class RowTokens:
 
     def keep(self, rows: list[int]) -> None:
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
-        for name in ("tokens", "logprobs", "prompt_lengths", "joined_at", "limits", "eos", "seeds", "sampled",
+        for name in ("tokens", "logprobs", "lengths", "prompt_lengths", "last_columns", "eos", "seeds", "sampled",
                      "scales"):
             setattr(self, name, getattr(self, name).index_select(0, index))
         self.plans = [self.plans[r] for r in rows]
         self.joined = [self.joined[r] for r in rows]
+        self.limit_clocks = [self.limit_clocks[r] for r in rows]
         self._special_rows()
 
     def _special_rows(self) -> None:
@@ -154,6 +171,7 @@ class RowTokens:
         self.own_stop_rows = [row for row, plan in enumerate(self.plans) if plan.has_own_stop]
         self.any_sampled = any(plan.seeds is not None for plan in self.plans)
         self.any_scaled = any(plan.logprob_scale != 1.0 for plan in self.plans)
+        self.next_limit = min(self.limit_clocks, default=0)
 
     def _length(self, row: int) -> int:
         """The row's tokens so far (prompt + generated), a Python int."""
@@ -165,31 +183,31 @@ class RowTokens:
         for row in self.processed_rows:
             view = self.tokens[row: row + 1, : self._length(row)]
             scores[row: row + 1] = apply_processors(self.plans[row].processors, view, scores[row: row + 1])
-        steps = self.clock - self.joined_at  # (rows,) the index of the token each row picks now
-        tokens = scores.argmax(dim=-1)
+        tokens = row_argmax(scores)
         if self.any_sampled:
+            steps = self.lengths - self.prompt_lengths  # (rows,) the index of the token each row picks now
             tokens = torch.where(self.sampled, Sampler(self.seeds)(scores, steps), tokens)
         scaled = scores * self.scales[:, None] if self.any_scaled else scores  # exact for the rows at scale 1
-        # log_softmax at the chosen token only, as `mmgen.core.decode.TokenEmitter` reads it.
-        logprobs = scaled.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
-        lengths = self.prompt_lengths + steps
-        rows = self._index(self.rows)
-        self.tokens[rows, lengths] = tokens
-        self.logprobs[rows, steps] = logprobs
+        rows, columns = self._index(self.rows), self.lengths
+        self.tokens[rows, columns] = tokens
+        self.logprobs[rows, columns] = chosen_logprobs(scaled, tokens)
+        code = self._code
+        ended = code[FinishReason.RUNNING]
+        if self.clock >= self.next_limit:  # some row may be on its last column
+            ended = torch.where(columns >= self.last_columns, code[FinishReason.LENGTH], ended)
+        codes = torch.where((tokens[:, None] == self.eos).any(dim=-1), code[FinishReason.EOS], ended)
         self.clock += 1
-
-        codes = torch.where(lengths + 1 >= self.limits, FinishReason.LENGTH.code, 0)
-        codes = torch.where((tokens[:, None] == self.eos).any(dim=-1), FinishReason.EOS.code, codes).to(torch.int8)
         for row in self.own_stop_rows:
             view = self.tokens[row: row + 1, : self._length(row)]
             codes[row] = self.plans[row].stopping(view, tokens[row: row + 1])[0]
+        self.lengths += 1
         return tokens, codes
 
     def finish(self, row: int, codes: torch.Tensor) -> tuple[RowPlan, Collected]:
         """A finished row's plan, its buffer filled with its tokens, and what its stream told (`Collected`)."""
         plan = self.plans[row]
-        length = self._length(row)
-        generated = length - plan.prompt_length
+        length, prompt_length = self._length(row), plan.prompt_length
+        generated = length - prompt_length
         plan.buffer.ids[:, :length] = self.tokens[row, :length]
         plan.buffer.length = length
         total = time.perf_counter() - plan.started
@@ -197,7 +215,8 @@ class RowTokens:
                           new_tokens=generated)
         collected = Collected(finish_codes=codes[row: row + 1].clone(),
                               lengths=torch.tensor([generated], device=self.device),
-                              logprobs=self.logprobs[row: row + 1, :generated].clone(), beams=None, timings=timings)
+                              logprobs=self.logprobs[row: row + 1, prompt_length: length].clone(), beams=None,
+                              timings=timings)
         return plan, collected
 
 

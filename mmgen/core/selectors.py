@@ -44,9 +44,48 @@ def exponential_noise(seeds: torch.Tensor, step: int | torch.Tensor, width: int)
     return -torch.log(uniform_noise(seeds, step, width))
 
 
+ARGMAX_BLOCK = 256  # columns per block of `row_argmax`
+BLOCKED_WIDTH = 64 * ARGMAX_BLOCK  # rows at least this wide take the blocked search
+
+
+def row_argmax(scores: torch.Tensor) -> torch.Tensor:
+    """(rows, width) -> (rows,) int64: ``scores.argmax(-1)`` exactly (first index on ties; a NaN counts as the
+    largest, as argmax has it), faster on wide rows.
+
+    torch's CPU argmax reduces with an index and is not vectorized: ~0.85 ns a value, ~340 us for 8 rows of
+    GPT-2's 50257 logits on one core, where ``amax`` (values only) takes ~27 us. So wide rows are searched in
+    two levels: the maxima of blocks of `ARGMAX_BLOCK` columns (amax), the first block holding the row's
+    maximum (argmax over the blocks: every earlier block's maximum is smaller), then the first maximum inside
+    that block (argmax over its columns): 8 x 50257 in ~70 us. A NaN makes its block's maximum NaN, so the
+    first NaN is found as argmax finds it.
+    """
+    rows, width = scores.shape
+    if width < BLOCKED_WIDTH:
+        return scores.argmax(dim=-1)
+    blocks, tail = divmod(width, ARGMAX_BLOCK)
+    maxima = scores[:, : blocks * ARGMAX_BLOCK].view(rows, blocks, ARGMAX_BLOCK).amax(dim=-1)  # (rows, blocks)
+    if tail:
+        maxima = torch.cat([maxima, scores[:, blocks * ARGMAX_BLOCK:].amax(dim=-1, keepdim=True)], dim=1)
+    start = maxima.argmax(dim=-1) * ARGMAX_BLOCK  # (rows,) the first column of each row's block
+    # (rows, ARGMAX_BLOCK) the block's columns; in the last, partial block past the row's end the last
+    # column repeats, which cannot come before its first occurrence.
+    columns = (start[:, None] + torch.arange(ARGMAX_BLOCK, device=scores.device)).clamp_(max=width - 1)
+    return start + scores.gather(1, columns).argmax(dim=-1)
+
+
 def greedy(scores: torch.Tensor, step: int) -> torch.Tensor:
     """scores: (rows, vocab) -> (rows,) the highest-scoring token (first on ties, like argmax)."""
-    return scores.argmax(dim=-1)
+    return row_argmax(scores)
+
+
+def chosen_logprobs(scores: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """(rows, vocab) scores, (rows,) chosen tokens -> (rows,) log_softmax of the scores at the chosen tokens.
+
+    ``log_softmax`` then one gather: torch fuses its max, exp and sum in one vectorized kernel, about twice as
+    fast on one core as ``logsumexp`` (max, then a (rows, vocab) difference, exp and sum): ~230 against ~440 us
+    for 8 rows of 50257 logits.
+    """
+    return torch.log_softmax(scores, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
 
 
 class Sampler:
@@ -62,7 +101,7 @@ class Sampler:
         """step: the frame index, one int or (rows,) int64 per row (see `uniform_noise`)."""
         probs = self.probabilities(scores).to(torch.float64)
         noise = exponential_noise(self.seeds, step, scores.shape[-1])
-        return (probs / noise).argmax(dim=-1)
+        return row_argmax(probs / noise)
 
     def keep(self, rows: torch.Tensor) -> None:
         self.seeds = self.seeds.index_select(0, rows)

@@ -268,3 +268,29 @@ def test_noise_of_rows_at_their_own_steps():
     together = uniform_noise(seeds, torch.tensor([0, 7, 2]), 50)
     for row, step in enumerate((0, 7, 2)):
         assert torch.equal(together[row], uniform_noise(seeds[row: row + 1], step, 50)[0])
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_rows_finishing_together_are_refilled_by_one_forward(sampled):
+    """Three rows end at the same step (two by length, one on its own EOS ids, a list of two); the three
+    newcomers, prompts of 3, 9 and 5 tokens, join the packed batch in one forward. Every input still
+    decodes as alone, greedy or sampling with its seed."""
+    model = tiny_model("llama")
+    g = torch.Generator().manual_seed(11)
+    prompts = [torch.randint(3, VOCAB, (1, n), generator=g) for n in (2, 7, 12, 3, 9, 5)]
+    items = [{"input_ids": ids, "max_new_tokens": 4 if index < 3 else 5} for index, ids in enumerate(prompts)]
+    options = dict(do_sample=True, seed=5, **NO_EOS) if sampled else dict(NO_EOS)
+    fourth = mmgen.generate(model, **items[1], **options).new_tokens[0, 3].item()
+    items[1].update(max_new_tokens=8, eos_token_id=[1, fourth])  # ends on its 4th token, by EOS
+    assert supports_packing(model)  # probed once, before the forwards counted here
+    forwards = []
+    model.register_forward_hook(lambda module, args, kwargs, output: forwards.append(kwargs["input_ids"].shape[1]),
+                                with_kwargs=True)
+    results = run_stream(model, items, **options)
+    assert forwards == [2 + 7 + 12] + [3] * 3 + [3 + 9 + 5] + [3] * 4  # 9 forwards for 6 inputs
+    assert results[1].finish_reasons == (mmgen.FinishReason.EOS,) and results[1].lengths.tolist() == [4]
+    for index, item in enumerate(items):
+        alone = mmgen.generate(model, **{**options, **item})  # an input's own options win, as in generate_many
+        assert torch.equal(results[index].sequences, alone.sequences), f"input {index}"
+        assert results[index].finish_reasons == alone.finish_reasons
+        torch.testing.assert_close(results[index].logprobs, alone.logprobs, atol=1e-5, rtol=1e-4)

@@ -52,3 +52,16 @@ def test_updates_write_in_place_without_copying_the_cache():
         layer.update(torch.randn(2, 3, 1, 8), torch.randn(2, 3, 1, 8))
     assert layer.keys.shape == (2, 3, 14, 8) and layer.keys.untyped_storage().data_ptr() == buffer
     assert torch.equal(layer.keys[:, :, :4], keys)
+
+
+def test_selected_columns_stay_in_the_buffer_and_later_updates_extend_them():
+    """A continuous batch dropping finished rows' columns: the kept columns, in order, inside the same buffer."""
+    layer = GrowingLayer()
+    keys = torch.arange(2 * 6, dtype=torch.float32).reshape(2, 1, 6, 1)
+    layer.update(keys, -keys)
+    buffer = layer.keys.untyped_storage().data_ptr()
+    layer.select_columns(torch.tensor([0, 2, 5]))
+    assert layer.keys[:, 0, :, 0].tolist() == [[0, 2, 5], [6, 8, 11]] and torch.equal(layer.values, -layer.keys)
+    layer.update(torch.full((2, 1, 1, 1), 99.0), torch.full((2, 1, 1, 1), -99.0))
+    assert layer.keys[:, 0, :, 0].tolist() == [[0, 2, 5, 99], [6, 8, 11, 99]] and torch.equal(layer.values, -layer.keys)
+    assert layer.keys.untyped_storage().data_ptr() == buffer
