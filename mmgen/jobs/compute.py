@@ -185,12 +185,17 @@ def record_batches(computer: BatchComputer, items: Iterable[Loaded], batch_size:
     cut into batches (`length_batches`), each computed at once; while the task is continuous
     (`JobTask.continuous`, read at each window), in input order through
     `BatchComputer.continuous` with ``batch_size`` slots, its records handed on a batch at a time
-    as they finish (the window's last batch may be short).
+    as they finish (the window's last batch may be short). A fixed task's first windows are
+    smaller (2 batches, then 4, 8, ... up to ``window``): the model starts once two batches are
+    read instead of a whole window, while the readers go on reading.
     """
     size = max(window or DEFAULT_WINDOW_BATCHES * batch_size, batch_size)
     stream = iter(items)
+    if not getattr(computer.task, "continuous", False):  # a duck-typed task may lack it
+        yield from pipelined(computer, _fixed_batches(stream, batch_size, size))
+        return
     while group := list(islice(stream, size)):
-        if not getattr(computer.task, "continuous", False):  # a duck-typed task may lack it
+        if not getattr(computer.task, "continuous", False):  # it went back to fixed batches
             yield from pipelined(computer, length_batches(group, lambda item: item.length, batch_size, size))
             continue
         records = computer.continuous(group, batch_size)
@@ -199,6 +204,14 @@ def record_batches(computer: BatchComputer, items: Iterable[Loaded], batch_size:
                 yield batch
         finally:
             records.close()
+
+
+def _fixed_batches(stream: Iterator[Loaded], batch_size: int, size: int) -> Iterator[list[Loaded]]:
+    """Length batches of windows of 2 batches, then 4, 8, ... up to ``size`` items (`record_batches`)."""
+    window = min(2 * batch_size, size)
+    while group := list(islice(stream, window)):
+        yield from length_batches(group, lambda item: item.length, batch_size, size)
+        window = min(2 * window, size)
 
 
 def pipelined(computer: BatchComputer, batches: Iterable[Sequence[Loaded]]) -> Iterator[list[Record]]:

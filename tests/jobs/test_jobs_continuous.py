@@ -36,6 +36,17 @@ def test_records_keep_within_their_window_and_a_fixed_task_keeps_its_length_batc
     assert fixed.batch_sizes == [4, 4, 4, 4, 4]
 
 
+def test_a_fixed_task_starts_on_two_batches_and_doubles_its_window():
+    """The model starts once two batches are read: windows of 2, 4, then 8 batches (``window``), each sorted."""
+    texts = ["x" * (n % 7) + str(n) for n in range(60)]
+    ids = [r["id"] for b in record_batches(BatchComputer(UpperText()), loaded(texts), 2, window=16) for r in b]
+    assert [sorted(ids[a:b]) for a, b in ((0, 4), (4, 12), (12, 28), (28, 44))] == [
+        list(range(a, b)) for a, b in ((0, 4), (4, 12), (12, 28), (28, 44))]
+    assert sorted(ids[44:]) == list(range(44, 60))
+    first = ids[:4]
+    assert first == sorted(first, key=lambda n: len(texts[n]), reverse=True)  # sorted within its window
+
+
 def test_a_failing_stream_goes_on_in_fixed_batches_that_isolate_the_bad_input():
     texts = ["a", "bb", "broken c", "d", "e", "f"]
     task = UpperStream()
