@@ -36,6 +36,14 @@ preprocessing vs its generate, the job's main thread vs its reader threads, and 
 path a machine with ``1 + --workers`` free cores would give (on a shared, loaded machine the
 wall times cannot show the overlap; CPU times can).
 
+On the quiet 2-core machine (load average below 1), after the speech job's features moved to the
+prepare thread and Whisper's encoder ran once per window, ``--only speech --repeats 3`` in four
+runs: the job with segments and timestamps 1.32x, 1.42x, 1.53x, 1.42x the timestamped plain loop;
+the text alone 1.77x, 1.77x, 1.44x, 1.77x the plain loop. CPU seconds of one run: plain loop with
+timestamps 1.21 (0.26 decoding + preprocessing), the job's main thread 0.61, readers 0.18, prepare
+thread 0.10; text alone 0.98 against 0.35. The same day: captioning 1.61x, text generation 1.59x
+(continuous batching; fixed batches 1.36x).
+
 Printed on a shared 2-CPU machine (4 other jobs running; issue 13's target: the job runner at
 least 1.5x the plain loop). ``python benchmarks/bench_jobs.py`` on main (2697c16), before the
 text generation row::
