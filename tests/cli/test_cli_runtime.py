@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import tiny_saved as ts
 import torch
 from cli_run import invoke
 
@@ -17,20 +16,6 @@ from mmgen.registry import SAMPLES_DIR
 from mmgen.runtime import int8_layers
 
 PROMPTS = ["hello world", "the cat sat on", "a", "one two three four"]
-
-
-@pytest.fixture(scope="module")
-def wide(tmp_path_factory):
-    """A GPT-2 whose layers are large enough for int8 (the demo models' all stay float32)."""
-    return str(ts.save_wide_gpt2(tmp_path_factory.mktemp("wide-gpt2")))
-
-
-@pytest.fixture
-def torch_threads(monkeypatch):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def records(path):
@@ -47,7 +32,7 @@ def test_generate_quantize_int8_gives_the_records_of_quantize_by_hand(runner, wi
                                                                       monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "prompts.txt").write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
-    result = invoke(runner, "generate", "prompts.txt", "-m", wide, "--quantize", "int8", "--max-new-tokens", "6",
+    result = invoke(runner, "generate", "prompts.txt", "-m", str(wide), "--quantize", "int8", "--max-new-tokens", "6",
                     "-o", "cli.jsonl")
     assert result.exit_code == 0, result.stderr
 

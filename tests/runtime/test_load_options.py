@@ -10,7 +10,6 @@ import logging
 import pickle
 
 import pytest
-import tiny_saved as ts
 import torch
 from transformers.pytorch_utils import Conv1D
 
@@ -22,20 +21,6 @@ from mmgen.runtime import Int8Linear, QuantizationError, int8_layers
 from mmgen.runtime.quantize import MINIMUM_SIZE
 
 PROMPTS = ["hello world", "the cat sat", "a"]
-
-
-@pytest.fixture(scope="module")
-def wide(tmp_path_factory):
-    return ts.save_wide_gpt2(tmp_path_factory.mktemp("wide-gpt2"))
-
-
-@pytest.fixture
-def torch_threads(monkeypatch):
-    """torch's thread count restored after the test, and no OMP_NUM_THREADS unless the test sets one."""
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 # -- quantize= ----------------------------------------------------------------------------------------
