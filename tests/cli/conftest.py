@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 import soundfile
 import tiny_saved as ts
-from cli_models import RATE, save_speecht5, save_whisper, tones
+from cli_models import save_speecht5, save_whisper
+from tiny_speech import RATE
+from tiny_speech import audio as tones
 from typer.testing import CliRunner
 
 

@@ -15,8 +15,9 @@ import json
 import pytest
 import soundfile
 import torch
-from cli_models import RATE, tones
 from cli_run import invoke
+from tiny_speech import RATE
+from tiny_speech import audio as tones
 
 NEW = ["--max-new-tokens", "3"]
 

@@ -20,9 +20,11 @@ import numpy as np
 import soundfile
 import srt
 import webvtt
-from cli_models import FORMATS, RATE, tones
+from cli_models import FORMATS
 from cli_run import invoke
 from mmgen.tasks.speech_recognition import join_texts
+from tiny_speech import RATE
+from tiny_speech import audio as tones
 
 LIVE_LINE = re.compile(r"^\[(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d)\.(\d{3})\]  \S")
 

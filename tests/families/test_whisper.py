@@ -18,15 +18,24 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import pytest
 import torch
-from transformers import (
-    GenerationConfig,
-    WhisperConfig,
-    WhisperFeatureExtractor,
-    WhisperForConditionalGeneration,
+from tiny_speech import (
+    EOT,
+    LANG_TO_ID,
+    NO_SPEECH,
+    NO_TIMESTAMPS,
+    RATE,
+    SOT,
+    START_OF_PREV,
+    TEXT,
+    TIMESTAMP_BEGIN,
+    TRANSCRIBE,
+    audio,
+    generation_config,
+    seeded_whisper,
 )
+from transformers import WhisperFeatureExtractor
 from transformers.generation.logits_process import WhisperTimeStampLogitsProcessor
 
 import mmgen
@@ -35,70 +44,16 @@ from mmgen.families import family_for, whisper_prompt
 from mmgen.families.whisper import Whisper
 from mmgen.families.whisper_timestamps import make_timestamp_rules
 
-TEXT = 100
-EOT = TEXT
-SOT = EOT + 1
-LANGUAGES = ("en", "fr", "de", "es")
-LANG_TO_ID = {f"<|{code}|>": SOT + 1 + i for i, code in enumerate(LANGUAGES)}
-TRANSLATE = SOT + 1 + len(LANGUAGES)
-TRANSCRIBE = TRANSLATE + 1
-START_OF_LM = TRANSCRIBE + 1
-START_OF_PREV = START_OF_LM + 1
-NO_SPEECH = START_OF_PREV + 1
-NO_TIMESTAMPS = NO_SPEECH + 1
-TIMESTAMP_BEGIN = NO_TIMESTAMPS + 1
 VOCAB = TIMESTAMP_BEGIN + 1501
-RATE = 16_000
+tiny_whisper = functools.cache(seeded_whisper)  # a seeded tiny Whisper, built once per seed
 PROMPT = torch.tensor([START_OF_PREV, 60, 61])
-
-
-
-def generation_config() -> GenerationConfig:
-    """The fields transformers' Whisper generate reads, laid out like a multilingual checkpoint's."""
-    return GenerationConfig(
-        decoder_start_token_id=SOT, eos_token_id=EOT, pad_token_id=EOT, bos_token_id=EOT,
-        lang_to_id=dict(LANG_TO_ID), task_to_id={"translate": TRANSLATE, "transcribe": TRANSCRIBE},
-        no_timestamps_token_id=NO_TIMESTAMPS, prev_sot_token_id=START_OF_PREV, is_multilingual=True,
-        begin_suppress_tokens=[EOT, 3], suppress_tokens=[1, 2, TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV],
-        max_initial_timestamp_index=50, max_length=448,
-    )
-
-
-@functools.cache
-def tiny_whisper(seed: int = 0) -> WhisperForConditionalGeneration:
-    """A seeded tiny Whisper (2+2 layers, d_model 32); a large init_std so rows decode differently."""
-    config = WhisperConfig(
-        vocab_size=VOCAB, num_mel_bins=80, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=1500,
-        max_target_positions=448, pad_token_id=EOT, bos_token_id=EOT, eos_token_id=EOT, decoder_start_token_id=SOT,
-        begin_suppress_tokens=None, suppress_tokens=None, init_std=0.3,
-    )
-    torch.manual_seed(seed)
-    model = WhisperForConditionalGeneration(config).eval()
-    with torch.no_grad():
-        embeddings = model.get_decoder().embed_tokens.weight
-        embeddings[EOT] = 1.05 * embeddings[8]
-    model.generation_config = generation_config()
-    return model
-
-
-def synthetic_audio(seconds: float, seed: int) -> np.ndarray:
-    """Gated tones and noise: four partials switched on and off at random rates (16 kHz mono)."""
-    rng = np.random.RandomState(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
-    signal = np.zeros_like(t)
-    for _ in range(4):
-        tone = np.sin(2 * np.pi * rng.uniform(100, 3000) * t + rng.uniform(0, 6))
-        gate = np.sin(2 * np.pi * rng.uniform(0.2, 3) * t) > 0
-        signal += rng.uniform(0.05, 0.3) * tone * gate
-    return (signal + 0.02 * rng.randn(len(t))).astype(np.float32)
 
 
 @functools.cache
 def short_features() -> torch.Tensor:
     """(3, 80, 3000) features of 3 s, 7 s and 5 s of audio, each padded to 30 s."""
-    audio = [synthetic_audio(s, seed) for s, seed in ((3, 1), (7, 2), (5, 3))]
-    return WhisperFeatureExtractor()(audio, sampling_rate=RATE, return_tensors="pt").input_features
+    clips = [audio(s, seed) for s, seed in ((3, 1), (7, 2), (5, 3))]
+    return WhisperFeatureExtractor()(clips, sampling_rate=RATE, return_tensors="pt").input_features
 
 
 def both(**options):

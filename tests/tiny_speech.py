@@ -44,26 +44,37 @@ def whisper_tokenizer() -> T.WhisperTokenizer:
     return tokenizer
 
 
-@functools.cache
-def whisper_model() -> T.WhisperForConditionalGeneration:
-    """2+2 layers, d_model 32, init 0.3; the eos embedding a scaled copy of token 8 (rows end)."""
+def generation_config(**fields) -> T.GenerationConfig:
+    """The fields transformers' Whisper generate reads, laid out like a multilingual checkpoint's (and ``fields``)."""
+    return T.GenerationConfig(
+        decoder_start_token_id=SOT, eos_token_id=EOT, pad_token_id=EOT, bos_token_id=EOT,
+        lang_to_id=dict(LANG_TO_ID), task_to_id={"translate": TRANSLATE, "transcribe": TRANSCRIBE},
+        no_timestamps_token_id=NO_TIMESTAMPS, prev_sot_token_id=START_OF_PREV, is_multilingual=True,
+        begin_suppress_tokens=[EOT, 3], suppress_tokens=[1, 2, TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV],
+        max_initial_timestamp_index=50, max_length=448, **fields)
+
+
+def seeded_whisper(seed: int = 0, **generation: int) -> T.WhisperForConditionalGeneration:
+    """2+2 layers, d_model 32, init 0.3 (rows decode differently); the eos embedding a scaled copy of token 8 (rows
+    end); ``generation``: more `generation_config` fields."""
     config = T.WhisperConfig(
         vocab_size=TIMESTAMP_BEGIN + 1501, num_mel_bins=80, d_model=32, encoder_layers=2, decoder_layers=2,
         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
         max_source_positions=1500, max_target_positions=448, pad_token_id=EOT, bos_token_id=EOT, eos_token_id=EOT,
         decoder_start_token_id=SOT, begin_suppress_tokens=None, suppress_tokens=None, init_std=0.3)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = T.WhisperForConditionalGeneration(config).eval()
     with torch.no_grad():
         embeddings = model.get_decoder().embed_tokens.weight
         embeddings[EOT] = 1.05 * embeddings[8]
-    model.generation_config = T.GenerationConfig(
-        decoder_start_token_id=SOT, eos_token_id=EOT, pad_token_id=EOT, bos_token_id=EOT,
-        lang_to_id=dict(LANG_TO_ID), task_to_id={"translate": TRANSLATE, "transcribe": TRANSCRIBE},
-        no_timestamps_token_id=NO_TIMESTAMPS, prev_sot_token_id=START_OF_PREV, is_multilingual=True,
-        begin_suppress_tokens=[EOT, 3], suppress_tokens=[1, 2, TRANSLATE, TRANSCRIBE, START_OF_LM, START_OF_PREV],
-        max_initial_timestamp_index=50, max_length=448, max_new_tokens=24)
+    model.generation_config = generation_config(**generation)
     return model
+
+
+@functools.cache
+def whisper_model() -> T.WhisperForConditionalGeneration:
+    """`seeded_whisper` with 24 new tokens by default, built once."""
+    return seeded_whisper(0, max_new_tokens=24)
 
 
 @functools.cache
