@@ -134,12 +134,15 @@ class LanguageDetector:
         self.features = features
         self.encoder_hidden = encoder_hidden
 
+    @property
+    def rows(self) -> int:
+        return (self.features if self.encoder_hidden is None else self.encoder_hidden).shape[0]
+
     def __call__(self) -> torch.Tensor:
         """(batch,) language token ids."""
         languages = list(self.model.generation_config.lang_to_id.values())
         if len(languages) == 1:  # the argmax over one candidate: no encoder or decoder pass needed
-            rows = (self.features if self.encoder_hidden is None else self.encoder_hidden).shape[0]
-            return torch.full((rows,), languages[0], dtype=torch.long, device=self.model.device)
+            return torch.full((self.rows,), languages[0], dtype=torch.long, device=self.model.device)
         if self.encoder_hidden is None:
             self.encoder_hidden = encode(self.model, self.features)
         return detect_language(self.model, self.encoder_hidden)

@@ -54,7 +54,7 @@ def resolve_languages(model: torch.nn.Module, detector: LanguageDetector, langua
     English-only reports None (or the language given).
     """
     config = model.generation_config
-    rows = (detector.features if detector.features is not None else detector.encoder_hidden).shape[0]
+    rows = detector.rows
     if not is_multilingual(config):
         return ["en" if getattr(config, "is_multilingual", None) is False else language] * rows
     if language is not None:
