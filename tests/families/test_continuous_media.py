@@ -15,7 +15,8 @@ import pytest
 import tiny_vision as tv
 import torch
 import transformers as T
-from test_whisper import PROMPT, RATE, drop_in, synthetic_audio, tiny_whisper
+from test_whisper import PROMPT, drop_in, tiny_whisper
+from tiny_speech import RATE, audio
 
 import mmgen
 
@@ -23,8 +24,8 @@ import mmgen
 @pytest.fixture(scope="module")
 def windows() -> torch.Tensor:
     """(6, 80, 3000) features of 2-7 s of synthetic audio."""
-    audio = [synthetic_audio(seconds, seed) for seed, seconds in enumerate((3, 7, 2, 5, 4, 6))]
-    return T.WhisperFeatureExtractor()(audio, sampling_rate=RATE, return_tensors="pt").input_features
+    clips = [audio(seconds, seed) for seed, seconds in enumerate((3, 7, 2, 5, 4, 6))]
+    return T.WhisperFeatureExtractor()(clips, sampling_rate=RATE, return_tensors="pt").input_features
 
 
 def test_whisper_windows_decode_as_alone(windows):

@@ -22,15 +22,8 @@ import torch
 from mmgen.tasks.speech_recognition.fallback import compression_ratio
 from mmgen.tasks.speech_recognition.longform import LongFormResult, transcribe_long
 from mmgen.tasks.speech_recognition.windows import split_segments
-from test_whisper import (
-    EOT,
-    PROMPT,
-    RATE,
-    TIMESTAMP_BEGIN,
-    short_features,
-    synthetic_audio,
-    tiny_whisper,
-)
+from test_whisper import PROMPT, short_features, tiny_whisper
+from tiny_speech import EOT, RATE, TIMESTAMP_BEGIN, audio
 from transformers import WhisperFeatureExtractor
 
 from mmgen.core.options import OptionError
@@ -43,8 +36,8 @@ SECONDS = ((45, 4), (62, 5), (40, 6))
 @functools.cache
 def long_inputs() -> tuple[torch.Tensor, torch.Tensor]:
     """(features (3, 80, 6200), attention_mask (3, 6200)) of 45 s, 62 s and 40 s, unpadded past the longest."""
-    audio = [synthetic_audio(seconds, seed) for seconds, seed in SECONDS]
-    inputs = WhisperFeatureExtractor()(audio, sampling_rate=RATE, return_tensors="pt", truncation=False,
+    clips = [audio(seconds, seed) for seconds, seed in SECONDS]
+    inputs = WhisperFeatureExtractor()(clips, sampling_rate=RATE, return_tensors="pt", truncation=False,
                                        padding="longest", return_attention_mask=True)
     return inputs.input_features, inputs.attention_mask
 
