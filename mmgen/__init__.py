@@ -40,6 +40,8 @@ _EXPORTS = {
     "InputError": "mmgen.inputs.errors",
     "TextDelta": "mmgen.outputs.text_stream",
     "stream_text": "mmgen.outputs.text_stream",
+    "PrepackError": "mmgen.runtime.packed_linear",
+    "prepack": "mmgen.runtime.prepack",
     "QuantizationError": "mmgen.runtime.quantize",
     "quantize": "mmgen.runtime.quantize",
     "choose_threads": "mmgen.runtime.threads",
@@ -57,6 +59,7 @@ __all__ = [
     "InputError",
     "LoadError",
     "OptionError",
+    "PrepackError",
     "QuantizationError",
     "Result",
     "TextDelta",
@@ -66,6 +69,7 @@ __all__ = [
     "generate",
     "generate_many",
     "load",
+    "prepack",
     "quantize",
     "stream",
     "stream_text",
@@ -83,5 +87,7 @@ if TYPE_CHECKING:
     from mmgen.generator import Generator, LoadError, Result, load
     from mmgen.inputs.errors import InputError
     from mmgen.outputs.text_stream import TextDelta, stream_text
+    from mmgen.runtime.packed_linear import PrepackError
+    from mmgen.runtime.prepack import prepack
     from mmgen.runtime.quantize import QuantizationError, quantize
     from mmgen.runtime.threads import choose_threads, use_threads

@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from mmgen.runtime.int8_linear import Int8Linear
+from mmgen.runtime.packed_linear import PackedLinear
 
 logger = logging.getLogger("mmgen")
 
@@ -68,7 +69,7 @@ AUTO = "auto"  # the threads option's default: `choose_threads` decides
 def thread_count(parameters: int, cores: int, load: float) -> int:
     """The rule: intra-op threads for a model of ``parameters`` on ``cores`` cores with ``load`` others running.
 
-    parameters: the model's weights (int8 ones included); cores: cores this process may use (>= 1);
+    parameters: the model's weights (int8 and prepacked ones included); cores: cores this process may use (>= 1);
     load: the load average (processes running or runnable), >= 0.
     """
     if parameters < SMALL_MODEL or cores <= 1:
@@ -78,9 +79,9 @@ def thread_count(parameters: int, cores: int, load: float) -> int:
 
 
 def model_parameters(model: nn.Module) -> int:
-    """The model's weights: its parameters and its int8 layers' weights (which are not parameters)."""
-    int8 = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, Int8Linear))
-    return sum(p.numel() for p in model.parameters()) + int8
+    """The model's weights: its parameters and its int8 and prepacked layers' weights (which are not parameters)."""
+    held = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, (Int8Linear, PackedLinear)))
+    return sum(p.numel() for p in model.parameters()) + held
 
 
 def machine_cores() -> int:
