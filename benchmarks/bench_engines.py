@@ -14,6 +14,8 @@ scale per output row) and int8 matrix products with the activations quantized on
 everything else in float32. "mmgen int8" is ``mmgen.quantize(model, "int8")`` (a copy): int8 weights
 (one scale per output row) of every linear layer of at least 2**17 weights, the output layer
 included, with the activations quantized on the fly by torch's FBGEMM kernels; the rest float32;
+"mmgen prepacked" is ``mmgen.prepack(model)`` (a copy): float32, every linear layer of at least 2**17
+weights held in oneDNN's blocked layout (mmgen.runtime.packed_linear), no compilation;
 "mmgen compiled" is float32 with ``cache="static", compile=True``; "mmgen max-autotune" float32 with
 ``compile="max-autotune"`` (frozen weights, each matrix product autotuned between inductor's C++ GEMM
 template and MKL: mmgen.core.compiled); "mmgen int8 compiled" adds ``compile=True`` (its warm-up run
@@ -199,6 +201,17 @@ def mmgen_max_autotune(case: Case) -> torch.Tensor:
     return mmgen.generate(case.checkpoint.model, **case.inputs, **case.options, compile="max-autotune").new_tokens
 
 
+@functools.cache
+def prepacked_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """``mmgen.prepack`` on a copy: the other engines keep the plain model."""
+    return mmgen.prepack(copy.deepcopy(model))
+
+
+def mmgen_prepacked(case: Case) -> torch.Tensor:
+    """float32 in oneDNN's blocked layout, eager (no compilation)."""
+    return mmgen.generate(prepacked_copy(case.checkpoint.model), **case.inputs, **case.options).new_tokens
+
+
 def mmgen_int8(case: Case) -> torch.Tensor:
     return mmgen.generate(int8_copy(case.checkpoint.model), **case.inputs, **case.options).new_tokens
 
@@ -254,6 +267,7 @@ Engine = Callable[[Case], "torch.Tensor | list[list[int]]"]
 ENGINES: dict[str, Engine] = {
     "model.generate": transformers_generate,
     "mmgen": mmgen_generate,
+    "mmgen prepacked": mmgen_prepacked,
     "mmgen compiled": mmgen_compiled,
     "mmgen max-autotune": mmgen_max_autotune,
     "mmgen int8": mmgen_int8,
@@ -379,6 +393,7 @@ def main() -> None:
                 print(f"# CT2 int8: compute_type='int8' loads as {loaded!r}", flush=True)
             ct2_model.cache_clear()
             int8_copy.cache_clear()
+            prepacked_copy.cache_clear()
     for clock in (args.clock, {"wall": "cpu", "cpu": "wall"}[args.clock]):
         print(f"\n{markdown(table, clock)}")
     print(f"\nwhole run: {time.perf_counter() - start:.0f} s")

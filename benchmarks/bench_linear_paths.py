@@ -32,6 +32,9 @@ At batch 1 MKL's F.linear streams its weight at 10-17 GB/s, inductor's template 
 (the machine's whole bandwidth is ~31-34 GB/s). At batch 8 MKL falls to 5-9 GB/s; oneDNN's
 packed kernel keeps 11-13 GB/s; autotuning kept MKL's packed call for Marian's fc1 (its log: 0.29 ms
 against the template's 0.38) and is faster than MKL on the output layers. Every path except F.linear differs from it by 1e-6 - 5e-6.
+
+oneDNN's packed kernel is slower at 1-2 rows than at 4 (``--rows 1 2 4``, GPT-2 lm_head 9.8 / 12.2 / 7.7 ms,
+c_fc 0.60 / 0.77 / 0.48 ms): ``mmgen.prepack`` (mmgen/runtime/packed_linear.py) pads such calls to 4 rows.
 """
 
 from __future__ import annotations
