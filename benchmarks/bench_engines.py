@@ -77,6 +77,23 @@ Measured (branch perf-fp32): the float32 engines on the medium shapes, one run o
     | whisper-base | 1 | 21.8 | 1.04× | 1.08× | 1.44× | 1.13× | 1/1, 1/1, 1/1, 1/1 |
     | whisper-base | 4 | 30.7 | 1.01× | 1.04× | 1.26× | 1.18× | 4/4, 4/4, 4/4, 4/4 |
 
+Measured (branch packedfp32): ``mmgen.prepack`` against the plain engines, CPU time, the machine loaded by
+other work. One run of ``--repeats 3 --shapes gpt2-small marian whisper-base --engines model.generate mmgen
+"mmgen prepacked"`` (345 s):
+
+    | shape | batch | model.generate tok/s (cpu) | mmgen | mmgen prepacked | rows equal to model.generate's (mmgen, mmgen prepacked) |
+    | gpt2-small | 1 | 23.4 | 0.99× | 1.09× | 1/1, 1/1 |
+    | gpt2-small | 8 | 70.2 | 1.08× | 2.11× | 8/8, 8/8 |
+    | marian | 1 | 37.0 | 1.07× | 1.49× | 1/1, 1/1 |
+    | marian | 8 | 165.4 | 1.11× | 2.01× | 8/8, 8/8 |
+    | whisper-base | 1 | 21.5 | 1.08× | 1.29× | 1/1, 1/1 |
+    | whisper-base | 4 | 28.6 | 0.98× | 1.33× | 4/4, 4/4 |
+
+and a second of ``--repeats 5 --shapes gpt2-small`` (same engines; 275 s, load average 4-6):
+
+    | gpt2-small | 1 | 22.8 | 1.01× | 1.21× | 1/1, 1/1 |
+    | gpt2-small | 8 | 64.7 | 1.07× | 2.00× | 8/8, 8/8 |
+
 Adding an engine is one function ``(Case) -> (rows, new tokens) ids`` and one entry in ENGINES.
 """
 
