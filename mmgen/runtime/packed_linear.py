@@ -8,13 +8,14 @@ blocked layout (``torch.ops.mkldnn._reorder_linear_weight``) and every call runs
 ``torch.ops.mkldnn._linear_pointwise``. Measured per product, weights from memory, one thread
 (``benchmarks/bench_linear_paths.py`` and the same kernels at other row counts; shared 2-core EPYC):
 
-- 4 to 16 rows: GPT-2 small's output layer (768 x 50257) 7.6-14.5 ms against 22-34 for
-  ``F.linear`` (MKL, the layout ``nn.Linear`` keeps) and 23-35 for ``addmm`` on (in, out) (GPT-2's
-  ``Conv1D``); its projections 0.37-1.05 ms against 0.72-1.94.
+- 4 to 16 rows: GPT-2 small's output layer (768 x 50257) 7.6-14.5 ms against 22-39 for
+  ``F.linear`` (MKL, the layout ``nn.Linear`` keeps) and 22-47 for ``addmm`` on (in, out) (GPT-2's
+  ``Conv1D``); its projections 0.37-1.05 ms against 0.72-2.4.
 - 1 or 2 rows: oneDNN's kernel for so few rows is slower than its own 4-row one (output layer: 9.8 /
-  12.2 ms at 1 / 2 rows, 7.7 at 4), so such calls are padded with zero rows to `MIN_ROWS` = 4: at
-  one row that matches or beats the best kernel measured, ``addmm`` on (in, out) (6.8 ms on the
-  output layer, where ``F.linear`` takes 11.7; projections 0.37-0.51 ms against 0.37-0.64).
+  12.2 ms at 1 / 2 rows, 7.7 at 4), so such calls are padded with zero rows to `MIN_ROWS` = 4. At
+  one row that matches or beats the best kernel measured on the projections, ``addmm`` on (in, out)
+  (0.37-0.51 ms against 0.37-0.64), and comes within 15% of it on the output layer (7.7 ms against
+  6.8; ``F.linear`` 11.7).
 - 1500-6000 rows (a Whisper encoder's prefill; 512 x 2048, 2048 x 512, 512 x 512): 1.2-1.6x
   faster than ``F.linear``; a prompt's prefill is not slower.
 - A whole GPT-2 small step's 49 products (its own weights, one after another): at one row 32-33 ms
@@ -24,9 +25,10 @@ blocked layout (``torch.ops.mkldnn._reorder_linear_weight``) and every call runs
   well (``addmm``, 6.8 ms against 7.7) saved 1.2 ms of those 28 and nothing visible in a whole
   generate call, for a second copy of the largest matrix (GPT-2 small: 147 MiB), so it is not kept.
 
-The reorder's row hint (`ROWS_HINT`) picks oneDNN's block shape; hints 1, 4, 8 and 16 ran within
-noise of each other from 1 to 16 rows. These kernels sum in another order than ``F.linear``:
-outputs differ from it by about 1e-6 relative (GPT-2 small's logits: 1e-6 - 5e-6).
+The reorder's row hint (`ROWS_HINT`) picks oneDNN's block shape; hints 4, 8 and 16 ran within
+noise of each other from 1 to 16 rows, hint 1 1.8x slower at 4 and 8 rows. These kernels sum in
+another order than ``F.linear``: products differ from it by 1e-6 - 5e-6 (random-weight GPT-2
+small's logits, up to 2.9: by 4e-6 - 5e-6).
 
 Below ``2**17`` weights (`mmgen.runtime.prepack.MINIMUM_SIZE`) oneDNN's fixed cost per call (~15 us)
 exceeds a whole product whose weight sits in cache (64 x 64: 19 us against 4 for ``F.linear``;

@@ -10,7 +10,7 @@ decoder, and the output layer (``lm_head``, Whisper's ``proj_out``). The reasons
 per-kernel figures are in ``packed_linear.py``.
 
 Why it is an option and not mmgen's default: the packed kernels sum in another order than
-``F.linear``, so the logits differ from ``model.generate``'s by about 1e-6 relative, and a greedy
+``F.linear``, so the logits differ from ``model.generate``'s by a few 1e-6 (GPT-2 small: 5e-6), and a greedy
 choice can flip where two tokens tie that closely; mmgen's default path gives ``model.generate``'s
 logits bit for bit.
 
@@ -51,7 +51,7 @@ def prepack(model: nn.Module, *, minimum_size: int = MINIMUM_SIZE) -> nn.Module:
     - The output layer no longer shares its weight with the input embeddings (it holds its own
       copies; the embeddings keep the dense weight): a change to either is not seen by the other.
     - Afterwards ``mmgen.generate`` and ``model.generate`` both run it, with the same tokens. Its
-      logits differ from the plain model's by about 1e-6 relative (another summation order), so a
+      logits differ from the plain model's by a few 1e-6 (another summation order), so a
       greedy choice can flip at a near tie.
     - Inference only: the packed layers have no parameters (no gradient reaches them), ``model.to()``
       and ``model.half()`` leave them on the CPU in float32 (their next call raises `PrepackError`),
