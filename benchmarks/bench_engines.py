@@ -78,7 +78,7 @@ Measured (branch perf-fp32): the float32 engines on the medium shapes, one run o
     | whisper-base | 4 | 30.7 | 1.01× | 1.04× | 1.26× | 1.18× | 4/4, 4/4, 4/4, 4/4 |
 
 Measured (branch packedfp32): ``mmgen.prepack`` against the plain engines, CPU time, the machine loaded by
-other work. One run of ``--repeats 3 --shapes gpt2-small marian whisper-base --engines model.generate mmgen
+other work. A run of ``--repeats 3 --shapes gpt2-small marian whisper-base --engines model.generate mmgen
 "mmgen prepacked"`` (345 s):
 
     | shape | batch | model.generate tok/s (cpu) | mmgen | mmgen prepacked | rows equal to model.generate's (mmgen, mmgen prepacked) |
@@ -89,10 +89,19 @@ other work. One run of ``--repeats 3 --shapes gpt2-small marian whisper-base --e
     | whisper-base | 1 | 21.5 | 1.08× | 1.29× | 1/1, 1/1 |
     | whisper-base | 4 | 28.6 | 0.98× | 1.33× | 4/4, 4/4 |
 
-and a second of ``--repeats 5 --shapes gpt2-small`` (same engines; 275 s, load average 4-6):
+a second of ``--repeats 5 --shapes gpt2-small`` (same engines; 275 s, load average 4-6):
 
     | gpt2-small | 1 | 22.8 | 1.01× | 1.21× | 1/1, 1/1 |
     | gpt2-small | 8 | 64.7 | 1.07× | 2.00× | 8/8, 8/8 |
+
+and the first command again (424 s, load average 5-7):
+
+    | gpt2-small | 1 | 25.2 | 1.01× | 1.06× | 1/1, 1/1 |
+    | gpt2-small | 8 | 73.8 | 1.08× | 1.91× | 8/8, 8/8 |
+    | marian | 1 | 35.0 | 0.96× | 1.15× | 1/1, 1/1 |
+    | marian | 8 | 147.6 | 1.04× | 1.56× | 8/8, 8/8 |
+    | whisper-base | 1 | 17.4 | 1.11× | 1.31× | 1/1, 1/1 |
+    | whisper-base | 4 | 29.6 | 1.01× | 1.30× | 4/4, 4/4 |
 
 Adding an engine is one function ``(Case) -> (rows, new tokens) ids`` and one entry in ENGINES.
 """
