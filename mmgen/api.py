@@ -20,10 +20,9 @@ from mmgen.core.continuous import decode_continuous
 from mmgen.core.loop import without_grad
 from mmgen.core.options import OptionError
 from mmgen.core.results import Generation
-from mmgen.core.row_tokens import RowPlan
 from mmgen.families import family_for
-from mmgen.families.continuous import row_plan, running_batch
-from mmgen.families.prepared import split_call
+from mmgen.families.continuous import row_plans, running_batch
+from mmgen.families.prepared import Call, split_call
 
 
 def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Run:
@@ -86,17 +85,17 @@ def generate_many(model: torch.nn.Module, inputs: Iterable[str | Mapping[str, An
                           "input, wrap it in a list or call mmgen.generate.")
     family = family_for(model)
 
-    def plans() -> Iterator[RowPlan]:
+    def calls() -> Iterator[Call]:
         for index, item in enumerate(inputs):
             if isinstance(item, str):
                 item = {"text": item}
             elif not isinstance(item, Mapping):
                 raise OptionError(f"input {index} is a {type(item).__name__}: generate_many takes texts or dicts of "
                                   "one generate call's keyword arguments.")
-            call = split_call(family.options, {**options, **item})
-            yield row_plan(family, model, tokenizer, call, index)
+            yield split_call(family.options, {**options, **item})
 
-    return without_grad(decode_continuous(plans(), batch_size, lambda step: running_batch(model, step), model.device))
+    plans = row_plans(family, model, tokenizer, calls(), batch_size)
+    return without_grad(decode_continuous(plans, batch_size, lambda step: running_batch(model, step), model.device))
 
 
 __all__ = ["generate", "generate_many", "plan", "stream"]

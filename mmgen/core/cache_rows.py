@@ -16,8 +16,10 @@ qualify: a sliding window or a recurrent state keeps no column per token (`plain
 
 from __future__ import annotations
 
+import copy
+
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, EncoderDecoderCache
 from transformers.cache_utils import DynamicLayer
 
 from mmgen.core.growing_cache import GrowingLayer
@@ -86,6 +88,23 @@ def select_columns(layers: list[DynamicLayer], index: torch.Tensor) -> None:
             layer.select_columns(index)
         else:
             layer.keys, layer.values = layer.keys.index_select(-2, index), layer.values.index_select(-2, index)
+
+
+def rows_of_cache(cache: EncoderDecoderCache, rows: slice) -> EncoderDecoderCache:
+    """A new encoder-decoder cache holding ``rows`` of ``cache``'s layers (views); ``cache`` keeps its
+    rows (other rows of its batch still read them). Its cross-attention is marked computed (it holds
+    columns), as transformers' constructor marks it."""
+    parts = []
+    for whole in (cache.self_attention_cache, cache.cross_attention_cache):
+        layers = []
+        for layer in plain_layers(whole):
+            layer = copy.copy(layer)  # a GrowingLayer's copy starts a buffer of its own at its next update
+            layer.keys, layer.values = layer.keys[rows], layer.values[rows]
+            layers.append(layer)
+        part = copy.copy(whole)
+        part.layers = layers
+        parts.append(part)
+    return EncoderDecoderCache(*parts)
 
 
 MASK_CHUNK = 64  # mask columns allocated at a time past the cache's length
@@ -169,4 +188,4 @@ class SelfAttentionRows:
 
 
 __all__ = ["MASK_CHUNK", "SelfAttentionRows", "append_rows", "columns", "drop_left_columns", "pad_columns",
-           "plain_layers", "select_columns", "widen"]
+           "plain_layers", "rows_of_cache", "select_columns", "widen"]
