@@ -43,6 +43,7 @@ from mmgen.core.cache_rows import (
 from mmgen.core.group_prefill import PrefilledRow
 from mmgen.core.model_step import DecoderOnlyStep, EncoderDecoderStep, ModelStep
 from mmgen.core.options import OptionError
+from mmgen.core.packed_batch import PACKED_ATTENTION, additive_mask
 
 
 class RunningBatch(Protocol):
@@ -151,6 +152,13 @@ class EncoderDecoderBatch:
         self.encoder_mask = torch.zeros(0, 0, dtype=torch.long)  # (rows, encoder length)
         self.masks_encoder = False  # pass the encoder mask: some newcomer had one, or lengths differ
         self.rows = 0
+        # Eager and SDPA attention take a prepared 4D mask as it is, where a 2D one is expanded by
+        # transformers' mask functions at every step (about a fifth of a small decoder's forward);
+        # the encoder side's changes only when rows join or leave, so it is kept between steps.
+        config = model.config.get_text_config(decoder=True)
+        self.dtype = next(model.parameters()).dtype
+        self.prepares_masks = getattr(config, "_attn_implementation", None) in PACKED_ATTENTION
+        self._encoder_bias: torch.Tensor | None = None  # (rows, 1, 1, encoder length), see _encoder_attention
 
     def step(self, tokens: torch.Tensor, newcomers: Sequence[PrefilledRow] = ()) -> torch.Tensor:
         """tokens: (rows,) each row's last token; newcomers: inputs that join now, prefilled already
@@ -205,6 +213,7 @@ class EncoderDecoderBatch:
             batch_hidden = widen(self.encoder_outputs.last_hidden_state, width, dim=1, left=False)
             hidden = torch.cat([batch_hidden, widen(hidden, width, dim=1, left=False)])
         self.encoder_outputs = BaseModelOutput(last_hidden_state=hidden)
+        self._encoder_bias = None
         self.rows_state.join(self_layers, mask, position)
         self.rows += count
 
@@ -215,6 +224,7 @@ class EncoderDecoderBatch:
             layer.keys, layer.values = layer.keys.index_select(0, index), layer.values.index_select(0, index)
         self.encoder_outputs = BaseModelOutput(last_hidden_state=self.encoder_outputs.last_hidden_state[index])
         self.encoder_mask = self.encoder_mask.index_select(0, index)
+        self._encoder_bias = None
         self.rows = len(rows)
         if not rows:
             self.masks_encoder = False
@@ -224,13 +234,29 @@ class EncoderDecoderBatch:
         inputs: dict[str, Any] = {"encoder_outputs": self.encoder_outputs, "cache": self.cache, "use_cache": True,
                                   **self.feed(tokens[:, None], state.positions, state.length)}
         if self.masks_encoder:
-            inputs["attention_mask"] = self.encoder_mask
+            inputs["attention_mask"] = self._encoder_attention()
         if state.padded:
-            inputs["decoder_attention_mask"] = state.next_mask()
+            mask = state.next_mask()
+            inputs["decoder_attention_mask"] = padding_bias(mask, self.dtype) if self.prepares_masks else mask
         outputs = self.model(**inputs, return_dict=True)
         state.advance()
         return last_logits(outputs)
 
+    def _encoder_attention(self) -> torch.Tensor:
+        """The encoder mask as the model takes it: (rows, encoder length), or prepared (`padding_bias`) once
+        per change of rows."""
+        if not self.prepares_masks:
+            return self.encoder_mask
+        if self._encoder_bias is None:
+            self._encoder_bias = padding_bias(self.encoder_mask, self.dtype)
+        return self._encoder_bias
+
+
+def padding_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(rows, keys) 0/1 padding mask -> (rows, 1, 1, keys) additive mask for one query per row: 0 where
+    the mask is 1, the dtype's minimum elsewhere (what transformers' mask functions build from it)."""
+    return additive_mask(mask != 0, dtype)[0, 0, :, None, None]
+
 
 __all__ = ["DecoderFeed", "DecoderOnlyBatch", "EncoderDecoderBatch", "RunningBatch", "feed_position_ids",
-           "feed_relative", "last_logits"]
+           "feed_relative", "last_logits", "padding_bias"]
