@@ -182,8 +182,7 @@ class EncoderDecoderBatch:
 
     def _join(self, group: EncoderDecoderStep, rows: slice) -> None:
         """Rows ``rows`` (consecutive) of ``group``, prefilled, join as the batch's last rows."""
-        whole = rows.start == 0 and rows.stop == group.rows
-        cache = group.cache if whole else rows_of_cache(group.cache, rows)
+        cache = rows_of_cache(group.cache, rows)
         self_layers = plain_layers(cache.self_attention_cache)
         cross = plain_layers(cache.cross_attention_cache)
         n, width = columns(self_layers), columns(cross)
