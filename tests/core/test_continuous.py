@@ -28,6 +28,7 @@ import mmgen
 import mmgen.families.continuous as continuous_family
 from mmgen.core import running_batch
 from mmgen.core.cache_rows import SelfAttentionRows
+from mmgen.core.continuous import swap_removed
 from mmgen.core.group_prefill import prefill_group
 from mmgen.core.packed_batch import PackedBatch, supports_packing
 from mmgen.core.selectors import uniform_noise
@@ -108,6 +109,25 @@ def test_encoder_decoder_newcomers_are_prefilled_in_groups_ahead_of_their_slots(
     assert encoded == [3, 3, 3]
     assert decoded[:1] == [3] and decoded.count(3) >= 3  # the groups' prefills among the decoding steps
     assert_alone(model, items, results, **NO_EOS)
+
+
+def test_finished_rows_places_are_taken_by_the_last_rows():
+    assert swap_removed(8, [2]) == [0, 1, 7, 3, 4, 5, 6]
+    assert swap_removed(8, [2, 7]) == [0, 1, 6, 3, 4, 5]
+    assert swap_removed(8, [6, 7]) == [0, 1, 2, 3, 4, 5]
+    assert swap_removed(5, [0, 1, 3]) == [2, 4]
+    assert swap_removed(3, [0, 1, 2]) == []
+
+
+def test_the_callers_tensors_are_left_as_they_were():
+    """The encoder-decoder batch moves rows in place; what it moves is its own, never an input's tensors."""
+    model = tiny_model("marian")
+    items = stream(seed=5)
+    before = [{k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in item.items()} for item in items]
+    run_stream(model, items, batch_size=1, **NO_EOS)
+    run_stream(model, items, **NO_EOS)
+    for item, kept in zip(items, before):
+        assert all(torch.equal(item[k], kept[k]) for k in ("input_ids", "attention_mask"))
 
 
 def test_group_prefill_gives_each_step_its_first_logits_alone():
