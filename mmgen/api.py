@@ -64,7 +64,8 @@ def generate_many(model: torch.nn.Module, inputs: Iterable[str | Mapping[str, An
     Up to ``batch_size`` inputs decode together; when one finishes, the next waiting input is
     prefilled and takes its place in the running batch, so a long output does not hold the batch
     back (``generate`` on a batch runs as long as its longest row). ``inputs`` is consumed lazily
-    (a generator is fine): each item is a text (``text=``, with ``tokenizer=``) or the keyword
+    (a generator is fine; an encoder-decoder model reads up to ``batch_size`` inputs ahead, which
+    are prefilled together, see `mmgen.core.group_prefill`): each item is a text (``text=``, with ``tokenizer=``) or the keyword
     arguments of one ``generate`` call for one input (``{"input_ids": (1, n), ...}``,
     ``{"input_features": ...}``, ``{"pixel_values": ...}``, ``{"text": ..., "max_new_tokens": 8}``),
     on top of ``options``, which apply to every input. Each ``Generation`` is the one
@@ -76,7 +77,7 @@ def generate_many(model: torch.nn.Module, inputs: Iterable[str | Mapping[str, An
     PLBart, VisionEncoderDecoder image-to-text) and Whisper (one 30 s window per input). Raises `OptionError` for beam search,
     several sequences per input, ``cache="static"``/``compile``, and models that prepare their own
     inputs or plan frames of their own (see `mmgen.families.continuous`). An input's options are
-    checked when it is planned, as a slot frees up.
+    checked when it is planned, as a slot frees up (or its group is read ahead).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise OptionError(f"batch_size={batch_size!r}: pass the number of inputs decoded together, an int >= 1.")

@@ -13,7 +13,8 @@ finishes. One iteration:
      finished row's place is taken by one of the last rows (`swap_removed`), so few rows move;
   4. waiting inputs are planned (only now: the stream is consumed lazily) until the slots are
      full; the rows that go on take one step together, in which the newcomers are prefilled
-     (`RunningBatch.step`), joining as the batch's last rows.
+     (`RunningBatch.step`), joining as the batch's last rows. An encoder-decoder model's plans
+     come prefilled already, in groups (`mmgen.core.group_prefill`): they join without a forward.
 
 A row's tokens are those of its input decoded alone: its own prompt and positions, processors,
 sampler and stopping; in the shared forwards only the padding around it differs (see
