@@ -218,6 +218,8 @@ class EncoderDecoderBatch:
         self._encoder_bias = None
         self.rows_state.join(self_layers, mask, position)
         self.rows += count
+        if rows.stop == group.rows:  # its last rows joined (in order): its own copy of them is not read again
+            group.cache = group.encoder_outputs = None
 
     def keep(self, rows: list[int]) -> None:
         """Keep ``rows``, in that order. The encoder side (cross-attention keys and values, encoder output:
