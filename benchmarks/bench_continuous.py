@@ -42,7 +42,8 @@ torch 2.14.1+cu130, transformers 5.25.0, 1 thread), after branch cont2:
 The tree before cont2, run right after in the same conditions: lm 1.56×, translate 0.55×, asr 0.54×
 (CPU). The load moved between 2 and 9 during the session, and a run's CPU time varies by 12-19%
 (coefficient of variation) on this shared machine, so single ratios move by about 0.1 between runs;
-in-process A/B runs of the two engines on the lm row gave 1.45x to 1.70x CPU.
+in-process A/B runs of the two engines on the lm row (8 interleaved runs each, same load) gave CPU
+ratios of 1.45x to 1.70x (best of 8) and 1.45x to 1.63x (median).
 
 The lm row is bound by forwards: 122 for the stream against fixed batches' 190 (1.56x), each
 costing about the same (one packed forward per step, newcomers' prompts inside it); what is left
