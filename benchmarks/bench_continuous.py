@@ -30,20 +30,23 @@ order rotating) after one warm-up each; the median is reported, in wall-clock an
 the process (steadier on a busy shared machine). Ratios are the reference's time over each
 engine's (above 1: faster).
 
-Last run (2026-12-06, the project's shared 2-core CPU, load average ~6 from other jobs, ``--repeats 7``;
-torch 2.14.1+cu130, transformers 5.25.0, 1 thread), after branch cont2:
+Last run (2026-12-06, the project's shared 2-core CPU, load average 2 to 3 from other jobs,
+``--repeats 7``; torch 2.14.1+cu130, transformers 5.25.0, 1 thread), after branch cont2:
 
     | row | fixed mmgen s (wall / cpu) | fixed HF (wall / cpu) | continuous (wall / cpu) | inputs equal |
     |---|---|---|---|---|
-    | lm | 1.07 / 0.74 | 1.41× / 1.04× | 1.89× / 1.49× | 64/64, 64/64 |
-    | translate | 0.29 / 0.27 | 0.97× / 1.10× | 0.69× / 0.96× | 64/64, 64/64 |
-    | asr | 0.68 / 0.38 | 0.67× / 0.63× | 1.08× / 0.92× | 64/64, 64/64 |
+    | lm | 0.66 / 0.66 | 0.86× / 0.92× | 1.38× / 1.46× | 64/64, 64/64 |
+    | lm-limits | 0.61 / 0.60 | 0.96× / 0.99× | 1.88× / 1.93× | 64/64, 64/64 |
+    | translate | 0.18 / 0.17 | 1.04× / 1.02× | 0.99× / 0.97× | 64/64, 64/64 |
+    | asr | 0.33 / 0.33 | 0.62× / 0.62× | 0.90× / 0.94× | 64/64, 64/64 |
 
-The tree before cont2, run right after in the same conditions: lm 1.56×, translate 0.55×, asr 0.54×
-(CPU). The load moved between 2 and 9 during the session, and a run's CPU time varies by 12-19%
-(coefficient of variation) on this shared machine, so single ratios move by about 0.1 between runs;
-in-process A/B runs of the two engines on the lm row (8 interleaved runs each, same load) gave CPU
-ratios of 1.45x to 1.70x (best of 8) and 1.45x to 1.63x (median).
+The tree before cont2, run right after: lm 1.52×, lm-limits 2.12×, translate 0.56×, asr 0.51× (CPU);
+an earlier pair of runs at load ~6 gave lm 1.49× (cont2) and 1.56× (before), translate 0.96× and
+0.55×, asr 0.92× and 0.54×. cont2 leaves the causal-LM path as it was: in-process A/B runs of fixed
+mmgen against continuous on the lm row (8 interleaved runs each), the two trees in turn, gave the
+same median CPU ratios (1.51× and 1.51×, then 1.49× and 1.49×); over the session such A/B runs
+ranged from 1.45× to 1.70× (best of 8) and 1.45× to 1.63× (median). A run's CPU time varies by
+12-19% (coefficient of variation) on this shared machine, so single ratios move by about 0.1.
 
 The lm row is bound by forwards: 122 for the stream against fixed batches' 190 (1.56x), each
 costing about the same (one packed forward per step, newcomers' prompts inside it); what is left
