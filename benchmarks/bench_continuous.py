@@ -30,37 +30,40 @@ order rotating) after one warm-up each; the median is reported, in wall-clock an
 the process (steadier on a busy shared machine). Ratios are the reference's time over each
 engine's (above 1: faster).
 
-Last run (2026-12-06, the project's shared 2-core CPU, load average ~5 from other jobs, ``--repeats 7``;
-torch 2.14.1+cu130, transformers 5.25.0, 1 thread):
+Last run (2026-12-06, the project's shared 2-core CPU, load average 2 to 3 from other jobs,
+``--repeats 7``; torch 2.14.1+cu130, transformers 5.25.0, 1 thread), after branch cont2:
 
     | row | fixed mmgen s (wall / cpu) | fixed HF (wall / cpu) | continuous (wall / cpu) | inputs equal |
     |---|---|---|---|---|
-    | lm | 2.29 / 0.91 | 0.98× / 0.98× | 1.40× / 1.40× | 64/64, 64/64 |
-    | lm-limits | 1.82 / 0.71 | 1.00× / 0.97× | 2.00× / 1.90× | 64/64, 64/64 |
-    | translate | 0.54 / 0.22 | 0.99× / 1.00× | 0.55× / 0.58× | 64/64, 64/64 |
-    | asr | 1.29 / 0.49 | 0.70× / 0.70× | 0.47× / 0.49× | 64/64, 64/64 |
+    | lm | 0.66 / 0.66 | 0.86× / 0.92× | 1.38× / 1.46× | 64/64, 64/64 |
+    | lm-limits | 0.61 / 0.60 | 0.96× / 0.99× | 1.88× / 1.93× | 64/64, 64/64 |
+    | translate | 0.18 / 0.17 | 1.04× / 1.02× | 0.99× / 0.97× | 64/64, 64/64 |
+    | asr | 0.33 / 0.33 | 0.62× / 0.62× | 0.90× / 0.94× | 64/64, 64/64 |
+
+The tree before cont2, run right after: lm 1.52×, lm-limits 2.12×, translate 0.56×, asr 0.51× (CPU);
+an earlier pair of runs at load ~6 gave lm 1.49× (cont2) and 1.56× (before), translate 0.96× and
+0.55×, asr 0.92× and 0.54×. cont2 leaves the causal-LM path as it was: in-process A/B runs of fixed
+mmgen against continuous on the lm row (8 interleaved runs each), the two trees in turn, gave the
+same median CPU ratios (1.51× and 1.51×, then 1.49× and 1.49×); over the session such A/B runs
+ranged from 1.45× to 1.70× (best of 8) and 1.45× to 1.63× (median). A run's CPU time varies by
+12-19% (coefficient of variation) on this shared machine, so single ratios move by about 0.1.
 
 The lm row is bound by forwards: 122 for the stream against fixed batches' 190 (1.56x), each
 costing about the same (one packed forward per step, newcomers' prompts inside it); what is left
-is per-step Python (token bookkeeping, the packed mask, rows joining and leaving: ~0.8 ms a step
-against ~0.45 for plain decoding) and each input's own planning. The lm row alone, run again
-minutes later (``--rows lm --repeats 7``, load average 7.7): fixed mmgen 1.72 / 0.65 s,
-continuous 1.67x wall / 1.43x CPU; in-process A/B runs of the two engines gave 1.45x to 1.6x CPU.
-After branch perf-continuous (less per-step work in `RowTokens`, finished rows' columns dropped inside
-the cache's buffers, the greedy choice and log-probs of `mmgen.core.selectors`), the rows run from the
-old tree and the new one in turn, twice (``--rows lm translate asr --repeats 11``, load average 1.3 to
-2.9), CPU-time ratios of continuous to fixed mmgen: lm 1.37× and 1.42× before, 1.47× and 1.58× after
-(fixed mmgen itself got faster: 0.59 -> 0.51 s); translate 0.56×, 0.61× before, 0.61×, 0.57× after; asr
-0.49×, 0.48× before, 0.50×, 0.49× after. Time outside the model's forwards on the lm row (best of 8):
-continuous 58-70 ms for 122 forwards (0.48-0.58 ms a forward; 71-86 ms before), fixed mmgen 47-56 ms for
-190. A run's CPU time varies by 12-19% (coefficient of variation) on this shared machine, so single
-ratios move by about 0.1 between runs.
-The encoder-decoder rows lose to fixed batches because their outputs are short and nearly the
-same length (refilling saves few steps: translate 76 decoding forwards against ~85) while every
-newcomer costs forwards of its own: translate an encoder and a decoder forward per group of
-newcomers joining at one step (`mmgen.core.running_batch.prefill_together`: 40 groups for 64
-inputs, against fixed batches' 8), asr more: Whisper's planning runs the encoder and a
-language-detection forward per input (about half of the row's time), then its own prefill.
+is per-step Python (token bookkeeping, the packed mask, rows joining and leaving) and each input's
+own planning (~160 us alone, ~2x that between forwards, its caches cold): time outside the model's
+forwards (best of 5) was ~75 ms for 122 forwards against fixed mmgen's ~60 ms for 190.
+The encoder-decoder rows have short outputs of nearly one length, so refilling saves few decoding
+steps (translate 76 against ~85), and they lost while every group of newcomers joining at one step
+paid an encoder and a decoder forward of its own (translate: 40 groups for 64 inputs, against fixed
+batches' 8). Branch cont2 prefills newcomers ``batch_size`` at a time, ahead of their slots
+(`mmgen.core.group_prefill`: one encoder and one decoder forward per group of 8, Whisper windows
+too), hands the decoder prepared 4D masks instead of having transformers expand 2D ones at every
+step, keeps the batch's self-attention layers concatenating (a `GrowingLayer` restarted its buffer
+after every join or leave), moves a finished row's place to one of the last rows so the encoder
+side moves in place, and builds no processor for Whisper's empty ``suppress_tokens`` (a call per row
+per step). What they pay on top of fixed batches now is per input: planning, a result, a row
+joining and leaving (64 of each against 8 batch calls), about what the saved decoding steps gain.
 """
 
 from __future__ import annotations

@@ -20,10 +20,9 @@ from mmgen.core.continuous import decode_continuous
 from mmgen.core.loop import without_grad
 from mmgen.core.options import OptionError
 from mmgen.core.results import Generation
-from mmgen.core.row_tokens import RowPlan
 from mmgen.families import family_for
-from mmgen.families.continuous import row_plan, running_batch
-from mmgen.families.prepared import split_call
+from mmgen.families.continuous import row_plans, running_batch
+from mmgen.families.prepared import Call, split_call
 
 
 def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Run:
@@ -65,7 +64,8 @@ def generate_many(model: torch.nn.Module, inputs: Iterable[str | Mapping[str, An
     Up to ``batch_size`` inputs decode together; when one finishes, the next waiting input is
     prefilled and takes its place in the running batch, so a long output does not hold the batch
     back (``generate`` on a batch runs as long as its longest row). ``inputs`` is consumed lazily
-    (a generator is fine): each item is a text (``text=``, with ``tokenizer=``) or the keyword
+    (a generator is fine; an encoder-decoder model reads up to ``batch_size`` inputs ahead, which
+    are prefilled together, see `mmgen.core.group_prefill`): each item is a text (``text=``, with ``tokenizer=``) or the keyword
     arguments of one ``generate`` call for one input (``{"input_ids": (1, n), ...}``,
     ``{"input_features": ...}``, ``{"pixel_values": ...}``, ``{"text": ..., "max_new_tokens": 8}``),
     on top of ``options``, which apply to every input. Each ``Generation`` is the one
@@ -77,7 +77,7 @@ def generate_many(model: torch.nn.Module, inputs: Iterable[str | Mapping[str, An
     PLBart, VisionEncoderDecoder image-to-text) and Whisper (one 30 s window per input). Raises `OptionError` for beam search,
     several sequences per input, ``cache="static"``/``compile``, and models that prepare their own
     inputs or plan frames of their own (see `mmgen.families.continuous`). An input's options are
-    checked when it is planned, as a slot frees up.
+    checked when it is planned, as a slot frees up (or its group is read ahead).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise OptionError(f"batch_size={batch_size!r}: pass the number of inputs decoded together, an int >= 1.")
@@ -86,17 +86,17 @@ def generate_many(model: torch.nn.Module, inputs: Iterable[str | Mapping[str, An
                           "input, wrap it in a list or call mmgen.generate.")
     family = family_for(model)
 
-    def plans() -> Iterator[RowPlan]:
+    def calls() -> Iterator[Call]:
         for index, item in enumerate(inputs):
             if isinstance(item, str):
                 item = {"text": item}
             elif not isinstance(item, Mapping):
                 raise OptionError(f"input {index} is a {type(item).__name__}: generate_many takes texts or dicts of "
                                   "one generate call's keyword arguments.")
-            call = split_call(family.options, {**options, **item})
-            yield row_plan(family, model, tokenizer, call, index)
+            yield split_call(family.options, {**options, **item})
 
-    return without_grad(decode_continuous(plans(), batch_size, lambda step: running_batch(model, step), model.device))
+    plans = row_plans(family, model, tokenizer, calls(), batch_size)
+    return without_grad(decode_continuous(plans, batch_size, lambda step: running_batch(model, step), model.device))
 
 
 __all__ = ["generate", "generate_many", "plan", "stream"]

@@ -16,8 +16,10 @@ qualify: a sliding window or a recurrent state keeps no column per token (`plain
 
 from __future__ import annotations
 
+import copy
+
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, EncoderDecoderCache
 from transformers.cache_utils import DynamicLayer
 
 from mmgen.core.growing_cache import GrowingLayer
@@ -86,6 +88,32 @@ def select_columns(layers: list[DynamicLayer], index: torch.Tensor) -> None:
             layer.select_columns(index)
         else:
             layer.keys, layer.values = layer.keys.index_select(-2, index), layer.values.index_select(-2, index)
+
+
+def plain_layer(keys: torch.Tensor, values: torch.Tensor) -> DynamicLayer:
+    """transformers' ``DynamicLayer`` holding ``keys`` and ``values`` (rows, heads, columns, head_dim)."""
+    layer = DynamicLayer()
+    layer.lazy_initialization(keys, values)
+    layer.keys, layer.values = keys, values
+    return layer
+
+
+def rows_of_cache(cache: EncoderDecoderCache, rows: slice) -> EncoderDecoderCache:
+    """A new encoder-decoder cache holding ``rows`` of ``cache``'s layers (views); ``cache`` keeps its
+    rows (other rows of its batch may still read them). Its cross-attention is marked computed (it
+    holds columns), as transformers' constructor marks it.
+
+    The layers are plain ``DynamicLayer``s, which concatenate a column per step: a running batch
+    replaces its layers' tensors whenever rows join or leave, every few steps on short outputs, and a
+    `GrowingLayer` then starts a new buffer with room at its next update, ~5-10x the cost of a
+    concatenation (measured on one core: 8 rows, 4 heads of 32, 6 columns: 154 against 12 us; 6 heads
+    of 64, 100 columns: 1.5 ms against 0.15)."""
+    parts = []
+    for whole in (cache.self_attention_cache, cache.cross_attention_cache):
+        part = copy.copy(whole)
+        part.layers = [plain_layer(layer.keys[rows], layer.values[rows]) for layer in plain_layers(whole)]
+        parts.append(part)
+    return EncoderDecoderCache(*parts)
 
 
 MASK_CHUNK = 64  # mask columns allocated at a time past the cache's length
@@ -169,4 +197,4 @@ class SelfAttentionRows:
 
 
 __all__ = ["MASK_CHUNK", "SelfAttentionRows", "append_rows", "columns", "drop_left_columns", "pad_columns",
-           "plain_layers", "select_columns", "widen"]
+           "plain_layer", "plain_layers", "rows_of_cache", "select_columns", "widen"]

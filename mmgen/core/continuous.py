@@ -9,10 +9,12 @@ finishes. One iteration:
   1. every row's logits (rows, vocab), from the batch's step (a newcomer's from its prefill);
   2. one token per row (`RowTokens.emit`): the row's processors, greedy or its seeded sampler at
      the row's own step index, its stopping rule;
-  3. rows that finished leave the batch and are handed out at once, ``(index, result)``;
+  3. rows that finished leave the batch and are handed out at once, ``(index, result)``; a
+     finished row's place is taken by one of the last rows (`swap_removed`), so few rows move;
   4. waiting inputs are planned (only now: the stream is consumed lazily) until the slots are
      full; the rows that go on take one step together, in which the newcomers are prefilled
-     (`RunningBatch.step`), joining as the batch's last rows.
+     (`RunningBatch.step`), joining as the batch's last rows. An encoder-decoder model's plans
+     come prefilled already, in groups (`mmgen.core.group_prefill`): they join without a forward.
 
 A row's tokens are those of its input decoded alone: its own prompt and positions, processors,
 sampler and stopping; in the shared forwards only the padding around it differs (see
@@ -75,11 +77,23 @@ def decode_continuous(
             for row in finished:
                 plan, collected = rows.finish(row, codes)
                 yield plan.index, plan.finish(collected)
-            done = set(finished)
-            kept = [row for row in range(rows.rows) if row not in done]
+            kept = swap_removed(rows.rows, finished)
             rows.keep(kept)
             batch.keep(kept)
             tokens = tokens[kept]
 
 
-__all__ = ["decode_continuous"]
+def swap_removed(rows: int, finished: list[int]) -> list[int]:
+    """The rows that go on, in their new order: each finished row's place is taken by one of the last
+    rows that go on, the others keep theirs, so only those few rows move (a batch can move them in
+    place rather than copy every row: `mmgen.core.running_batch.EncoderDecoderBatch.keep`).
+
+    8 rows, row 2 finished: [0, 1, 7, 3, 4, 5, 6]."""
+    done = set(finished)
+    count = rows - len(done)
+    survivors = [row for row in range(count, rows) if row not in done]  # past the new end: they move
+    holes = dict(zip([row for row in finished if row < count], survivors))
+    return [holes.get(row, row) for row in range(count)]
+
+
+__all__ = ["decode_continuous", "swap_removed"]

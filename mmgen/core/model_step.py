@@ -211,6 +211,10 @@ class DecoderOnlyStep(ModelStep):
             self.positions = self.positions.index_select(0, rows)
 
 
+# Encoder token inputs that `EncoderDecoderStep.stacked` pads on the right to the longest of a group.
+PADDED_INPUTS = frozenset({"input_ids", "attention_mask"})
+
+
 class EncoderDecoderStep(ModelStep):
     """Encoder-decoder step: the encoder runs once in ``prefill``; each step feeds the decoder.
 
@@ -284,3 +288,41 @@ class EncoderDecoderStep(ModelStep):
         self.encoder_outputs = map_rows(self.encoder_outputs, rows)
         if self.encoder_mask is not None:
             self.encoder_mask = self.encoder_mask.index_select(0, rows)
+
+    # -- several one-row steps prefilled as one batch (continuous batching's newcomers, in groups) --
+
+    def stack_key(self) -> tuple | None:
+        """Steps with equal keys can be prefilled as one batch (`stacked`); None: this one alone.
+
+        Plain one-row steps with a dynamic cache whose decoder prompts have one length and whose
+        encoder inputs are one-row tensors of one shape each, or token inputs (``input_ids`` with an
+        ``attention_mask``) of any length, which `stacked` pads on the right as a tokenizer pads a
+        batch of source texts. A subclass with state of its own stacks only where it says so."""
+        if type(self) is not EncoderDecoderStep or self.rows != 1 or self.static or self.rows_per_input != 1:
+            return None
+        inputs = self.encoder_inputs
+        if not all(isinstance(v, torch.Tensor) and v.shape[0] == 1 for v in inputs.values()):
+            return None
+        padded = "attention_mask" in inputs
+        shapes = tuple(sorted((name, None if padded and name in PADDED_INPUTS and value.dim() == 2 else
+                               tuple(value.shape)) for name, value in inputs.items()))
+        return EncoderDecoderStep, self.decoder_input_ids.shape[1], shapes
+
+    @classmethod
+    def stacked(cls, steps: list[EncoderDecoderStep]) -> EncoderDecoderStep:
+        """One step over ``steps`` (equal `stack_key`s): their encoder inputs and decoder prompts stacked,
+        token inputs of different lengths padded on the right (the attention mask marks the padding)."""
+        first = steps[0]
+        inputs: dict[str, torch.Tensor] = {}
+        for name in first.encoder_inputs:
+            values = [step.encoder_inputs[name] for step in steps]
+            width = max(v.shape[-1] for v in values)
+            pad = 0 if name == "attention_mask" else (first.model.config.pad_token_id or 0)
+            inputs[name] = torch.cat([v if v.shape[-1] == width else
+                                      torch.cat([v, v.new_full((1, width - v.shape[-1]), pad)], dim=1) for v in values])
+        return EncoderDecoderStep(first.model, inputs, torch.cat([step.decoder_input_ids for step in steps]),
+                                  speed=first.speed)
+
+    def took_prefill(self, group: EncoderDecoderStep, row: int) -> None:
+        """Keep what this step's own prefill would have left, from row ``row`` of ``group`` (a `stacked`
+        step of it, prefilled). The plain step keeps nothing: its rows join a running batch from ``group``."""

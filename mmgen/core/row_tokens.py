@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -39,6 +39,9 @@ from mmgen.core.results import Timings
 from mmgen.core.selectors import Sampler, chosen_logprobs, row_argmax
 from mmgen.core.stopping import StoppingRule
 
+if TYPE_CHECKING:
+    from mmgen.core.group_prefill import PrefilledRow
+
 NO_TOKEN = -1  # pads the per-row EOS table
 
 
@@ -48,7 +51,7 @@ class RowPlan:
 
     index: its place in the stream of inputs.
     finish: builds its result (a `Generation`) from what its decoding told (`Collected`).
-    step: its model step, prefilled alone when it joins a running batch.
+    step: its model step, prefilled when it joins a running batch (or its row of a group prefilled ahead).
     buffer: its (1, capacity) token buffer holding its prompt; holds its tokens when it finishes.
     processors, stopping, pad_token_id: as `mmgen.core.decode.decode_tokens` takes them.
     seeds: (1,) int64 when it samples, else None (greedy).
@@ -57,7 +60,7 @@ class RowPlan:
 
     index: int
     finish: Callable[[Collected], Any]
-    step: ModelStep
+    step: ModelStep | PrefilledRow
     buffer: TokenBuffer
     processors: Sequence[Processor]
     stopping: StoppingRule

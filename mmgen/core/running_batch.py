@@ -11,27 +11,39 @@ decodes as it would alone; only the padding around it differs, which changes flo
 (other kernels, other sums), not the arithmetic. Columns no row uses any more are dropped, so
 the cache does not grow while rows come and go.
 
-Newcomers are prefilled alone by their own model step (the one ``mmgen.generate`` would run for
-them: their first logits are the plain path's), then their cache rows join as the batch's last
-rows; an encoder-decoder newcomer's encoder output and cross-attention rows join too, padded on
-the right to the longest encoder input with the encoder mask marking the padding (as a padded
-batch of source texts is); audio and image encoders have one length (Whisper: 1500 positions).
-Causal LMs whose attention takes a 4D mask avoid the newcomers' forwards altogether: see
-`mmgen.core.packed_batch`.
+A causal LM's newcomers are prefilled alone by their own model step (the one ``mmgen.generate``
+would run for them: their first logits are the plain path's), then their cache rows join as the
+batch's last rows. An encoder-decoder model's newcomers come prefilled, in groups, ahead of the
+slots they take (`mmgen.core.group_prefill`); their rows of the group's cache join, with their
+encoder output and cross-attention rows, padded on the right to the longest encoder input with
+the encoder mask marking the padding (as a padded batch of source texts is); audio and image
+encoders have one length (Whisper: 1500 positions). Causal LMs whose attention takes a 4D mask
+avoid the newcomers' forwards altogether: see `mmgen.core.packed_batch`.
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from mmgen.core.cache_rows import SelfAttentionRows, append_rows, columns, pad_columns, plain_layers, widen
+from mmgen.core.cache_rows import (
+    SelfAttentionRows,
+    append_rows,
+    columns,
+    pad_columns,
+    plain_layers,
+    rows_of_cache,
+    widen,
+)
+from mmgen.core.group_prefill import PrefilledRow
 from mmgen.core.model_step import DecoderOnlyStep, EncoderDecoderStep, ModelStep
 from mmgen.core.options import OptionError
+from mmgen.core.packed_batch import PACKED_ATTENTION, additive_mask
 
 
 class RunningBatch(Protocol):
@@ -104,44 +116,6 @@ class DecoderOnlyBatch:
         self.rows = len(rows)
 
 
-def prefill_together(model: torch.nn.Module, steps: Sequence[ModelStep]) -> EncoderDecoderStep | None:
-    """One step over several encoder-decoder newcomers, or None where they cannot be stacked.
-
-    A newcomer's prefill is an encoder forward and a decoder forward, for one row: on a stream of
-    short outputs, newcomers join every few steps and these forwards, not the decoding, cost most
-    (demo/translate: 64 single-row prefills against fixed batches' 8 of 8 rows). Newcomers that
-    join at the same step are prefilled as one batch instead, as a fixed batch of them would be:
-    the encoder's token inputs padded on the right with their attention masks marking the padding
-    (as a tokenizer pads a batch of source texts), everything else stacked as it is. Stacked only
-    where that is all they differ by: plain `EncoderDecoderStep`s (not Whisper's or another
-    family's own step, which keep state of their own), one row each, decoder prompts of one
-    length, the same encoder inputs, each a tensor of one row; inputs of different lengths only
-    ``input_ids`` with an ``attention_mask``.
-    """
-    if len(steps) < 2 or any(type(step) is not EncoderDecoderStep or step.rows != 1 or step.static
-                             or step.rows_per_input != 1 for step in steps):
-        return None
-    first = steps[0]
-    if any(step.decoder_input_ids.shape != first.decoder_input_ids.shape
-           or step.encoder_inputs.keys() != first.encoder_inputs.keys() for step in steps):
-        return None
-    inputs: dict[str, torch.Tensor] = {}
-    for name in first.encoder_inputs:
-        values = [step.encoder_inputs[name] for step in steps]
-        if not all(isinstance(v, torch.Tensor) and v.shape[0] == 1 for v in values):
-            return None
-        if all(v.shape == values[0].shape for v in values):
-            inputs[name] = torch.cat(values)
-        elif name in ("input_ids", "attention_mask") and "attention_mask" in first.encoder_inputs and all(
-                v.dim() == 2 for v in values):
-            width = max(v.shape[1] for v in values)
-            pad = 0 if name == "attention_mask" else (model.config.pad_token_id or 0)
-            inputs[name] = torch.cat([torch.cat([v, v.new_full((1, width - v.shape[1]), pad)], dim=1) for v in values])
-        else:
-            return None
-    return EncoderDecoderStep(model, inputs, torch.cat([step.decoder_input_ids for step in steps]), speed=first.speed)
-
-
 # How a decoder is fed one token per row at each row's own position: (tokens (rows, 1), positions
 # (rows, 1), the cache's columns) -> the forward's decoder inputs.
 DecoderFeed = Callable[[torch.Tensor, torch.Tensor, int], dict[str, Any]]
@@ -162,8 +136,8 @@ def feed_relative(tokens: torch.Tensor, positions: torch.Tensor, columns: int) -
 
 
 class EncoderDecoderBatch:
-    """A running batch of an encoder-decoder model; newcomers are `EncoderDecoderStep`s (Whisper's
-    included) after their prefill, which ran their encoder.
+    """A running batch of an encoder-decoder model; newcomers are `PrefilledRow`s: rows of
+    `EncoderDecoderStep`s (Whisper's included) prefilled in groups, which ran their encoder.
 
     feed: how the decoder takes each row's token and position (`DecoderFeed`; the model family knows).
     """
@@ -178,37 +152,56 @@ class EncoderDecoderBatch:
         self.encoder_mask = torch.zeros(0, 0, dtype=torch.long)  # (rows, encoder length)
         self.masks_encoder = False  # pass the encoder mask: some newcomer had one, or lengths differ
         self.rows = 0
+        # Eager and SDPA attention take a prepared 4D mask as it is, where a 2D one is expanded by
+        # transformers' mask functions at every step (about a fifth of a small decoder's forward);
+        # the encoder side's changes only when rows join or leave, so it is kept between steps.
+        config = model.config.get_text_config(decoder=True)
+        self.dtype = next(model.parameters()).dtype
+        self.prepares_masks = getattr(config, "_attn_implementation", None) in PACKED_ATTENTION
+        self._encoder_bias: torch.Tensor | None = None  # (rows, 1, 1, encoder length), see _encoder_attention
 
-    def step(self, tokens: torch.Tensor, newcomers: Sequence[ModelStep] = ()) -> torch.Tensor:
-        """tokens: (rows,) each row's last token; newcomers: steps of inputs that join now, prefilled
-        together where `prefill_together` can stack them, else each alone (its encoder, then its
-        decoder prompt). Returns (rows + newcomers, vocab)."""
+    def step(self, tokens: torch.Tensor, newcomers: Sequence[PrefilledRow] = ()) -> torch.Tensor:
+        """tokens: (rows,) each row's last token; newcomers: inputs that join now, prefilled already
+        (`mmgen.core.group_prefill`), consecutive rows of one group joining together. Returns
+        (rows + newcomers, vocab)."""
         logits = [self._decode(tokens)] if self.rows else []
-        together = prefill_together(self.model, newcomers)
-        for step in [together] if together is not None else newcomers:
-            logits.append(step.prefill())
-            self._join(step)
+        for group, joining in itertools.groupby(newcomers, key=self._group_of):
+            joining = list(joining)
+            logits += [row.logits for row in joining]
+            self._join(group, slice(joining[0].row, joining[-1].row + 1))
+            for row in joining:
+                row.group = None  # its rows live in the batch now
         return torch.cat(logits)
 
-    def _join(self, step: ModelStep) -> None:
-        if not isinstance(step, EncoderDecoderStep):
-            raise OptionError(f"a {type(step).__name__} cannot join a running batch of an encoder-decoder model: "
+    @staticmethod
+    def _group_of(row: PrefilledRow) -> EncoderDecoderStep:
+        if not isinstance(row, PrefilledRow) or row.group is None:
+            raise OptionError(f"a {type(row).__name__} cannot join a running batch of an encoder-decoder model: "
                               "use mmgen.generate.")
-        self_layers = plain_layers(step.cache.self_attention_cache)
-        cross = plain_layers(step.cache.cross_attention_cache)
+        return row.group
+
+    def _join(self, group: EncoderDecoderStep, rows: slice) -> None:
+        """Rows ``rows`` (consecutive) of ``group``, prefilled, join as the batch's last rows."""
+        cache = rows_of_cache(group.cache, rows)
+        self_layers = plain_layers(cache.self_attention_cache)
+        cross = plain_layers(cache.cross_attention_cache)
         n, width = columns(self_layers), columns(cross)
-        device = step.device
-        rows = step.rows
-        mask = step.mask[:, :n] if step.mask is not None else torch.ones(rows, n, dtype=torch.long, device=device)
-        position = (step.positions + 1 if step.positions is not None
-                    else torch.full((rows, 1), n, dtype=torch.long, device=device))
-        hidden = step.encoder_outputs.last_hidden_state
-        encoder_mask = step.encoder_mask
+        device = group.device
+        count = rows.stop - rows.start
+        mask = (group.mask[rows, :n] if group.mask is not None
+                else torch.ones(count, n, dtype=torch.long, device=device))
+        position = (group.positions[rows] + 1 if group.positions is not None
+                    else torch.full((count, 1), n, dtype=torch.long, device=device))
+        hidden = group.encoder_outputs.last_hidden_state[rows]
+        encoder_mask = group.encoder_mask[rows] if group.encoder_mask is not None else None
         self.masks_encoder = self.masks_encoder or encoder_mask is not None
         if encoder_mask is None:
-            encoder_mask = torch.ones(rows, width, dtype=torch.long, device=device)
-        if self.rows == 0:
-            self.cache, self.cross, self.encoder_mask = step.cache, cross, encoder_mask.long()
+            encoder_mask = torch.ones(count, width, dtype=torch.long, device=device)
+        if self.rows == 0:  # copies: `keep` moves the encoder side's rows in place, and these are views
+            for layer in cross:  # of the group's tensors (a caller's own mask, for a group of one)
+                layer.keys, layer.values = layer.keys.clone(), layer.values.clone()
+            self.cache, self.cross, self.encoder_mask = cache, cross, encoder_mask.long().clone()
+            hidden = hidden.clone()
         else:
             batch_width = columns(self.cross)
             self.masks_encoder = self.masks_encoder or width != batch_width
@@ -222,17 +215,36 @@ class EncoderDecoderBatch:
             batch_hidden = widen(self.encoder_outputs.last_hidden_state, width, dim=1, left=False)
             hidden = torch.cat([batch_hidden, widen(hidden, width, dim=1, left=False)])
         self.encoder_outputs = BaseModelOutput(last_hidden_state=hidden)
+        self._encoder_bias = None
         self.rows_state.join(self_layers, mask, position)
-        self.rows += rows
-        step.cache = step.encoder_outputs = None  # its rows live in the batch now
+        self.rows += count
+        if rows.stop == group.rows:  # its last rows joined (in order): its own copy of them is not read again
+            group.cache = group.encoder_outputs = None
 
     def keep(self, rows: list[int]) -> None:
+        """Keep ``rows``, in that order. The encoder side (cross-attention keys and values, encoder output:
+        (rows, ..., encoder length, ...), the batch's largest tensors) moves in place when only rows past
+        the new end move into the places of rows that left (`mmgen.core.continuous.swap_removed`'s
+        order): a row or two copied, not every row (whisper-tiny's cross-attention, 8 rows of 1500
+        positions, 4 layers: ~2 ms against ~15 for an ``index_select`` of every row, one core)."""
         index = torch.tensor(rows, dtype=torch.long, device=self.model.device)
         self.rows_state.keep(rows, index)
-        for layer in self.cross:
-            layer.keys, layer.values = layer.keys.index_select(0, index), layer.values.index_select(0, index)
-        self.encoder_outputs = BaseModelOutput(last_hidden_state=self.encoder_outputs.last_hidden_state[index])
-        self.encoder_mask = self.encoder_mask.index_select(0, index)
+        count = len(rows)
+        moves = [(place, row) for place, row in enumerate(rows) if place != row]
+        encoder_side = [self.encoder_outputs.last_hidden_state, self.encoder_mask]
+        encoder_side += [tensor for layer in self.cross for tensor in (layer.keys, layer.values)]
+        if all(row >= count for _, row in moves):
+            for tensor in encoder_side:
+                for place, row in moves:
+                    tensor[place] = tensor[row]
+            kept = [tensor[:count] for tensor in encoder_side]
+        else:
+            kept = [tensor.index_select(0, index) for tensor in encoder_side]
+        hidden, self.encoder_mask, *cross = kept
+        self.encoder_outputs = BaseModelOutput(last_hidden_state=hidden)
+        for layer, keys, values in zip(self.cross, cross[::2], cross[1::2]):
+            layer.keys, layer.values = keys, values
+        self._encoder_bias = None
         self.rows = len(rows)
         if not rows:
             self.masks_encoder = False
@@ -242,13 +254,29 @@ class EncoderDecoderBatch:
         inputs: dict[str, Any] = {"encoder_outputs": self.encoder_outputs, "cache": self.cache, "use_cache": True,
                                   **self.feed(tokens[:, None], state.positions, state.length)}
         if self.masks_encoder:
-            inputs["attention_mask"] = self.encoder_mask
+            inputs["attention_mask"] = self._encoder_attention()
         if state.padded:
-            inputs["decoder_attention_mask"] = state.next_mask()
+            mask = state.next_mask()
+            inputs["decoder_attention_mask"] = padding_bias(mask, self.dtype) if self.prepares_masks else mask
         outputs = self.model(**inputs, return_dict=True)
         state.advance()
         return last_logits(outputs)
 
+    def _encoder_attention(self) -> torch.Tensor:
+        """The encoder mask as the model takes it: (rows, encoder length), or prepared (`padding_bias`) once
+        per change of rows."""
+        if not self.prepares_masks:
+            return self.encoder_mask
+        if self._encoder_bias is None:
+            self._encoder_bias = padding_bias(self.encoder_mask, self.dtype)
+        return self._encoder_bias
+
+
+def padding_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(rows, keys) 0/1 padding mask -> (rows, 1, 1, keys) additive mask for one query per row: 0 where
+    the mask is 1, the dtype's minimum elsewhere (what transformers' mask functions build from it)."""
+    return additive_mask(mask != 0, dtype)[0, 0, :, None, None]
+
 
 __all__ = ["DecoderFeed", "DecoderOnlyBatch", "EncoderDecoderBatch", "RunningBatch", "feed_position_ids",
-           "feed_relative", "last_logits", "prefill_together"]
+           "feed_relative", "last_logits", "padding_bias"]

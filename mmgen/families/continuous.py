@@ -19,10 +19,12 @@ from the cache length in a way no adapter below covers.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
 
+from mmgen.core.group_prefill import PrefilledRow, prefilled_in_groups
 from mmgen.core.model_step import DecoderOnlyStep, EncoderDecoderStep, ModelStep
 from mmgen.core.options import OptionError
 from mmgen.core.packed_batch import PackedBatch, supports_packing
@@ -85,9 +87,17 @@ def row_plan(family: Family, model: torch.nn.Module, tokenizer: Any, call: Call,
                    seeds=tokens.seeds, logprob_scale=options.temperature if options.do_sample else 1.0)
 
 
-def running_batch(model: torch.nn.Module, step: ModelStep) -> RunningBatch:
+def row_plans(family: Family, model: torch.nn.Module, tokenizer: Any, calls: Iterable[Call],
+              batch_size: int) -> Iterator[RowPlan]:
+    """Plan each call as one row (`row_plan`); an encoder-decoder model's are prefilled ``batch_size``
+    at a time, ahead of the slots they take (`mmgen.core.group_prefill`)."""
+    plans = (row_plan(family, model, tokenizer, call, index) for index, call in enumerate(calls))
+    return prefilled_in_groups(plans, batch_size) if model.config.is_encoder_decoder else plans
+
+
+def running_batch(model: torch.nn.Module, step: ModelStep | PrefilledRow) -> RunningBatch:
     """The running batch for ``model``, whose first row is ``step``."""
-    if isinstance(step, EncoderDecoderStep):
+    if isinstance(step, PrefilledRow):
         return EncoderDecoderBatch(model, decoder_feed(model))
     return PackedBatch(model) if supports_packing(model) else DecoderOnlyBatch(model)
 
@@ -134,4 +144,4 @@ class ShiftedPositions:
         return {"decoder_inputs_embeds": self.embed_tokens(tokens) + shift / self.scale}
 
 
-__all__ = ["ShiftedPositions", "decoder_feed", "row_plan", "running_batch", "token_run"]
+__all__ = ["ShiftedPositions", "decoder_feed", "row_plan", "row_plans", "running_batch", "token_run"]

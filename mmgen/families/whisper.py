@@ -155,6 +155,31 @@ class WhisperStep(EncoderDecoderStep):
         super().keep(rows)
         self._select(rows)
 
+    def stack_key(self) -> tuple | None:
+        """One-row windows with one decoder prompt length and no decoder mask stack: their features
+        (or given encoder outputs) have one shape; rows may differ in language or task tokens."""
+        if self.rows != 1 or self.static or self.rows_per_input != 1 or self.mask is not None:
+            return None
+        given = self.encoder_hidden
+        source = given if given is not None else self.encoder_inputs["input_features"]
+        return WhisperStep, self.decoder_input_ids.shape[1], self.start_index, given is None, tuple(source.shape)
+
+    @classmethod
+    def stacked(cls, steps: list[EncoderDecoderStep]) -> WhisperStep:
+        first = steps[0]
+        features = hidden = None
+        if first.encoder_hidden is None:
+            features = torch.cat([step.encoder_inputs["input_features"] for step in steps])
+        else:
+            hidden = torch.cat([step.encoder_hidden for step in steps])
+        return WhisperStep(first.model, features, torch.cat([step.decoder_input_ids for step in steps]),
+                           encoder_hidden=hidden, start_index=first.start_index, speed=first.speed)
+
+    def took_prefill(self, group: EncoderDecoderStep, row: int) -> None:
+        """Its row of the start logits (its no-speech probability is read from them)."""
+        if group.start_logits is not None:
+            self.start_logits = group.start_logits[row: row + 1]
+
 
 @dataclass
 class WhisperRun:

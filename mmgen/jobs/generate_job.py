@@ -21,7 +21,8 @@ the one the prompt gets alone (``generate_text(generator, [prompt])``: greedy, o
 ``seed``), as in a fixed batch up to float rounding. Options the running batch refuses
 (beam search, ``num_return_sequences``, a static cache, speculative decoding) and models that
 prepare their own inputs every step fall back to fixed batches. Encoder-decoder models keep
-fixed batches: there each newcomer's own encoder pass costs more than refilling saves.
+fixed batches: with short, even outputs refilling saves about what each input's own planning and
+joining cost (`benchmarks/bench_continuous.py`).
 """
 
 from __future__ import annotations

@@ -154,9 +154,11 @@ def build_processors(options: GenerationOptions, context: ProcessorContext,
             start, factor = o.exponential_decay_length_penalty
             processors.append(penalties.make_exponential_decay_length_penalty(
                 int(start), float(factor), eos, context.prompt_length))
-    if o.suppress_tokens is not None:
+    # An empty list suppresses nothing (Whisper configs carry ``suppress_tokens: []``); building no processor
+    # for it spares a call per step, one per row per step in a continuous batch.
+    if o.suppress_tokens:
         processors.append(constraints.make_suppress_tokens(o.suppress_tokens, device))
-    if o.begin_suppress_tokens is not None:
+    if o.begin_suppress_tokens:
         # transformers: begin at the prompt length, one later when a forced BOS fills position 1.
         begin = context.prompt_length
         if context.prompt_length == 1 and o.forced_bos_token_id is not None:

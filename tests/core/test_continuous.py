@@ -26,7 +26,10 @@ from transformers.cache_utils import DynamicLayer
 
 import mmgen
 import mmgen.families.continuous as continuous_family
+from mmgen.core import running_batch
 from mmgen.core.cache_rows import SelfAttentionRows
+from mmgen.core.continuous import swap_removed
+from mmgen.core.group_prefill import prefill_group
 from mmgen.core.packed_batch import PackedBatch, supports_packing
 from mmgen.core.selectors import uniform_noise
 from mmgen.demo import demo_path
@@ -92,16 +95,75 @@ def test_encoder_decoder_rows_decode_as_alone(name):
 
 
 @pytest.mark.parametrize("name", ["t5", "marian"])
-def test_encoder_decoder_newcomers_that_join_together_are_prefilled_together(name):
-    """The first step's three newcomers (sources of 2 to 12 tokens) run one encoder forward, padded on the
-    right; later ones join together where rows finish together. Each row still decodes as alone."""
+def test_encoder_decoder_newcomers_are_prefilled_in_groups_ahead_of_their_slots(name):
+    """Nine inputs through a batch of 3: three groups of three sources (2 to 12 tokens, padded on the right)
+    each run one encoder forward and one decoder forward; their rows take slots as rows finish, one or
+    two at a time, without a forward of their own. Each row still decodes as alone."""
     model = tiny_model(name)
-    encoded = []
+    encoded, prefilled = [], []
     model.get_encoder().register_forward_hook(lambda module, args, output: encoded.append(output[0].shape[0]))
+
+    def on_forward(module, args, kwargs):
+        if kwargs["cache"].get_seq_length() == 0:  # a prefill: its cache starts empty
+            prefilled.append(kwargs["decoder_input_ids"].shape[0])
+
+    model.register_forward_pre_hook(on_forward, with_kwargs=True)
     items = stream(seed=5)
     results = run_stream(model, items, **NO_EOS)
-    assert sum(encoded) == len(items) and encoded[0] == 3 and len(encoded) < len(items)
+    assert encoded == [3, 3, 3] and prefilled == [3, 3, 3]
     assert_alone(model, items, results, **NO_EOS)
+
+
+def test_finished_rows_places_are_taken_by_the_last_rows():
+    assert swap_removed(8, [2]) == [0, 1, 7, 3, 4, 5, 6]
+    assert swap_removed(8, [2, 7]) == [0, 1, 6, 3, 4, 5]
+    assert swap_removed(8, [6, 7]) == [0, 1, 2, 3, 4, 5]
+    assert swap_removed(5, [0, 1, 3]) == [2, 4]
+    assert swap_removed(3, [0, 1, 2]) == []
+
+
+def test_the_callers_tensors_are_left_as_they_were():
+    """The encoder-decoder batch moves rows in place; what it moves is its own, never an input's tensors."""
+    model = tiny_model("marian")
+    items = stream(seed=5)
+    before = [{k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in item.items()} for item in items]
+    run_stream(model, items, batch_size=1, **NO_EOS)
+    run_stream(model, items, **NO_EOS)
+    for item, kept in zip(items, before):
+        assert all(torch.equal(item[k], kept[k]) for k in ("input_ids", "attention_mask"))
+
+
+def test_group_prefill_gives_each_step_its_first_logits_alone():
+    """`prefill_group`: sources of different lengths stacked (padded on the right) give each input the first
+    logits of its own prefill; a step that cannot stack (two rows) is prefilled alone."""
+    model = tiny_model("marian")
+    g = torch.Generator().manual_seed(2)
+    sources = [torch.randint(3, VOCAB, (1, n), generator=g) for n in (4, 9, 6)]
+
+    def step(ids):
+        return mmgen.api.plan(model, input_ids=ids, attention_mask=torch.ones_like(ids), **NO_EOS).step
+
+    two_rows = torch.cat([sources[0], sources[0]])
+    with torch.inference_mode():
+        rows = prefill_group([step(ids) for ids in sources] + [step(two_rows)])
+        alone = [step(ids).prefill() for ids in sources] + [step(two_rows).prefill()]
+    assert [row.group.rows for row in rows] == [3, 3, 3, 2] and [row.row for row in rows] == [0, 1, 2, 0]
+    for row, logits in zip(rows[:3], alone):
+        torch.testing.assert_close(row.logits, logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(rows[3].logits, alone[3][:1])
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa", "2D masks"])
+def test_prepared_masks_decode_as_alone(attention, monkeypatch):
+    """The encoder-decoder batch hands eager and SDPA attention prepared 4D masks (its rows' padding on
+    both sides), other attention its 2D masks; each decodes every row as alone."""
+    model = tiny_model("bart")
+    if attention == "2D masks":
+        monkeypatch.setattr(running_batch, "PACKED_ATTENTION", frozenset())
+    else:
+        model.set_attn_implementation(attention)
+    items = stream(seed=9)
+    assert_alone(model, items, run_stream(model, items, **NO_EOS), **NO_EOS)
 
 
 @pytest.mark.parametrize("name", ["pegasus", "blenderbot", "plbart"])

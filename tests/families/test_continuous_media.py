@@ -47,6 +47,21 @@ def test_whisper_windows_decode_as_alone(windows):
     assert len(ended) >= 3, "rows should finish at different steps"
 
 
+def test_whisper_windows_are_prefilled_in_groups(windows):
+    """Windows with one decoder prompt length stack: six windows through a batch of 3 run two encoder
+    forwards of three; each keeps its own tokens and no-speech probability."""
+    model = tiny_whisper()
+    encoded = []
+    model.get_encoder().register_forward_hook(lambda module, args, output: encoded.append(output[0].shape[0]))
+    items = [{"input_features": windows[i: i + 1], "language": "en", "max_new_tokens": 4 + 3 * i} for i in range(6)]
+    results = dict(mmgen.generate_many(model, items, batch_size=3))
+    assert encoded == [3, 3]
+    for index, item in enumerate(items):
+        alone, got = mmgen.generate(model, **item), results[index]
+        assert torch.equal(got.sequences, alone.sequences), f"input {index}"
+        torch.testing.assert_close(got.no_speech_probs, alone.no_speech_probs)
+
+
 def test_captions_decode_as_alone():
     model = tv.vision_encoder_decoder()
     sizes = ((80, 60), (50, 90), (64, 64), (90, 40), (40, 70))
