@@ -44,6 +44,25 @@ timestamps 1.21 (0.26 decoding + preprocessing), the job's main thread 0.61, rea
 thread 0.10; text alone 0.98 against 0.35. The same day: captioning 1.61x, text generation 1.59x
 (continuous batching; fixed batches 1.36x).
 
+Then Whisper's encoder on each batch's first windows moved to the prepare thread as well
+(`TranscribeJob.prepare`, in the batches the decoding takes, so the records stay the same),
+reading builds torchaudio's resampling kernel once per pair of rates, and the timestamp rules take
+fewer operations per step. ``--only speech --repeats 3`` with main's code and this code
+alternately, two runs each, the machine quiet (load average 0.2 to 0.9): the job with segments and
+timestamps 1.47x, 1.39x the timestamped plain loop before, 1.70x, 1.89x after; the text alone
+1.74x, 1.65x before, 2.19x, 2.30x after. CPU seconds with timestamps: the job's main thread 0.47,
+0.49 before, 0.34, 0.35 after; readers 0.17, 0.14 before, 0.09, 0.09 after; prepare thread 0.06,
+0.07 before, 0.20, 0.23 after; the plain loop 0.82 to 0.91. The same, minutes earlier with the
+machine shared with other jobs (load average 3 to 5): the job with segments and timestamps 0.74x,
+1.32x the timestamped plain loop before, 1.15x, 2.04x after;
+the text alone 1.29x, 1.42x before, 1.35x, 2.28x after. Three more runs after (load average 2.7
+to 5.2): 1.18x, 1.57x, 0.94x with timestamps, 1.17x, 1.28x, 1.05x the text alone; on a machine
+this loaded the wall times mostly show the other jobs. CPU seconds, steadier, with timestamps:
+the job's main thread 0.68 and 0.56 before, 0.44 and 0.44 after; readers 0.18, 0.16 before, 0.11,
+0.12 after; prepare thread 0.08, 0.07 before, 0.23, 0.32 after; the plain loop 0.94 to 1.11. The
+main thread's share without a profiler (one run, load average 2): decoder forwards 0.19 s (123 of
+them), the encoder on the second windows 0.04 (7), the processors 0.03, the rest 0.10.
+
 Printed on a shared 2-CPU machine (4 other jobs running; issue 13's target: the job runner at
 least 1.5x the plain loop). ``python benchmarks/bench_jobs.py`` on main (2697c16), before the
 text generation row::

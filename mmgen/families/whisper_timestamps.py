@@ -40,18 +40,22 @@ def make_timestamp_rules(
     masks: dict[tuple[int, torch.device], tuple[torch.Tensor, ...]] = {}
 
     def masks_for(vocab: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """The rules' fixed masks over the vocabulary, (vocab,) bool each, built once per call (vocab, device)."""
+        """The rules' fixed tensors over the vocabulary, (vocab,) each, built once per call (vocab, device): the ids;
+        each timestamp's id and ``vocab`` for every other id (so ``timestamp_ids < ceiling`` picks the timestamps
+        below a ceiling in one comparison); the mask of the first step."""
         if (vocab, device) not in masks:
             ids = torch.arange(vocab, device=device)
             first = ids < begin  # the first token must be a timestamp
             if max_initial_timestamp_index is not None:
                 first |= ids > begin + max_initial_timestamp_index
-            masks[vocab, device] = (ids, ids >= begin, ids < eos_token_id, first | (ids == no_timestamps_token_id))
+            masks[vocab, device] = (ids, torch.where(ids >= begin, ids, vocab), first | (ids == no_timestamps_token_id))
         return masks[vocab, device]
 
     def timestamp_rules(tokens: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         # tokens: (rows, length); scores: (rows, vocab), written in place (the decode loop owns them).
-        ids, is_timestamp_id, below_eos, first_mask = masks_for(scores.shape[-1], scores.device)
+        # Few whole-vocabulary operations: the rules run at every step of every Whisper decoding.
+        vocab = scores.shape[-1]
+        ids, timestamp_ids, first_mask = masks_for(vocab, scores.device)
         generated = tokens[:, begin_index:]
         n = generated.shape[1]
         if n >= 1:
@@ -59,27 +63,26 @@ def make_timestamp_rules(
             is_timestamp = generated >= begin  # (rows, n)
             last = is_timestamp[:, -1]
             penultimate = is_timestamp[:, -2] if n >= 2 else torch.ones_like(last)
-            pair_closed = last & penultimate  # next must be text
-            lone = last & ~penultimate  # next must be a timestamp or eos
-            mask = (pair_closed[:, None] & is_timestamp_id) | (lone[:, None] & below_eos)
-            # The last timestamp of each row (its value), and whether the row has one.
-            positions = torch.arange(n, device=tokens.device)
-            last_position = torch.where(is_timestamp, positions, -1).amax(dim=-1)
-            has_timestamp = last_position >= 0
+            lone = last > penultimate  # a timestamp after text: the next is a timestamp or eos
+            # The last timestamp of each row (its value; position -1: the row has none).
+            last_position = torch.where(is_timestamp, torch.arange(n, device=tokens.device), -1).amax(dim=-1)
             last_value = generated.gather(1, last_position.clamp(min=0)[:, None]).squeeze(1)
-            floor = torch.where(lone, last_value, last_value + 1)
-            floor = torch.where(has_timestamp, floor, begin)  # (rows,)
-            mask |= is_timestamp_id & (ids < floor[:, None])
-            scores.masked_fill_(mask, NEG_INF)
+            # (rows,) the timestamps below it are masked: every one after a pair (the next is text), else those
+            # below the last one, or below the last one + 1 when it followed text.
+            ceiling = torch.where(last_position < 0, begin, last_value + ~lone)
+            ceiling = ceiling.masked_fill(last & penultimate, vocab)
+            # (rows,) the ids below it are masked: eos after a lone timestamp (no text), else 0 (none).
+            text_ceiling = lone * eos_token_id
+            scores.masked_fill_((ids < text_ceiling[:, None]) | (timestamp_ids < ceiling[:, None]), NEG_INF)
         else:
             scores.masked_fill_(first_mask, NEG_INF)
 
         if detect_from_logprob:
             logprobs = torch.log_softmax(scores.float(), dim=-1)
             timestamp_logprob = logprobs[:, begin:].logsumexp(dim=-1)
-            max_text_logprob = logprobs[:, :begin].max(dim=-1).values
-            force = (timestamp_logprob > max_text_logprob)[:, None]
-            scores.masked_fill_(force & ~is_timestamp_id, NEG_INF)
+            max_text_logprob = logprobs[:, :begin].amax(dim=-1)
+            force = timestamp_logprob > max_text_logprob
+            scores[:, :begin].masked_fill_(force[:, None], NEG_INF)  # in place: a view of the scores
         return scores
 
     timestamp_rules.__name__ = "timestamp_rules"

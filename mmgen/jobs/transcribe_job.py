@@ -8,8 +8,9 @@ None). A record holds all a subtitle file needs: `transcript_of` rebuilds the `T
 
 Reading, in the background workers, decodes and resamples the audio to the model's rate
 (`mmgen.inputs.files.load_audio`); its length for bucketing is its duration. With Whisper, the
-batch's log-mel features are computed in the runner's prepare thread while the model decodes the
-batch before it (`TranscribeJob.prepare`, `mmgen.jobs.compute.pipelined`). A batch goes to
+batch's log-mel features and its encoder output on the first window are computed in the runner's
+prepare thread while the model decodes the batch before it (`TranscribeJob.prepare`,
+`mmgen.jobs.compute.pipelined`), which leaves the decoder steps to the main thread. A batch goes to
 `mmgen.tasks.transcribe_many`, which decodes the recordings that fit one window together; if
 the batch fails, its recordings are transcribed one by one, so a recording that fails is an
 error record and the others keep their results.
@@ -47,7 +48,7 @@ class Recording:
 
     id: RecordId
     waveform: Any  # (samples,) float32 at the model's rate
-    features: Any = None  # Whisper's (1, mels, frames) log-mel features once prepared (`TranscribeJob.prepare`)
+    prepared: Any = None  # Whisper's `PreparedAudio` (features, encoder output) once prepared (`TranscribeJob.prepare`)
 
 
 class TranscribeJob(ModelJob):
@@ -88,25 +89,27 @@ class TranscribeJob(ModelJob):
         return len(recording.waveform) / self.rate
 
     def prepare(self, recordings: Sequence[Recording]) -> list[Recording]:
-        """Whisper's features of a batch at once (`prepare_audio`), in the runner's prepare thread while the batch
-        before it decodes; for other models the recordings as they are (their processor runs per window)."""
-        from mmgen.tasks.speech_recognition.features import prepare_audio
+        """Whisper's features and first-window encoder output of a batch at once (`prepare_audio`, in the batches
+        `transcribe_many` decodes), in the runner's prepare thread while the batch before it decodes; for other
+        models the recordings as they are (their processor runs per window)."""
+        from mmgen.tasks.speech_recognition.prepared import prepare_audio
         from mmgen.tasks.speech_recognition.transcribe import is_whisper
+        from mmgen.tasks.speech_recognition.windowed import DEFAULT_BATCH_SIZE
 
         if not recordings or not is_whisper(self.generator):
             return list(recordings)
-        prepared = prepare_audio(self.generator, [r.waveform for r in recordings])
-        return [Recording(r.id, r.waveform, p.features) for r, p in zip(recordings, prepared)]
+        batch_size = self.options.get("batch_size", DEFAULT_BATCH_SIZE)
+        prepared = prepare_audio(self.generator, [r.waveform for r in recordings], batch_size)
+        return [Recording(r.id, r.waveform, p) for r, p in zip(recordings, prepared)]
 
     def _transcribe(self, recordings: Sequence[Recording]) -> list[Any]:
         from mmgen.tasks import transcribe_many
-        from mmgen.tasks.speech_recognition.features import PreparedAudio
 
         options = dict(self.options)
         if self.on_segment is not None:
             ids = [r.id for r in recordings]
             options["on_segment"] = lambda index, segment: self.on_segment(ids[index], segment)
-        audios = [r.waveform if r.features is None else PreparedAudio(r.waveform, r.features) for r in recordings]
+        audios = [r.waveform if r.prepared is None else r.prepared for r in recordings]
         return transcribe_many(self.generator, audios, sampling_rate=self.rate, **options)
 
     def compute(self, recordings: Sequence[Recording]) -> list[dict[str, Any] | BaseException]:

@@ -5,6 +5,8 @@
 - `longform`: sequential long-form decoding (windows, seek, conditioning on previous text);
 - `fallback`: one window decoded with temperature fallback and the silence check;
 - `windows`: cutting windows, their decoder prompts, splitting tokens into timed segments;
+- `features`, `prepared`: Whisper's features, and recordings prepared ahead of decoding (a job's
+  background thread);
 - `windowed`: overlapping windows merged on their common tokens (models without timestamps);
 - `word_timestamps`: word times by cross-attention alignment (DTW);
 - `subtitles`: txt, srt, vtt, tsv and json writers, as openai-whisper's command line writes them;

@@ -1,13 +1,11 @@
 """A speech model's audio features: their frame rate, Whisper's window, and Whisper's features of recordings.
 
-`PreparedAudio` is a recording with its features computed ahead of decoding (`prepare_audio`, which a
-transcription job runs in a background thread while the model decodes the batch before).
+Recordings prepared ahead of decoding (features and encoder output) are `mmgen.tasks.speech_recognition.prepared`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,19 +54,12 @@ def window_features(generator: Generator, waveforms: Sequence[np.ndarray]) -> li
     return [f if f is not None else whisper_features(generator, w) for f, w in zip(features, waveforms)]
 
 
-@dataclass(frozen=True)
-class PreparedAudio:
-    """A recording at the model's rate with its Whisper features (`prepare_audio`); `transcribe_many` takes it
-    as audio and skips the feature extractor."""
-
-    waveform: np.ndarray  # (samples,) float32 at the feature extractor's rate
-    features: torch.Tensor  # (1, mels, frames), as `whisper_features` gives them
-
-
-def prepare_audio(generator: Generator, waveforms: Sequence[np.ndarray]) -> list[PreparedAudio]:
-    """Recordings at the model's rate -> `PreparedAudio` (their features from `window_features`)."""
-    return [PreparedAudio(w, f) for w, f in zip(waveforms, window_features(generator, waveforms))]
+def one_window_batches(generator: Generator, waveforms: Sequence[np.ndarray], batch_size: int) -> list[list[int]]:
+    """The indices of the recordings that fit one window, in the batches Whisper decodes them in: ``batch_size``
+    at a time, in order (`transcribe_whisper`; `prepare_audio` encodes the same batches ahead)."""
+    rate = int(generator.components.feature_extractor.sampling_rate)
+    fits = [i for i, w in enumerate(waveforms) if len(w) / rate <= window_seconds(generator)]
+    return [fits[start:start + batch_size] for start in range(0, len(fits), batch_size)]
 
 
-__all__ = ["PreparedAudio", "frames_per_second", "prepare_audio", "whisper_features", "window_features",
-           "window_seconds"]
+__all__ = ["frames_per_second", "one_window_batches", "whisper_features", "window_features", "window_seconds"]

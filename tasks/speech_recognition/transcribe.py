@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mmgen.tasks.speech_recognition.features import PreparedAudio
+from mmgen.tasks.speech_recognition.prepared import PreparedAudio
 from mmgen.tasks.speech_recognition.transcript import Segment, Transcript, join_texts
 from mmgen.tasks.speech_recognition.whisper import transcribe_whisper
 from mmgen.tasks.speech_recognition.windowed import (
@@ -78,8 +78,8 @@ def transcribe(model_or_generator: Any, audio: Any, *, language: str | None = No
       model with ``processor=``.
     audio: a path, the bytes of a file, an array or tensor of samples (with ``sampling_rate=``),
       or a ``datasets`` Audio dict (`mmgen.inputs.files.audio.load_audio`); or a `PreparedAudio`
-      (`mmgen.tasks.speech_recognition.features.prepare_audio`: samples at the model's rate with
-      their features computed ahead).
+      (`mmgen.tasks.speech_recognition.prepared.prepare_audio`: samples at the model's rate with
+      their features, and Whisper's encoder output, computed ahead).
     language: Whisper's source language (``"en"``, ``"english"``, ``"<|en|>"``); None detects it.
     task: ``"transcribe"``, or ``"translate"`` (into English; Whisper only).
     return_timestamps: Whisper predicts timestamps and segments follow them; False decodes
@@ -135,6 +135,7 @@ def transcribe_many(model_or_generator: Any, audios: Sequence[Any], *, language:
     waveforms = [audio.waveform if isinstance(audio, PreparedAudio) else load_audio(audio, rate, source_rate=sampling_rate)
                  for audio in audios]
     features = [audio.features if isinstance(audio, PreparedAudio) else None for audio in audios]
+    encoded = [audio.encoded if isinstance(audio, PreparedAudio) else None for audio in audios]
     if initial_prompt is not None:
         options["prompt_ids"] = prompt_ids(generator, initial_prompt)
     if is_whisper(generator):
@@ -142,7 +143,7 @@ def transcribe_many(model_or_generator: Any, audios: Sequence[Any], *, language:
             generator, waveforms, language=language, task=task, return_timestamps=return_timestamps,
             word_timestamps=word_timestamps, batch_size=batch_size,
             windowed={"chunk_length_s": chunk_length_s, "stride_length_s": stride_length_s}, on_segment=on_segment,
-            features=features, **options)
+            features=features, encoded=encoded, **options)
     else:
         for name, value, allowed in (("language", language, None), ("task", task, "transcribe"),
                                      ("word_timestamps", word_timestamps, False)):

@@ -23,11 +23,13 @@ import numpy as np
 import torch
 from mmgen.tasks.speech_recognition.features import (
     frames_per_second,
+    one_window_batches,
     whisper_features,
     window_features,
     window_seconds,
 )
 from mmgen.tasks.speech_recognition.longform import LongFormResult, TokenSegment, Window, transcribe_long
+from mmgen.tasks.speech_recognition.prepared import EncodedWindow, encoded_batch
 from mmgen.tasks.speech_recognition.transcript import Segment
 from mmgen.tasks.speech_recognition.windowed import transcribe_windows
 from mmgen.tasks.speech_recognition.windows import cut_window
@@ -116,11 +118,13 @@ def transcribe_whisper(generator: Generator, waveforms: Sequence[np.ndarray], *,
                        return_timestamps: bool | None, word_timestamps: bool, batch_size: int,
                        windowed: dict[str, Any], on_segment: Callable[[int, Segment], None] | None = None,
                        features: Sequence[torch.Tensor | None] | None = None,
+                       encoded: Sequence[EncodedWindow | None] | None = None,
                        **options: Any) -> list[tuple[list[Segment], str | None]]:
     """(segments, language) of each recording (see the module docstring for the path taken).
 
     features: each recording's (1, mels, frames) features when computed ahead (`prepare_audio`), or
-    None where they are not (computed here, `window_features`).
+    None where they are not (computed here, `window_features`). encoded: each recording's encoder
+    output computed ahead (`prepare_audio`), used where its batch is the one decoded (`encoded_batch`).
 
     Recordings that fit one window are decoded ``batch_size`` at a time, each row with its own
     language and its own seeking; longer ones one by one.
@@ -138,16 +142,17 @@ def transcribe_whisper(generator: Generator, waveforms: Sequence[np.ndarray], *,
                           "without them (its vocabulary ends at <|notimestamps|>): pass return_timestamps=False.")
     rate = int(generator.components.feature_extractor.sampling_rate)
     durations = [len(w) / rate for w in waveforms]
-    fits = [i for i, d in enumerate(durations) if d <= window_seconds(generator)]
+    batches = one_window_batches(generator, waveforms, batch_size)
+    fits = [i for rows in batches for i in rows]
     features = list(features) if features is not None else [None] * len(waveforms)
+    encoded = list(encoded) if encoded is not None else [None] * len(waveforms)
     results: list[tuple[list[Segment], str | None] | None] = [None] * len(waveforms)
-    for start in range(0, len(fits), batch_size):
-        rows = fits[start:start + batch_size]
+    for rows in batches:
         missing = [i for i in rows if features[i] is None]
         for i, computed in zip(missing, window_features(generator, [waveforms[i] for i in missing])):
             features[i] = computed
         decoded = long_form(generator, torch.cat([features[i] for i in rows]), [durations[i] for i in rows],
-                            language=language, task=task,
+                            encoder_hidden=encoded_batch([encoded[i] for i in rows]), language=language, task=task,
                             return_timestamps=return_timestamps, word_timestamps=word_timestamps,
                             batch_size=batch_size, on_segment=_for_rows(on_segment, rows), **options)
         for i, result in zip(rows, decoded):
@@ -179,12 +184,13 @@ def _for_rows(on_segment: Callable[[int, Segment], None] | None,
 
 def long_form(generator: Generator, features: torch.Tensor, durations: Sequence[float], *, language: str | None,
               task: str, return_timestamps: bool, word_timestamps: bool, batch_size: int,
-              on_segment: Callable[[int, Segment], None] | None = None,
+              on_segment: Callable[[int, Segment], None] | None = None, encoder_hidden: torch.Tensor | None = None,
               **options: Any) -> list[tuple[list[Segment], str | None]]:
     """Sequential long-form decoding of a batch of recordings' features (rows of equal width);
-    ``on_segment(row, segment)`` as each window's segments are decoded."""
+    ``on_segment(row, segment)`` as each window's segments are decoded. encoder_hidden: (rows, positions,
+    d_model) the encoder's output on the rows' first window when computed ahead (`prepare_audio`)."""
     model = generator.model
-    detector = LanguageDetector(model, features)
+    detector = LanguageDetector(model, features, encoder_hidden)
     languages = resolve_languages(model, detector, language)
     multilingual = is_multilingual(model.generation_config)
     # Seconds per feature frame and per timestamp token (one encoder position): 0.01 and 0.02 for Whisper.

@@ -127,6 +127,7 @@ def test_a_batch_prepared_ahead_gives_each_image_its_row_and_the_same_captions(c
 
 
 def test_a_transcription_batch_prepared_ahead_has_each_recordings_own_features_and_the_same_records():
+    from mmgen.families.whisper_prompt import encode
     from mmgen.tasks.speech_recognition.features import whisper_features
 
     from mmgen.inputs.files import load_audio
@@ -139,5 +140,8 @@ def test_a_transcription_batch_prepared_ahead_has_each_recordings_own_features_a
     assert len(longer) > 5 * job.rate
     prepared = job.prepare(read)
     for recording, ready in zip(read, prepared):
-        assert torch.equal(ready.features, whisper_features(job.generator, recording.waveform))
+        assert torch.equal(ready.prepared.features, whisper_features(job.generator, recording.waveform))
+    fits = [prepared[i].prepared for i in (0, 1, 3)]  # encoded ahead together, as decoding batches them
+    assert prepared[2].prepared.encoded is None and [f.encoded.row for f in fits] == [0, 1, 2]
+    assert torch.equal(fits[0].encoded.batch, encode(job.generator.model, torch.cat([f.features for f in fits])))
     assert job.compute(prepared) == job.compute(read)

@@ -1,12 +1,14 @@
-"""Whisper's encoder runs once per window: language detection's pass is the first window's, and a model
-with one language needs no detection pass (the argmax over one candidate)."""
+"""Whisper's encoder runs once per window: language detection's pass is the first window's, a model
+with one language needs no detection pass (the argmax over one candidate), and a batch encoded ahead
+(`prepare_audio`, a job's prepare thread) is not encoded again."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from mmgen.tasks.speech_recognition import longform, transcribe_many
+from mmgen.tasks.speech_recognition import longform, prepared, transcribe_many
 from mmgen.tasks.speech_recognition import whisper as whisper_path
+from mmgen.tasks.speech_recognition.prepared import EncodedWindow, encoded_batch, prepare_audio
 from tiny_speech import RATE, audio, whisper
 
 import mmgen
@@ -26,6 +28,7 @@ def encoder_passes(monkeypatch):
 
     monkeypatch.setattr(whisper_prompt, "encode", counted)
     monkeypatch.setattr(longform, "encode", counted)
+    monkeypatch.setattr(prepared, "encode", counted)
     return windows
 
 
@@ -63,3 +66,47 @@ def test_a_model_with_one_language_detects_it_without_running_the_model(encoder_
     detector = whisper_prompt.LanguageDetector(model, features)
     assert detector().tolist() == whisper_prompt.detect_language(model, whisper_prompt.encode(model, features)).tolist()
     assert detector.encoder_hidden is None and encoder_passes == [2]  # the one pass is the reference's above
+
+
+CLIPS = [audio(8, 4), audio(3, 1), audio(45, 1), audio(6, 2), audio(5, 3)]  # the 45 s one: its own long-form path
+
+
+@pytest.fixture
+def decoded_windows(monkeypatch):
+    """The windows each `transcribe_long` call decodes, per row."""
+    windows = []
+    transcribe_long = whisper_path.transcribe_long
+
+    def kept(*args, **kwargs):
+        result = transcribe_long(*args, **kwargs)
+        windows.extend(len(row) for row in result.windows)
+        return result
+
+    monkeypatch.setattr(whisper_path, "transcribe_long", kept)
+    return windows
+
+
+def test_audio_prepared_ahead_decodes_without_encoding_its_first_windows_again(encoder_passes, decoded_windows):
+    expected = transcribe_many(whisper(), CLIPS, sampling_rate=RATE, batch_size=3)
+    ahead = prepare_audio(whisper(), CLIPS, batch_size=3)
+    assert [a.encoded is None for a in ahead] == [False, False, True, False, False]
+    assert encoder_passes[-2:] == [3, 1]  # the clips that fit one window, in the batches decoding takes them in
+    encoder_passes.clear(), decoded_windows.clear()
+    assert transcribe_many(whisper(), ahead, batch_size=3) == expected
+    assert sum(encoder_passes) == sum(decoded_windows) - 4  # every window but the four encoded ahead
+
+
+def test_an_encoder_output_is_used_only_by_the_batch_it_was_computed_on(encoder_passes, decoded_windows):
+    expected = transcribe_many(whisper(), CLIPS, sampling_rate=RATE, batch_size=2)
+    ahead = prepare_audio(whisper(), CLIPS, batch_size=3)
+    encoder_passes.clear(), decoded_windows.clear()
+    assert transcribe_many(whisper(), ahead, batch_size=2) == expected  # batches of 2: each encoded again
+    assert sum(encoder_passes) == sum(decoded_windows)
+    first, second, _, third, fourth = (a.encoded for a in ahead)
+    assert encoded_batch([first, second, third]) is first.batch
+    assert encoded_batch([first, second]) is None  # a part of the batch
+    assert encoded_batch([second, first, third]) is None  # its rows in another order
+    assert encoded_batch([first, second, EncodedWindow(third.batch.clone(), 2)]) is None  # another computation
+    assert encoded_batch([fourth]) is fourth.batch  # the last clip, a batch of its own
+    assert encoded_batch([first, second, third, fourth]) is None  # rows of two batches
+    assert encoded_batch([None]) is None and encoded_batch([first, second, None]) is None

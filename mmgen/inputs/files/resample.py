@@ -3,10 +3,10 @@
 The filter is torchaudio's default (``torchaudio.functional.resample``: a Hann-windowed sinc,
 ``lowpass_filter_width=6``, ``rolloff=0.99``), and two ways apply it:
 
-* ``torchaudio.functional.resample`` itself when the rates share a large factor (44100 -> 16000
-  is 441 -> 160): it builds one kernel per output phase over a whole input period, a
-  ``(b, a + 2 * width)`` tensor for ``a / b = rate_in / rate_out`` in lowest terms, and runs it
-  as a strided convolution;
+* torchaudio's resampler itself when the rates share a large factor (44100 -> 16000 is 441 ->
+  160): it builds one kernel per output phase over a whole input period, a ``(b, a + 2 * width)``
+  tensor for ``a / b = rate_in / rate_out`` in lowest terms, and runs it as a strided
+  convolution. The kernel is built once per pair of rates (`_torchaudio_resampler`);
 * a direct sum when that kernel would be large. For rates with a small gcd (a header saying
   44101 Hz, or 44056 Hz from NTSC video) torchaudio's kernel is 16000 x 44135 floats (2.8 GB)
   and it took 91 s for half a second of audio. Here each output sample reads only the
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchaudio.functional
+import torchaudio.transforms
 
 __all__ = ["input_span", "output_length", "resample", "resample_span"]
 
@@ -88,6 +88,15 @@ def _table(rate_in: int, rate_out: int) -> torch.Tensor:
     return (torch.special.sinc(t) * window * cutoff).to(torch.float32)
 
 
+@functools.lru_cache(maxsize=8)
+def _torchaudio_resampler(rate_in: int, rate_out: int) -> torchaudio.transforms.Resample:
+    """torchaudio's resampler for one pair of rates, its kernel built once: ``torchaudio.functional.resample``
+    builds it on every call, about half of resampling a 2 s clip from 22.05 to 16 kHz on one core. Built in
+    float32, as the functional form builds it for float32 samples, so the samples are the same bit for bit.
+    Its forward only reads the kernel: reader threads share it."""
+    return torchaudio.transforms.Resample(rate_in, rate_out, dtype=torch.float32)
+
+
 def output_length(input_length: int, rate_in: int, rate_out: int) -> int:
     """How many output samples ``input_length`` input samples give: ``ceil(L * rate_out / rate_in)``."""
     return -(-input_length * rate_out // rate_in)
@@ -131,7 +140,7 @@ def resample_span(samples: np.ndarray, first: int, rate_in: int, rate_out: int, 
     if plan.uses_torchaudio:
         # `start` is a whole number of periods, so output j of this piece is output start * b / a + j.
         offset = start // plan.a * plan.b
-        piece = torchaudio.functional.resample(torch.from_numpy(samples), rate_in, rate_out)
+        piece = _torchaudio_resampler(rate_in, rate_out)(torch.from_numpy(samples))
         return np.ascontiguousarray(piece[out_start - offset: out_stop - offset].numpy())
     return _direct_sum(samples, start, plan, _table(rate_in, rate_out), out_start, out_stop)
 
@@ -161,5 +170,5 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     if rate_in == rate_out:
         return np.ascontiguousarray(samples)
     if _plan(rate_in, rate_out).uses_torchaudio:
-        return np.ascontiguousarray(torchaudio.functional.resample(torch.from_numpy(samples), rate_in, rate_out).numpy())
+        return np.ascontiguousarray(_torchaudio_resampler(rate_in, rate_out)(torch.from_numpy(samples)).numpy())
     return resample_span(samples, 0, rate_in, rate_out, 0, output_length(len(samples), rate_in, rate_out))
