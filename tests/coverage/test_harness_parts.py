@@ -3,10 +3,15 @@ cause grouping. Fast; not marked ``coverage``."""
 
 from __future__ import annotations
 
+import time
+
+import architectures
+import isolated_runner
 import placeholder_prompts
 import report
 import special_ids
 import tiny_configs
+import torch
 
 
 def test_a_layer_pattern_keeps_one_layer_of_each_kind_and_lists_follow():
@@ -68,3 +73,30 @@ def test_the_readme_table_is_the_one_generated_from_the_baseline():
     # the table lists every class of the baseline once
     listed = [line.split(" | ")[1] for line in block.split("<details>")[1].splitlines() if line.startswith("| ")][1:]
     assert sorted(listed) == sorted(r["class_name"] for r in rows)
+
+
+def _holding(megabytes: int):
+    """A stand-in for `check_architecture`: allocates ``megabytes`` of its own, then reports greedy as passing."""
+    def check(arch, strategies):
+        held = torch.ones(megabytes * 2**20 // 4)  # touched, so resident
+        time.sleep(2.5)  # the runner samples memory about once a second
+        yield {"stage": "greedy", "status": "pass", "cause": str(held.numel())}
+    return check
+
+
+def _run_one(check, monkeypatch) -> list[dict]:
+    monkeypatch.setattr(isolated_runner, "check_architecture", check)
+    arch = architectures.Architecture("GPT2LMHeadModel", "gpt2", "decoder-only text", ("CAUSAL_LM",))
+    results: list[list[dict]] = []
+    isolated_runner.run_isolated([arch], lambda a, records: results.append(records), strategies=("greedy",),
+                                 memory_limit_gb=0.25)
+    return results[0]
+
+
+def test_the_memory_limit_counts_what_the_child_allocates_not_what_it_shares_with_the_parent(monkeypatch):
+    parent_ballast = torch.ones(2**30 // 4)  # 1 GiB the forked child maps but does not own
+    assert [r["status"] for r in _run_one(_holding(16), monkeypatch)] == ["pass"]
+    over = _run_one(_holding(600), monkeypatch)
+    assert over[-1]["status"] == isolated_runner.MEMORY
+    assert float(over[-1]["cause"].split()[0]) > 0.25
+    del parent_ballast
