@@ -79,9 +79,9 @@ class _Running:
         """The child's own resident memory (its private pages, from /proc; 0 where there is none).
 
         A forked child maps the parent's pages too, so its whole resident set grows with whatever the
-        test process holds from the tests before it (BltForCausalLM: 3.3 GB resident forked from a
-        small parent, 5.4 GB from one holding 2 GB more, 2.9-3.0 GB private in both): only the pages
-        it alone holds say what the model it builds costs.
+        test process holds from the tests before it (BltForCausalLM with its default hash embeddings:
+        3.3 GB resident forked from a small parent, 5.4 GB from one holding 2 GB more, 2.9-3.0 GB
+        private in both): only the pages it alone holds say what the model it builds costs.
         """
         try:
             with open(f"/proc/{self.process.pid}/smaps_rollup") as rollup:
