@@ -15,7 +15,8 @@ everything else in float32. "mmgen int8" is ``mmgen.quantize(model, "int8")`` (a
 (one scale per output row) of every linear layer of at least 2**17 weights, the output layer
 included, with the activations quantized on the fly by torch's FBGEMM kernels; the rest float32;
 "mmgen prepacked" is ``mmgen.prepack(model)`` (a copy): float32, every linear layer of at least 2**17
-weights held in oneDNN's blocked layout (mmgen.runtime.packed_linear), no compilation;
+weights held in oneDNN's blocked layout (mmgen.runtime.packed_linear), no compilation; "mmgen prepacked
+compiled" that copy with ``cache="static", compile=True`` (the products stay oneDNN's, as a custom operator);
 "mmgen compiled" is float32 with ``cache="static", compile=True``; "mmgen max-autotune" float32 with
 ``compile="max-autotune"`` (frozen weights, each matrix product autotuned between inductor's C++ GEMM
 template and MKL: mmgen.core.compiled); "mmgen int8 compiled" adds ``compile=True`` (its warm-up run
@@ -238,6 +239,13 @@ def mmgen_prepacked(case: Case) -> torch.Tensor:
     return mmgen.generate(prepacked_copy(case.checkpoint.model), **case.inputs, **case.options).new_tokens
 
 
+def mmgen_prepacked_compiled(case: Case) -> torch.Tensor:
+    """float32 in oneDNN's blocked layout with a static cache and ``compile=True`` (its products stay oneDNN's
+    custom operator; the warm-up run compiles)."""
+    return mmgen.generate(prepacked_copy(case.checkpoint.model), **case.inputs, **case.options, cache="static",
+                          compile=True).new_tokens
+
+
 def mmgen_int8(case: Case) -> torch.Tensor:
     return mmgen.generate(int8_copy(case.checkpoint.model), **case.inputs, **case.options).new_tokens
 
@@ -294,6 +302,7 @@ ENGINES: dict[str, Engine] = {
     "model.generate": transformers_generate,
     "mmgen": mmgen_generate,
     "mmgen prepacked": mmgen_prepacked,
+    "mmgen prepacked compiled": mmgen_prepacked_compiled,
     "mmgen compiled": mmgen_compiled,
     "mmgen max-autotune": mmgen_max_autotune,
     "mmgen int8": mmgen_int8,
