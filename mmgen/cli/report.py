@@ -86,6 +86,10 @@ def show_log_messages(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     handler.setLevel(level)
     logger.setLevel(level)
+    # Importing some of transformers' model modules (mmgen's families import them) probes the hub for its
+    # attention kernels; with HF_HUB_OFFLINE=1 the `kernels` package then warns, once per kernel, that it
+    # skips a publisher check: about kernels no command loads, so shown with --verbose only.
+    logging.getLogger("kernels").setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
 __all__ = ["fail", "failure_line", "finish", "print_failures", "say", "show_log_messages", "summary"]

@@ -125,3 +125,17 @@ def test_lines_typed_on_a_terminal_are_answered_one_by_one(tmp_path):
         if process.poll() is None:
             process.kill()
         os.close(controller)
+
+
+def test_an_offline_command_prints_its_results_and_no_hub_kernel_notices(tmp_path):
+    """With HF_HUB_OFFLINE=1 (the README's offline use), transformers' import-time probe of the hub's attention
+    kernels made the `kernels` package print a "Skipping publisher trust check" line per kernel."""
+    sources = tmp_path / "en.txt"
+    sources.write_text("she has four hundred and six grey boats\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "mmgen", "translate", "--model", "demo/translate", str(sources),
+                           "--threads", "1"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "elle a quatre cent six bateaux gris"
+    assert "publisher trust" not in done.stderr and "kernels-community" not in done.stderr, done.stderr
