@@ -3,6 +3,8 @@
 - `quantize` (``quantize.py``, on `Int8Linear` in ``int8_linear.py``): ``mmgen.quantize(model, "int8")``.
 - `prepack` (``prepack.py``, on `PackedLinear` in ``packed_linear.py``): ``mmgen.prepack(model)``, float32
   weights in the layout the CPU's kernels stream fastest at decode shapes (oneDNN's blocked layout).
+- ``linear_layers.py``: what both share: which linear layers they replace, how, and the float32 CPU
+  model they start from.
 - ``threads.py``: `choose_threads` (the rule: the model's size, the machine's cores and load),
   `configure_threads` (sets torch's intra-op threads to it), `use_threads` (a count for a block) and
   `check_threads` (the ``threads=`` option of ``mmgen.load``: ``"auto"``, a count or None).

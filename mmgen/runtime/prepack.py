@@ -26,10 +26,9 @@ import logging
 
 import torch
 from torch import nn
-from transformers.pytorch_utils import Conv1D
 
+from mmgen.runtime.linear_layers import held_weights, layers_of, off_cpu_or_float32, swap_linear_layers
 from mmgen.runtime.packed_linear import PackedLinear, PrepackError
-from mmgen.runtime.quantize import is_target, replace
 
 logger = logging.getLogger("mmgen")
 
@@ -58,15 +57,10 @@ def prepack(model: nn.Module, *, minimum_size: int = MINIMUM_SIZE) -> nn.Module:
       and the model cannot be saved (``state_dict`` raises): save the plain model and prepack after loading.
     """
     check_packable(model)
-    targets = [(name, module) for name, module in model.named_modules() if is_target(module, minimum_size)]
-    for name, module in targets:
-        weight = module.weight.t() if isinstance(module, Conv1D) else module.weight  # (out, in)
-        replace(model, name, PackedLinear.from_dense(weight, module.bias))
-    if targets:
-        weights = sum(layer.in_features * layer.out_features for _, layer in packed_modules(model))
-        logger.info("prepack: %d linear layers packed (%.1fM weights); smaller ones stay as they are", len(targets),
-                    weights / 1e6)
-    elif not packed_modules(model):
+    if swapped := swap_linear_layers(model, minimum_size, PackedLinear.from_dense):
+        logger.info("prepack: %d linear layers packed (%.1fM weights); smaller ones stay as they are",
+                    swapped, held_weights(model, PackedLinear) / 1e6)
+    elif not packed_layers(model):
         logger.warning("prepack: no linear layer of this model has %d weights or more, so it stays as it is (below "
                        "that size the packed kernel's fixed cost exceeds the product; mmgen.prepack(model, "
                        "minimum_size=0) packs them anyway).", minimum_size)
@@ -78,21 +72,15 @@ def check_packable(model: nn.Module) -> None:
     if not torch.backends.mkldnn.is_available():
         raise PrepackError("mmgen.prepack runs oneDNN's kernels, and this build of torch has none "
                            "(torch.backends.mkldnn.is_available() is False): run the model unpacked.")
-    tensors = list(model.parameters()) + list(model.buffers())
-    devices = sorted({str(t.device) for t in tensors if t.device.type != "cpu"})
-    if devices:
-        raise PrepackError(f"mmgen.prepack lays weights out for the CPU's kernels; the model is on {devices[0]}. "
+    device, dtype = off_cpu_or_float32(model)
+    if device:
+        raise PrepackError(f"mmgen.prepack lays weights out for the CPU's kernels; the model is on {device}. "
                            "Move it first (model.to('cpu')), or leave it unpacked on the GPU.")
-    dtypes = sorted({str(t.dtype) for t in tensors if t.is_floating_point() and t.dtype != torch.float32})
-    if dtypes:
-        raise PrepackError(f"mmgen.prepack packs float32 weights; the model has {dtypes[0]}. "
+    if dtype:
+        raise PrepackError(f"mmgen.prepack packs float32 weights; the model has {dtype}. "
                            "Load it in float32 (dtype=torch.float32) or call model.float() first.")
-
-
-def packed_modules(model: nn.Module) -> list[tuple[str, PackedLinear]]:
-    return [(name, module) for name, module in model.named_modules() if isinstance(module, PackedLinear)]
 
 
 def packed_layers(model: nn.Module) -> list[str]:
     """The qualified names of ``model``'s packed layers, in module order (empty for a plain model)."""
-    return [name for name, _ in packed_modules(model)]
+    return [name for name, _ in layers_of(model, PackedLinear)]

@@ -29,9 +29,9 @@ import logging
 
 import torch
 from torch import nn
-from transformers.pytorch_utils import Conv1D
 
 from mmgen.runtime.int8_linear import Int8Linear
+from mmgen.runtime.linear_layers import held_weights, layers_of, off_cpu_or_float32, swap_linear_layers
 
 logger = logging.getLogger("mmgen")
 
@@ -72,15 +72,10 @@ def quantize(model: nn.Module, scheme: str = "int8", *, minimum_size: int = MINI
     if scheme not in SCHEMES:
         raise QuantizationError(f"Unknown quantization scheme {scheme!r}; mmgen.quantize knows {', '.join(SCHEMES)}.")
     check_quantizable(model)
-    targets = [(name, module) for name, module in model.named_modules() if is_target(module, minimum_size)]
-    for name, module in targets:
-        weight = module.weight.t() if isinstance(module, Conv1D) else module.weight  # (out, in)
-        replace(model, name, Int8Linear.from_float(weight, module.bias))
-    if targets:
-        weights = sum(layer.in_features * layer.out_features for _, layer in int8_modules(model))
-        logger.info("int8: %d linear layers quantized (%.1fM weights); smaller ones stay float32", len(targets),
-                    weights / 1e6)
-    elif not int8_modules(model):
+    if swapped := swap_linear_layers(model, minimum_size, Int8Linear.from_float):
+        logger.info("int8: %d linear layers quantized (%.1fM weights); smaller ones stay float32",
+                    swapped, held_weights(model, Int8Linear) / 1e6)
+    elif not layers_of(model, Int8Linear):
         logger.warning("int8: no linear layer of this model has %d weights or more, so it stays float32 (below that "
                        "size the int8 kernel is slower than the float32 product; mmgen.quantize(model, 'int8', "
                        "minimum_size=0) quantizes them anyway).", minimum_size)
@@ -89,14 +84,12 @@ def quantize(model: nn.Module, scheme: str = "int8", *, minimum_size: int = MINI
 
 def check_quantizable(model: nn.Module) -> None:
     """Raise `QuantizationError` unless every tensor of ``model`` is on the CPU and every float one float32."""
-    tensors = list(model.parameters()) + list(model.buffers())
-    devices = sorted({str(t.device) for t in tensors if t.device.type != "cpu"})
-    if devices:
-        raise QuantizationError(f"int8 quantization runs on the CPU (FBGEMM kernels); the model is on {devices[0]}. "
+    device, dtype = off_cpu_or_float32(model)
+    if device:
+        raise QuantizationError(f"int8 quantization runs on the CPU (FBGEMM kernels); the model is on {device}. "
                                 "Move it first (model.to('cpu')), or leave it unquantized on the GPU.")
-    dtypes = sorted({str(t.dtype) for t in tensors if t.is_floating_point() and t.dtype != torch.float32})
-    if dtypes:
-        raise QuantizationError(f"int8 quantization starts from float32 weights; the model has {dtypes[0]}. "
+    if dtype:
+        raise QuantizationError(f"int8 quantization starts from float32 weights; the model has {dtype}. "
                                 "Load it in float32 (dtype=torch.float32) or call model.float() first.")
     engine = torch.backends.quantized.engine
     if engine not in KERNEL_ENGINES:
@@ -107,21 +100,6 @@ def check_quantizable(model: nn.Module) -> None:
                                 f"{fix}.")
 
 
-def is_target(module: nn.Module, minimum_size: int) -> bool:
-    """An ``nn.Linear`` or ``Conv1D`` (exact types: a subclass may do more than a product) of at least ``minimum_size``."""
-    return type(module) in (nn.Linear, Conv1D) and module.weight.numel() >= minimum_size
-
-
-def replace(model: nn.Module, name: str, layer: nn.Module) -> None:
-    """Put ``layer`` where ``model.get_submodule(name)`` is."""
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name), child, layer)
-
-
-def int8_modules(model: nn.Module) -> list[tuple[str, Int8Linear]]:
-    return [(name, module) for name, module in model.named_modules() if isinstance(module, Int8Linear)]
-
-
 def int8_layers(model: nn.Module) -> list[str]:
     """The qualified names of ``model``'s int8 layers, in module order (empty for a float model)."""
-    return [name for name, _ in int8_modules(model)]
+    return [name for name, _ in layers_of(model, Int8Linear)]

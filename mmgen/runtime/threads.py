@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from mmgen.runtime.int8_linear import Int8Linear
+from mmgen.runtime.linear_layers import held_weights
 from mmgen.runtime.packed_linear import PackedLinear
 
 logger = logging.getLogger("mmgen")
@@ -80,8 +81,7 @@ def thread_count(parameters: int, cores: int, load: float) -> int:
 
 def model_parameters(model: nn.Module) -> int:
     """The model's weights: its parameters and its int8 and prepacked layers' weights (which are not parameters)."""
-    held = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, (Int8Linear, PackedLinear)))
-    return sum(p.numel() for p in model.parameters()) + held
+    return sum(p.numel() for p in model.parameters()) + held_weights(model, (Int8Linear, PackedLinear))
 
 
 def machine_cores() -> int:
