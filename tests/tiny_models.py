@@ -57,3 +57,26 @@ def prompts(batch: int = 3, seed: int = 1, lengths: tuple[int, ...] = (7, 4, 6),
         ids[row, span] = tokens
         mask[row, span] = 1
     return ids, mask
+
+
+def sized_gpt2(vocab: int = VOCAB, width: int = 32, seed: int = 0) -> T.GPT2LMHeadModel:
+    """A seeded two-layer GPT-2 (its projections are ``Conv1D``s, its output layer tied to the embeddings) of
+    ``vocab`` tokens and ``width``, for the layer transforms' size rules (`mmgen.quantize`, `mmgen.prepack`)."""
+    torch.manual_seed(seed)
+    config = T.GPT2Config(vocab_size=vocab, n_embd=width, n_layer=2, n_head=2, n_positions=64, bos_token_id=BOS,
+                          eos_token_id=EOS, pad_token_id=PAD)
+    return T.GPT2LMHeadModel(config).eval()
+
+
+def conv1d_probes(model: torch.nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each ``Conv1D`` of ``model`` by name -> (a random (3, in) input, the layer's output on it now), to check a
+    layer that replaces it. ``Conv1D``'s weight is (in, out): its input width is ``weight.shape[0]``."""
+    from transformers.pytorch_utils import Conv1D
+
+    probes = {}
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, Conv1D):
+                x = torch.randn(3, module.weight.shape[0])
+                probes[name] = (x, module(x))
+    return probes

@@ -8,10 +8,8 @@ import pickle
 
 import pytest
 import torch
-import transformers as T
-from tiny_models import ENCODER_DECODER, prompts, tiny_model
+from tiny_models import ENCODER_DECODER, conv1d_probes, prompts, sized_gpt2, tiny_model
 from tiny_speech import seeded_whisper
-from transformers.pytorch_utils import Conv1D
 
 import mmgen
 from mmgen.runtime import PackedLinear, PrepackError, packed_layers, prepack
@@ -19,13 +17,6 @@ from mmgen.runtime.packed_linear import MIN_ROWS
 from mmgen.runtime.prepack import MINIMUM_SIZE
 
 GREEDY = {"max_new_tokens": 10, "do_sample": False}
-
-
-def gpt2(vocab: int = 96, width: int = 32, seed: int = 0) -> T.GPT2LMHeadModel:
-    torch.manual_seed(seed)
-    config = T.GPT2Config(vocab_size=vocab, n_embd=width, n_layer=2, n_head=2, n_positions=64, bos_token_id=1,
-                          eos_token_id=2, pad_token_id=0)
-    return T.GPT2LMHeadModel(config).eval()
 
 
 @pytest.mark.parametrize("rows", [1, 2, MIN_ROWS - 1, MIN_ROWS, 9, 300])
@@ -54,21 +45,17 @@ def test_leading_dimensions_and_strided_inputs_are_kept():
 
 
 def test_gpt2_conv1d_and_the_tied_output_layer_are_packed_and_the_embeddings_stay():
-    model = gpt2()
-    conv1d = {name: module for name, module in model.named_modules() if isinstance(module, Conv1D)}
+    model = sized_gpt2()
+    probes = conv1d_probes(model)
     embeddings = model.transformer.wte.weight.detach().clone()
     assert model.lm_head.weight is model.transformer.wte.weight  # tied before
-    # Conv1D's weight is (in, out): its input width is weight.shape[0]
-    inputs_of = {name: torch.randn(3, module.weight.shape[0]) for name, module in conv1d.items()}
-    with torch.no_grad():
-        expected = {name: module(inputs_of[name]) for name, module in conv1d.items()}
 
     assert prepack(model, minimum_size=0) is model  # in place
-    assert packed_layers(model) == [*conv1d, "lm_head"]
-    for name, x in inputs_of.items():
+    assert packed_layers(model) == [*probes, "lm_head"]
+    for name, (x, expected) in probes.items():
         layer = model.get_submodule(name)
         assert isinstance(layer, PackedLinear)
-        assert torch.allclose(layer(x), expected[name], atol=1e-5), name
+        assert torch.allclose(layer(x), expected, atol=1e-5), name
     # the embeddings keep their dense weight; the output layer multiplies by a packed copy of it
     assert torch.equal(model.transformer.wte.weight, embeddings)
     assert torch.equal(model.lm_head.weight(), embeddings)
@@ -79,14 +66,14 @@ def test_gpt2_conv1d_and_the_tied_output_layer_are_packed_and_the_embeddings_sta
 
 
 def test_the_default_rule_packs_only_layers_of_minimum_size():
-    model = gpt2(vocab=4096, width=32)  # lm_head: 32 x 4096 = 2**17 weights; the blocks' are far smaller
+    model = sized_gpt2(vocab=4096, width=32)  # lm_head: 32 x 4096 = 2**17 weights; the blocks' are far smaller
     assert model.lm_head.weight.numel() == MINIMUM_SIZE
     prepack(model)
     assert packed_layers(model) == ["lm_head"]
 
 
 def test_a_model_with_no_layer_large_enough_stays_as_it_is_with_a_warning(caplog):
-    model = gpt2()
+    model = sized_gpt2()
     with caplog.at_level("WARNING", logger="mmgen"):
         prepack(model)
     assert packed_layers(model) == []
@@ -129,7 +116,7 @@ def test_whisper_greedy_tokens_equal_the_plain_models():
 
 def test_a_wider_model_keeps_its_tokens_and_its_logits_within_1e_4():
     """768 wide: oneDNN's blocked kernels sum in another order than F.linear, so the logits move by float rounding."""
-    plain = gpt2(vocab=512, width=768)
+    plain = sized_gpt2(vocab=512, width=768)
     packed = prepack(copy.deepcopy(plain))
     assert len(packed_layers(packed)) == 9  # 4 Conv1D per block, the output layer
     ids, mask = prompts(batch=3)
@@ -144,14 +131,14 @@ def test_a_wider_model_keeps_its_tokens_and_its_logits_within_1e_4():
 
 
 def test_packing_twice_changes_nothing():
-    model = prepack(gpt2(), minimum_size=0)
+    model = prepack(sized_gpt2(), minimum_size=0)
     layers = [model.get_submodule(name) for name in packed_layers(model)]
     assert prepack(model, minimum_size=0) is model
     assert [model.get_submodule(name) for name in packed_layers(model)] == layers
 
 
 def test_a_copy_and_a_pickle_repack_the_same_weights():
-    model = prepack(gpt2(), minimum_size=0)
+    model = prepack(sized_gpt2(), minimum_size=0)
     ids, mask = prompts()
     expected = mmgen.generate(model, input_ids=ids, attention_mask=mask, **GREEDY).sequences
     for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
@@ -161,27 +148,27 @@ def test_a_copy_and_a_pickle_repack_the_same_weights():
 
 
 def test_a_packed_model_refuses_to_be_saved(tmp_path):
-    model = prepack(gpt2(), minimum_size=0)
+    model = prepack(sized_gpt2(), minimum_size=0)
     with pytest.raises(RuntimeError, match="save the unpacked model"):
         model.save_pretrained(tmp_path)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_is_refused_before_any_layer_changes(dtype):
-    model = gpt2().to(dtype)
+    model = sized_gpt2().to(dtype)
     with pytest.raises(PrepackError, match=f"{dtype!s}.*model.float()"):
         prepack(model, minimum_size=0)
     assert packed_layers(model) == []
 
 
 def test_a_model_off_the_cpu_is_refused():
-    model = gpt2().to("meta")  # a device other than the CPU, as a CUDA model would be
+    model = sized_gpt2().to("meta")  # a device other than the CPU, as a CUDA model would be
     with pytest.raises(PrepackError, match="CPU.*meta"):
         prepack(model)
 
 
 def test_a_packed_layer_cast_afterwards_says_what_to_do():
-    model = prepack(gpt2(), minimum_size=0).to(torch.bfloat16)  # the embeddings cast, the packed layers not
+    model = prepack(sized_gpt2(), minimum_size=0).to(torch.bfloat16)  # the embeddings cast, the packed layers not
     ids, mask = prompts()
     with pytest.raises(PrepackError, match="float32 inputs on the CPU; it got torch.bfloat16"):
         model(input_ids=ids, attention_mask=mask)
@@ -189,7 +176,7 @@ def test_a_packed_layer_cast_afterwards_says_what_to_do():
 
 def test_packed_layers_compile_into_one_graph():
     """Under torch.compile the packed layers are a custom operator: fullgraph=True traces the whole forward."""
-    model = prepack(gpt2(), minimum_size=0)
+    model = prepack(sized_gpt2(), minimum_size=0)
     ids, mask = prompts()
     with torch.inference_mode():
         eager = model(input_ids=ids, attention_mask=mask, use_cache=False).logits

@@ -8,20 +8,12 @@ import gc
 
 import pytest
 import torch
-import transformers as T
-from tiny_models import ENCODER_DECODER, prompts, tiny_model
+from tiny_models import ENCODER_DECODER, conv1d_probes, prompts, sized_gpt2, tiny_model
 from transformers.pytorch_utils import Conv1D
 
 import mmgen
 from mmgen.runtime import Int8Linear, QuantizationError, int8_layers, quantize
 from mmgen.runtime.quantize import MINIMUM_SIZE
-
-
-def gpt2(vocab: int = 96, width: int = 32, seed: int = 0) -> T.GPT2LMHeadModel:
-    torch.manual_seed(seed)
-    config = T.GPT2Config(vocab_size=vocab, n_embd=width, n_layer=2, n_head=2, n_positions=64, bos_token_id=1,
-                          eos_token_id=2, pad_token_id=0)
-    return T.GPT2LMHeadModel(config).eval()
 
 
 def test_an_int8_layer_multiplies_by_its_per_row_quantized_weight():
@@ -43,21 +35,17 @@ def test_an_int8_layer_multiplies_by_its_per_row_quantized_weight():
 
 
 def test_gpt2_conv1d_and_the_tied_output_layer_become_int8_and_the_embeddings_stay_float32():
-    model = gpt2()
-    conv1d = {name: module for name, module in model.named_modules() if isinstance(module, Conv1D)}
+    model = sized_gpt2()
+    probes = conv1d_probes(model)
     embeddings = model.transformer.wte.weight.detach().clone()
     assert model.lm_head.weight is model.transformer.wte.weight  # tied before
-    # Conv1D's weight is (in, out): its input width is weight.shape[0]
-    inputs_of = {name: torch.randn(3, module.weight.shape[0]) for name, module in conv1d.items()}
-    with torch.no_grad():
-        expected = {name: module(inputs_of[name]) for name, module in conv1d.items()}
 
     assert quantize(model, "int8", minimum_size=0) is model  # in place
-    assert int8_layers(model) == [*conv1d, "lm_head"]
-    for name, x in inputs_of.items():
+    assert int8_layers(model) == [*probes, "lm_head"]
+    for name, (x, expected) in probes.items():
         layer = model.get_submodule(name)
         assert isinstance(layer, Int8Linear)
-        assert (layer(x) - expected[name]).abs().max() < 0.05 * expected[name].abs().max() + 1e-3, name
+        assert (layer(x) - expected).abs().max() < 0.05 * expected.abs().max() + 1e-3, name
     assert model.transformer.wte.weight.dtype == torch.float32
     assert torch.equal(model.transformer.wte.weight, embeddings)
     # the output layer multiplies by the embeddings, quantized
@@ -65,7 +53,7 @@ def test_gpt2_conv1d_and_the_tied_output_layer_become_int8_and_the_embeddings_st
 
 
 def test_the_default_rule_quantizes_only_layers_of_minimum_size():
-    model = gpt2(vocab=4096, width=32)  # lm_head: 32 x 4096 = 2**17 weights; the blocks' are far smaller
+    model = sized_gpt2(vocab=4096, width=32)  # lm_head: 32 x 4096 = 2**17 weights; the blocks' are far smaller
     assert model.lm_head.weight.numel() == MINIMUM_SIZE
     quantize(model, "int8")
     assert int8_layers(model) == ["lm_head"]
@@ -97,7 +85,7 @@ def test_int8_logits_stay_close_to_float32():
 
 
 def test_quantizing_twice_changes_nothing_and_the_float_weights_are_gone():
-    model = quantize(gpt2(), "int8", minimum_size=0)
+    model = quantize(sized_gpt2(), "int8", minimum_size=0)
     layers = [model.get_submodule(name) for name in int8_layers(model)]
     assert quantize(model, "int8", minimum_size=0) is model
     assert [model.get_submodule(name) for name in int8_layers(model)] == layers
@@ -108,28 +96,28 @@ def test_quantizing_twice_changes_nothing_and_the_float_weights_are_gone():
 
 
 def test_a_quantized_model_refuses_to_be_saved(tmp_path):
-    model = quantize(gpt2(), "int8", minimum_size=0)
+    model = quantize(sized_gpt2(), "int8", minimum_size=0)
     with pytest.raises(RuntimeError, match="save the float32 model"):
         model.save_pretrained(tmp_path)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_is_refused_before_any_layer_changes(dtype):
-    model = gpt2().to(dtype)
+    model = sized_gpt2().to(dtype)
     with pytest.raises(QuantizationError, match=f"{str(dtype)}.*model.float()"):
         quantize(model, "int8", minimum_size=0)
     assert int8_layers(model) == []
 
 
 def test_a_model_off_the_cpu_is_refused():
-    model = gpt2().to("meta")  # a device other than the CPU, as a CUDA model would be
+    model = sized_gpt2().to("meta")  # a device other than the CPU, as a CUDA model would be
     with pytest.raises(QuantizationError, match="on the CPU.*meta"):
         quantize(model, "int8")
 
 
 def test_an_unknown_scheme_is_refused():
     with pytest.raises(QuantizationError, match="'int4'.*int8"):
-        quantize(gpt2(), "int4")
+        quantize(sized_gpt2(), "int4")
 
 
 def test_another_quantized_engine_is_refused_with_the_setting_that_fixes_it():
@@ -139,7 +127,7 @@ def test_another_quantized_engine_is_refused_with_the_setting_that_fixes_it():
     torch.backends.quantized.engine = "qnnpack"
     try:
         with pytest.raises(QuantizationError, match="'qnnpack'.*torch.backends.quantized.engine = 'x86'"):
-            quantize(gpt2(), "int8")
+            quantize(sized_gpt2(), "int8")
     finally:
         torch.backends.quantized.engine = engine
 
@@ -151,7 +139,7 @@ def test_the_public_name():
 def test_int8_layers_compile_into_one_graph():
     """Under torch.compile the int8 layers are a custom operator, not a graph break: fullgraph=True traces the
     whole forward, and the logits are the eager ones (up to float rounding of the fused float ops)."""
-    model = quantize(gpt2(), "int8", minimum_size=0)
+    model = quantize(sized_gpt2(), "int8", minimum_size=0)
     ids, mask = prompts()
     with torch.inference_mode():
         eager = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
