@@ -116,10 +116,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -127,99 +125,11 @@ from pathlib import Path
 import soundfile as sf
 import torch
 import torchaudio
+from cpu_clock import CpuClock, TimedTask
+from job_inputs import make_clips, make_images
 
 import mmgen
-from mmgen.demo.data import scenes, speech
 from mmgen.jobs import CaptionJob, GenerateJob, JobTask, TranscribeJob, run
-
-SIDES = (48, 64, 96, 160, 256, 400, 640, 1024, 1600)
-
-
-# -- data ------------------------------------------------------------------------------------------
-
-def make_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
-    rng = random.Random(seed)
-    paths = []
-    for n, scene in enumerate(scenes.scenes(count, seed=seed)):
-        side = rng.choice(SIDES)
-        size = (side, max(16, int(side * rng.uniform(0.6, 1.5))))
-        path = folder / f"img{n:04d}.{'png' if n % 2 else 'jpg'}"
-        scenes.render(scene).resize(size).save(path, quality=92) if path.suffix == ".jpg" else \
-            scenes.render(scene).resize(size).save(path)
-        paths.append(path)
-    return paths
-
-
-def make_clips(folder: Path, count: int, seed: int = 0) -> tuple[list[Path], list[str]]:
-    rng = random.Random(seed)
-    texts = speech.utterances(count * 2, seed=seed)
-    voices = [speech.random_voice(rng) for _ in texts]
-    audio = speech.synthesize_many(texts, voices, sampling_rate=22050, jobs=2)
-    kept = [(t, a) for t, a in zip(texts, audio) if len(a) <= 4.5 * 22050][:count]
-    paths, said = [], []
-    for n, (text, clip) in enumerate(kept):
-        if n % 2:
-            path = folder / f"clip{n:03d}.flac"
-            sf.write(path, torchaudio.functional.resample(torch.from_numpy(clip), 22050, 44100).numpy(), 44100)
-        else:
-            path = folder / f"clip{n:03d}.wav"
-            sf.write(path, clip, 22050)
-        paths.append(path)
-        said.append(text)
-    return paths, said
-
-
-# -- CPU accounting --------------------------------------------------------------------------------
-
-class CpuClock:
-    """CPU seconds of the threads that ran inside ``with clock:`` blocks (``time.thread_time``), summed.
-
-    CPU time, unlike wall time, does not depend on what else the machine runs: it gives the
-    critical path a dedicated machine would see.
-    """
-
-    def __init__(self):
-        self.seconds = 0.0
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    def __enter__(self):
-        self._local.start = time.thread_time()
-
-    def __exit__(self, *exc):
-        spent = time.thread_time() - self._local.start
-        with self._lock:
-            self.seconds += spent
-
-
-class TimedTask(JobTask):
-    """A job task measuring the CPU time of its reads (reader threads), prepares (the prepare thread, where the
-    task has ``prepare``) and computes (main thread)."""
-
-    def __init__(self, inner: JobTask):
-        self.inner, self.reads, self.computes, self.prepares = inner, CpuClock(), CpuClock(), CpuClock()
-        if hasattr(inner, "prepare"):
-            self.prepare = self._prepare
-        self.name, self.source, self.extensions, self.fields = inner.name, inner.source, inner.extensions, inner.fields
-
-    def setup(self):
-        self.inner.setup()
-
-    def read_item(self, item):
-        with self.reads:
-            return self.inner.read_item(item)
-
-    def length(self, value):
-        return self.inner.length(value)
-
-    def _prepare(self, values):
-        with self.prepares:
-            return self.inner.prepare(values)
-
-    def compute(self, values):
-        with self.computes:
-            return self.inner.compute(values)
-
 
 # -- plain loops -----------------------------------------------------------------------------------
 
