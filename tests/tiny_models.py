@@ -31,9 +31,20 @@ CONFIGS = {
                                                         pad_token_id=PAD, eos_token_id=EOS)),
     "mbart": lambda: (T.MBartForConditionalGeneration, T.MBartConfig(vocab_size=VOCAB, decoder_start_token_id=EOS,
                                                                      **_SMALL_ENC_DEC, **_SPECIAL)),
+    # ALiBi built from the 2D mask (BLOOM), and a hybrid of linear-attention and attention layers (Qwen 3.5 MoE):
+    # the masks a static cache's forward is given differ from the plain attention models'.
+    "bloom": lambda: (T.BloomForCausalLM, T.BloomConfig(vocab_size=VOCAB, hidden_size=32, n_layer=2, n_head=4,
+                                                         **_SPECIAL)),
+    "qwen3_5": lambda: (T.Qwen3_5MoeForCausalLM, T.Qwen3_5MoeTextConfig(
+        vocab_size=VOCAB, hidden_size=32, moe_intermediate_size=32, shared_expert_intermediate_size=32,
+        num_experts=4, num_experts_per_tok=2, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, linear_key_head_dim=8, linear_value_head_dim=8, linear_num_key_heads=2,
+        linear_num_value_heads=4, layer_types=["linear_attention", "full_attention"], max_position_embeddings=128,
+        **_SPECIAL)),
 }
 
 DECODER_ONLY = ("gpt2", "llama", "qwen2")
+DECODER_ONLY_MASKED = ("bloom", "qwen3_5")  # decoder-only as well; the fast-path tests' cases for their masks
 ENCODER_DECODER = ("t5", "bart", "marian", "mbart")
 
 

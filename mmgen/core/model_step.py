@@ -12,25 +12,31 @@ Model inputs mirror what ``model.generate`` feeds, so the logits match it bit fo
 
 `Speed` picks the cache and the forward: a dynamic cache (grows a column per step) or a static
 one (transformers' ``StaticCache``: preallocated to the call's length, written in place), whose
-step keeps every shape (one token per row, the full-length mask), so it can run compiled
-(`mmgen.core.compiled`). The prefill always runs eagerly; rows never leave a static batch.
+step keeps every shape (one token per row; a padded batch's masks made in advance as wide as the
+cache, as ``generate`` makes them for a compilable cache), so it can run compiled
+(`mmgen.core.compiled`). The prefill always runs eagerly; rows never leave a static batch. Only
+models transformers declares able to run over a static cache get one (`step_speed`).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from dataclasses import dataclass
-
 from transformers import DynamicCache, EncoderDecoderCache, StaticCache
+from transformers.masking_utils import create_masks_for_generate
 from transformers.utils import ModelOutput
 
 from mmgen.core.compiled import compiled_forward
 from mmgen.core.growing_cache import growing
+from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.core.state_rows import map_rows
+
+logger = logging.getLogger("mmgen")
 
 
 def _forward_parameters(model: torch.nn.Module) -> set[str]:
@@ -64,6 +70,50 @@ def speed_for(static: bool, compile: bool | str, max_length: int) -> Speed:
     if not static:
         return Speed()
     return Speed(-(-max_length // STATIC_LENGTH_STEP) * STATIC_LENGTH_STEP, compile)
+
+
+def static_cache_refusal(model: torch.nn.Module) -> str | None:
+    """Why ``model`` cannot decode over a static cache, or None where it can.
+
+    transformers declares the models whose forward runs over its ``StaticCache`` (and so compiles as one
+    graph) with the class attribute ``_can_compile_fullgraph``, and ``generate`` compiles only those. The
+    others' attention takes the cache's length from the mask or the keys in ways a preallocated cache
+    breaks: with transformers' own ``cache_implementation="static"``, XLM-RoBERTa-XL, Megatron-BERT,
+    ImageGPT and FSMT gave other tokens than the dynamic cache, ProphetNet and BLT raised (the architecture
+    sweep, ``tests/coverage/sweep.py --strategies static``)."""
+    if getattr(type(model), "_can_compile_fullgraph", True):
+        return None
+    # The composite wrappers (VisionEncoderDecoderModel, EncoderDecoderModel, SpeechEncoderDecoderModel) declare
+    # nothing themselves: their cache is their decoder's, a model of its own that does.
+    decoder = getattr(model, "decoder", None)
+    if isinstance(decoder, torch.nn.Module) and getattr(type(decoder), "_can_compile_fullgraph", False):
+        return None
+    return (f"transformers does not declare {type(model).__name__} able to decode over a static cache "
+            "(its _can_compile_fullgraph is False)")
+
+
+_WARNED_EAGER: set[type] = set()  # model classes told once that compile=True runs them eagerly
+
+
+def step_speed(model: torch.nn.Module, options: GenerationOptions, max_length: int) -> Speed:
+    """The `Speed` of a call's step (`speed_for`), checked against the model (`static_cache_refusal`).
+
+    A model that cannot decode over a static cache is refused ``cache="static"`` with an `OptionError`;
+    ``compile=True`` alone decodes it with the dynamic cache, uncompiled, after one warning per model class
+    (the same tokens, as where compilation is unavailable)."""
+    if not options.static_cache:
+        return Speed()
+    why = static_cache_refusal(model)
+    if why is None:
+        return speed_for(True, options.compile, max_length)
+    if options.cache == "static":
+        fix = " and compile=False" if options.compile else ""
+        raise OptionError(f"cache='static': {why}. Leave cache='dynamic' (the default){fix}.")
+    if type(model) not in _WARNED_EAGER:
+        _WARNED_EAGER.add(type(model))
+        logger.warning("compile=%r: %s; decoding it with the dynamic cache, uncompiled (the same tokens).",
+                       options.compile, why)
+    return Speed()
 
 
 def new_cache(model: torch.nn.Module, static_length: int | None = None,
@@ -166,7 +216,7 @@ class DecoderOnlyStep(ModelStep):
         # Without padding transformers passes no mask, which selects a different attention kernel
         # path; doing the same keeps the logits bit-identical.
         self.padded = bool((attention_mask == 0).any())
-        # A static step sees the whole mask (its shape fixed); a dynamic one's grows as rows lengthen.
+        # Preallocated to the call's length with a static cache; a dynamic step's grows as rows lengthen.
         self.max_length = max(max_length, self.length)
         columns = self.max_length if self.static else min(self.max_length, self.length + 256)
         self.mask = torch.ones(self.rows, columns, dtype=attention_mask.dtype, device=input_ids.device)
@@ -179,13 +229,26 @@ class DecoderOnlyStep(ModelStep):
     def _forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None, forward: Any = None,
                  **extra: Any) -> torch.Tensor:
         inputs: dict[str, Any] = {"input_ids": input_ids, "cache": self.cache, "use_cache": True}
-        if self.padded:  # a static cache's step sees the whole mask: its shape never changes
-            inputs["attention_mask"] = self.mask if self.static else self.mask[:, : self.length]
+        if self.padded:
+            inputs["attention_mask"] = self._attention_mask(input_ids.shape[1], positions)
         if positions is not None:
             inputs["position_ids"] = positions
         if self.keep_last_logits:
             inputs["logits_to_keep"] = 1
         return self._logits((forward or self.forward)(**inputs, **extra, return_dict=True))
+
+    def _attention_mask(self, query_length: int, positions: torch.Tensor | None) -> Any:
+        """The mask of the tokens so far, (rows, length) with 0 on padding; over a static cache, the masks
+        transformers' generate makes of it in advance for a compilable cache (``create_masks_for_generate``,
+        the model's own where it has one): a 4D mask as wide as the cache, one per kind of layer for hybrid
+        models (a recurrent layer's is the 2D mask of the new tokens), BLOOM's 2D mask padded to the cache.
+        Their shapes do not change from step to step, so the compiled step keeps its graph."""
+        mask = self.mask[:, : self.length]
+        if not self.static:
+            return mask
+        make = getattr(self.model, "create_masks_for_generate", create_masks_for_generate)
+        return make(config=self.model.config, attention_mask=mask, cache=self.cache, position_ids=positions,
+                    inputs_embeds=mask.new_empty((self.rows, query_length, 0), dtype=self.model.dtype))
 
     def prefill(self) -> torch.Tensor:
         logits = self._forward(self.input_ids, self.positions, forward=self.model, **self.prefill_inputs)

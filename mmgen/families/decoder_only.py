@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mmgen.core.model_step import DecoderOnlyStep, ModelStep, speed_for
+from mmgen.core.model_step import DecoderOnlyStep, ModelStep, step_speed
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.core.prepared_step import PreparedStep, keeps_its_own_state, prepares_its_own_inputs
 from mmgen.core.prompt_positions import places_tokens_itself
@@ -78,7 +78,7 @@ class DecoderOnly(Family):
         else:
             step = DecoderOnlyStep(model, input_ids.repeat_interleave(per_input, dim=0),
                                    mask.repeat_interleave(per_input, dim=0), limit,
-                                   speed=speed_for(options.static_cache, options.compile, limit))
+                                   speed=step_speed(model, options, limit))
         prompt = input_ids.repeat_interleave(per_input, dim=0)
         return Prepared(step=step, prompt=prompt, inputs=inputs,
                         prompt_padding=(mask == 0).sum(-1).repeat_interleave(per_input))

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from mmgen.core.model_step import EncoderDecoderStep, ModelStep, speed_for
+from mmgen.core.model_step import EncoderDecoderStep, ModelStep, step_speed
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.core.prepared_step import PreparedStep, prepares_its_own_inputs
 from mmgen.families.decoder_only import max_length
@@ -67,7 +67,7 @@ class EncoderDecoder(Family):
             step = PreparedStep(model, first, encoder_inputs, max_length(options, first.shape[1]),
                                 rows_per_input=per_input)
         else:
-            speed = speed_for(options.static_cache, options.compile, max_length(options, first.shape[1]))
+            speed = step_speed(model, options, max_length(options, first.shape[1]))
             step = EncoderDecoderStep(model, encoder_inputs, prompt, rows_per_input=per_input, speed=speed)
         encoder_ids = encoder_inputs.get("input_ids")
         if encoder_ids is not None:

@@ -25,7 +25,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from mmgen.core.collect import Collected, Run
 from mmgen.core.frames import FinishReason
-from mmgen.core.model_step import EncoderDecoderStep, Speed, speed_for
+from mmgen.core.model_step import EncoderDecoderStep, Speed, step_speed
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.core.results import Generation
 from mmgen.families.family import Family
@@ -305,7 +305,7 @@ class Whisper(Family):
             decoder_mask = decoder_mask.repeat_interleave(per_input, dim=0)
         limit = (prompt.shape[1] + options.max_new_tokens if options.max_new_tokens is not None
                  else options.max_length)
-        speed = speed_for(options.static_cache, options.compile, limit)
+        speed = step_speed(model, options, limit)
         step = WhisperStep(model, features, prompt, per_input, encoder_hidden, decoder_mask, start_index, speed)
         late = [timestamp_rules_for(config, prompt.shape[1])] if return_timestamps else []
         return Prepared(step=step, prompt=prompt, inputs=batch, late_processors=late)

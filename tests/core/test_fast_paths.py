@@ -7,7 +7,8 @@ import logging
 
 import pytest
 import torch
-from tiny_models import DECODER_ONLY, prompts, tiny_model
+import transformers
+from tiny_models import DECODER_ONLY, DECODER_ONLY_MASKED, prompts, tiny_model
 from transformers import EncoderDecoderCache, StaticCache
 
 import mmgen
@@ -19,19 +20,56 @@ FREE = dict(max_new_tokens=12, eos_token_id=None, forced_eos_token_id=None)
 
 def both(name: str, **options):
     model = tiny_model(name)
-    ids, mask = prompts(batch=3, left=name in DECODER_ONLY)
+    ids, mask = prompts(batch=3, left=name in DECODER_ONLY + DECODER_ONLY_MASKED)
     plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE, **{k: v for k, v in options.items()
                                                                                    if k == "num_beams"})
     fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE, **options)
     return plain, fast
 
 
-@pytest.mark.parametrize("name", ["gpt2", "llama", "t5", "marian"])
+@pytest.mark.parametrize("name", ["gpt2", "llama", "bloom", "qwen3_5", "t5", "marian"])
 @pytest.mark.parametrize("num_beams", [1, 3])
 def test_a_static_cache_gives_the_plain_tokens(name, num_beams):
+    """Left-padded prompts: BLOOM's ALiBi and Qwen 3.5's linear-attention layers read the padding from the masks
+    a static cache's forward is given (transformers' ``create_masks_for_generate``)."""
     plain, fast = both(name, cache="static", num_beams=num_beams)
     assert torch.equal(plain.sequences, fast.sequences)
     torch.testing.assert_close(plain.logprobs, fast.logprobs)
+
+
+class Undeclared(transformers.GPT2LMHeadModel):
+    """A model transformers does not declare able to decode over a static cache."""
+
+    _can_compile_fullgraph = False
+
+
+def undeclared_model() -> Undeclared:
+    model = tiny_model("gpt2")
+    undeclared = Undeclared(model.config).eval()
+    undeclared.load_state_dict(model.state_dict())
+    return undeclared
+
+
+def test_a_static_cache_is_refused_for_a_model_transformers_does_not_declare_able():
+    model = undeclared_model()
+    ids, mask = prompts(batch=2)
+    with pytest.raises(mmgen.OptionError, match="Undeclared.*Leave cache='dynamic'"):
+        mmgen.generate(model, input_ids=ids, attention_mask=mask, cache="static", **FREE)
+    with pytest.raises(mmgen.OptionError, match="and compile=False"):
+        mmgen.generate(model, input_ids=ids, attention_mask=mask, cache="static", compile=True, **FREE)
+
+
+def test_compile_alone_decodes_such_a_model_uncompiled_after_one_warning(caplog):
+    model = undeclared_model()
+    ids, mask = prompts(batch=2)
+    plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
+    with caplog.at_level(logging.WARNING, logger="mmgen"):
+        fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+        again = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+    warnings = [r.getMessage() for r in caplog.records if "uncompiled" in r.getMessage()]
+    assert len(warnings) == 1 and "Undeclared" in warnings[0]
+    assert torch.equal(fast.sequences, plain.sequences) and torch.equal(again.sequences, plain.sequences)
+    assert fast.timings.compile_seconds == 0.0
 
 
 def test_transformers_name_for_a_static_cache_is_read_too():
@@ -85,7 +123,7 @@ def test_max_autotune_gives_the_plain_tokens_on_a_second_call_and_keeps_compile_
     # The second call runs the frozen step on a new static cache: with the cache's static-address marks
     # left on, freezing kept the first call's cache and wrote past its end (mmgen.core.compiled).
     model = tiny_model(name)
-    ids, mask = prompts(batch=3, left=name in DECODER_ONLY)
+    ids, mask = prompts(batch=3, left=name in DECODER_ONLY + DECODER_ONLY_MASKED)
     plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
     first, again = (mmgen.generate(model, input_ids=ids, attention_mask=mask, compile="max-autotune", **FREE)
                     for _ in range(2))
