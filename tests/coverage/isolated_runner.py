@@ -44,6 +44,7 @@ class _Running:
     def __init__(self, arch: Architecture, strategies: tuple[str, ...]):
         context = multiprocessing.get_context("fork")
         self.arch = arch
+        self.strategies = strategies
         self.receiver, sender = context.Pipe(duplex=False)
         self.process = context.Process(target=_child, args=(arch, strategies, sender), daemon=True)
         self.process.start()
@@ -65,7 +66,7 @@ class _Running:
             if self.process.is_alive():
                 self.process.join(1)
             code = self.process.exitcode
-            if code is None or code != 0 or not any(r["stage"] in STRATEGIES for r in self.records):
+            if code is None or code != 0 or not any(r["stage"] in self.strategies for r in self.records):
                 self.records.append({"stage": "harness", "status": CRASH, "cause": _exit_cause(code)})
 
     def stop(self, status: str, reason: str) -> None:

@@ -6,7 +6,8 @@ BLIP's does with its BOS). The reference's output is its ``sequences`` when it r
 with the first differing position), "error" (mmgen raised), "reference error"
 (``model.generate`` itself raised on these inputs: the harness cannot judge mmgen there),
 "unsupported" (transformers refuses the strategy for this model: beam search for MusicGen, CSM),
-"not applicable" (no such strategy for this model: SpeechT5 synthesis has no beam search).
+"not applicable" (no such strategy for this model: SpeechT5 synthesis has no beam search), "refused"
+(mmgen refuses a fast path for this model with an ``OptionError`` that says why).
 
 Models that generate continuous frames (SpeechT5's spectrograms, Pocket TTS's latents) are compared
 frame for frame: ``Generation.spectrogram`` (or ``latents``) rows against the reference's padded
@@ -31,8 +32,15 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "greedy": {"do_sample": False},
     "beam": {"do_sample": False, "num_beams": 3},
 }
+# mmgen's fast paths (issue 12), checked by hand with ``sweep.py --strategies``: {name: (the strategy whose plain
+# model.generate call is the reference, the options mmgen gets on top)}. A fast path must give the plain tokens.
+FAST_PATHS: dict[str, tuple[str, dict[str, Any]]] = {
+    "static": ("greedy", {"cache": "static"}),
+    "compiled": ("greedy", {"compile": True}),
+}
+ALL_STRATEGIES = (*STRATEGIES, *FAST_PATHS)
 
-PASS, FAIL, ERROR, REFERENCE_ERROR = "pass", "fail", "error", "reference error"
+PASS, FAIL, ERROR, REFERENCE_ERROR, REFUSED = "pass", "fail", "error", "reference error", "refused"
 UNSUPPORTED, NOT_APPLICABLE = "unsupported", "not applicable"
 FRAME_RTOL, FRAME_ATOL = 1e-4, 1e-5
 
@@ -129,11 +137,18 @@ def first_difference(expected: torch.Tensor, actual: torch.Tensor, prompt_length
 
 
 def strategy_options(model: torch.nn.Module, strategy: str, new_tokens: int) -> dict[str, Any] | None:
-    """The options of one strategy for this model, or None where the strategy does not apply."""
+    """The options of one strategy for this model (a fast path: its reference strategy's), or None where the
+    strategy does not apply."""
+    strategy = FAST_PATHS[strategy][0] if strategy in FAST_PATHS else strategy
     own = CLASS_STRATEGIES.get(type(model).__name__)
     if own is not None:
         return own.get(strategy)
     return {"max_new_tokens": new_tokens, **STRATEGIES[strategy]}
+
+
+def fast_path_options(strategy: str) -> dict[str, Any]:
+    """The options mmgen gets beyond the reference's: a fast path's own (`FAST_PATHS`), else none."""
+    return FAST_PATHS[strategy][1] if strategy in FAST_PATHS else {}
 
 
 def as_reference_layout(result: Any, expected: torch.Tensor) -> torch.Tensor:
@@ -179,11 +194,14 @@ def check(model: torch.nn.Module, inputs: dict[str, Any], strategy: str, new_tok
     try:
         with torch.no_grad():
             torch.manual_seed(SEED)  # the same draws as the reference's
-            result = mmgen.generate(model, **copy.deepcopy(inputs), **options)
+            result = mmgen.generate(model, **copy.deepcopy(inputs), **options, **fast_path_options(strategy))
         layout = REFERENCE_LAYOUT.get(type(model).__name__)
         if layout is not None:
             expected = layout(expected, result, model)
         actual = as_reference_layout(result, expected)
+    except mmgen.OptionError as error:  # a fast path refused for this model, with the fix in the message
+        status = REFUSED if strategy in FAST_PATHS else ERROR
+        return Outcome(status, describe(error), time.perf_counter() - started, generated)
     except Exception as error:
         return Outcome(ERROR, describe(error), time.perf_counter() - started, generated)
     seconds = time.perf_counter() - started

@@ -9,31 +9,39 @@ from typing import Any
 from architectures import GROUPS
 from results import passed
 
-STRATEGIES = ("greedy", "beam")
+STRATEGIES = ("greedy", "beam")  # the README's table
+ALL_STRATEGIES = (*STRATEGIES, "static", "compiled")  # the order of columns when a sweep checked more
+
+
+def strategies_in(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The strategies the rows were checked in (greedy and beam, unless ``sweep.py --strategies`` chose others)."""
+    return tuple(s for s in ALL_STRATEGIES if rows and s in rows[0])
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """One line per architecture: group, class, model type, greedy and beam status, the first cause."""
-    lines = [f"{'group':24} {'architecture':48} {'model type':26} {'greedy':18} {'beam':18} cause"]
+    """One line per architecture: group, class, model type, each strategy's status, the first cause."""
+    strategies = strategies_in(rows)
+    lines = [f"{'group':24} {'architecture':48} {'model type':26} " + "".join(f"{s:18} " for s in strategies) + "cause"]
     for row in sorted(rows, key=lambda r: (GROUPS.index(r["group"]), r["class_name"])):
-        causes = [row[s]["cause"] for s in STRATEGIES if row.get(s, {}).get("cause")]
+        causes = [row[s]["cause"] for s in strategies if row.get(s, {}).get("cause")]
         lines.append(f"{row['group']:24} {row['class_name']:48} {row['model_type']:26} "
-                     f"{row['greedy']['status']:18} {row['beam']['status']:18} {(causes or [''])[0][:110]}")
+                     + "".join(f"{row[s]['status']:18} " for s in strategies) + (causes or [""])[0][:110])
     return "\n".join(lines)
 
 
 def summary(rows: list[dict[str, Any]]) -> str:
     """Passing architectures per group and strategy, with percentages, and a total line."""
-    lines = [f"{'group':24} {'classes':>7}  {'greedy pass':>16}  {'beam pass':>16}"]
+    strategies = strategies_in(rows)
+    lines = [f"{'group':24} {'classes':>7}" + "".join(f"  {s + ' pass':>16}" for s in strategies)]
     for group in (*GROUPS, "all"):
         members = [r for r in rows if group in (r["group"], "all")]
         if not members:
             continue
-        counts = [sum(passed(r, s) for r in members) for s in STRATEGIES]
+        counts = [sum(passed(r, s) for r in members) for s in strategies]
         cells = [f"{c:>4}/{len(members):<4} {100 * c / len(members):5.1f}%" for c in counts]
-        lines.append(f"{group:24} {len(members):>7}  {cells[0]:>16}  {cells[1]:>16}")
-    statuses = collections.Counter((s, r[s]["status"]) for r in rows for s in STRATEGIES)
-    for strategy in STRATEGIES:
+        lines.append(f"{group:24} {len(members):>7}" + "".join(f"  {cell:>16}" for cell in cells))
+    statuses = collections.Counter((s, r[s]["status"]) for r in rows for s in strategies)
+    for strategy in strategies:
         parts = ", ".join(f"{status} {n}" for (s, status), n in sorted(statuses.items()) if s == strategy)
         lines.append(f"{strategy}: {parts}")
     return "\n".join(lines)
@@ -54,7 +62,7 @@ def failures_by_cause(rows: list[dict[str, Any]]) -> str:
     """Non-passing (architecture, strategy) pairs grouped by status and blurred cause, largest first."""
     groups: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
     for row in rows:
-        for strategy in STRATEGIES:
+        for strategy in strategies_in(rows):
             result = row[strategy]
             if result["status"] != "pass":
                 groups[(result["status"], cause_key(result.get("cause") or ""))].append(

@@ -4,12 +4,15 @@
     python tests/coverage/sweep.py llama gpt2 "vision-language" --jobs 2 -o /tmp/coverage.json
     python tests/coverage/sweep.py --write-baseline      # refresh tests/coverage/baseline.json and the README table
     python tests/coverage/sweep.py --readme              # the README table from baseline.json alone
+    python tests/coverage/sweep.py --strategies static compiled --jobs 2   # mmgen's fast paths (issue 12)
 
 Names are class names (LlavaForConditionalGeneration), model types (llava) or groups
 ("decoder-only text", "text encoder-decoder", "vision encoder-decoder", "vision-language",
 "speech and audio"). Prints a line per architecture as it finishes, then the coverage table, the
 summary by group and the failures grouped by cause; writes the JSON result (``-o``, default
-``mmgen-coverage.json`` in the temporary directory).
+``mmgen-coverage.json`` in the temporary directory). ``--strategies`` picks what is checked (default
+greedy and beam, the baseline's): ``static`` (``cache="static"``) and ``compiled`` (``compile=True``)
+must give ``model.generate``'s greedy tokens, or be refused with an ``OptionError`` ("refused").
 """
 
 from __future__ import annotations
@@ -36,13 +39,14 @@ import isolated_runner
 import report
 import results
 from architecture_check import STRATEGIES
+from parity import ALL_STRATEGIES
 
 BASELINE = pathlib.Path(__file__).with_name("baseline.json")
 README = pathlib.Path(__file__).parents[2] / "README.md"
 
 
 def run_sweep(selected: list[architectures.Architecture], jobs: int = 1, time_limit_s: float = 240.0,
-              progress: bool = True) -> tuple[list[dict], float]:
+              progress: bool = True, strategies: tuple[str, ...] = STRATEGIES) -> tuple[list[dict], float]:
     """Rows for the selected architectures (in finishing order) and the wall time in seconds."""
     transformers.logging.set_verbosity_error()
     logging.getLogger("transformers").setLevel(logging.ERROR)
@@ -50,13 +54,14 @@ def run_sweep(selected: list[architectures.Architecture], jobs: int = 1, time_li
     started = time.perf_counter()
 
     def on_result(arch: architectures.Architecture, records: list[dict]) -> None:
-        row = results.row_from_records(arch, records, STRATEGIES)
+        row = results.row_from_records(arch, records, strategies)
         rows.append(row)
         if progress:
-            print(f"[{len(rows):3}/{len(selected)}] {arch.class_name:48} greedy {row['greedy']['status']:18} "
-                  f"beam {row['beam']['status']:18} {row['seconds']:6.1f}s", file=sys.stderr, flush=True)
+            statuses = "".join(f"{s} {row[s]['status']:18} " for s in strategies)
+            print(f"[{len(rows):3}/{len(selected)}] {arch.class_name:48} {statuses}{row['seconds']:6.1f}s",
+                  file=sys.stderr, flush=True)
 
-    isolated_runner.run_isolated(selected, on_result, STRATEGIES, jobs=jobs, time_limit_s=time_limit_s)
+    isolated_runner.run_isolated(selected, on_result, strategies, jobs=jobs, time_limit_s=time_limit_s)
     return rows, time.perf_counter() - started
 
 
@@ -75,7 +80,7 @@ def mmgen_commit() -> str:
 def print_report(rows: list[dict]) -> None:
     print(report.table(rows), end="\n\n")
     print(report.summary(rows), end="\n\n")
-    print("Failures by cause ([g] greedy, [b] beam):")
+    print("Failures by cause ([g] greedy, [b] beam, [s] static, [c] compiled):")
     print(report.failures_by_cause(rows), end="\n\n")
 
 
@@ -95,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per architecture before it is recorded as a timeout")
     parser.add_argument("-o", "--output", type=pathlib.Path,
                         default=pathlib.Path(tempfile.gettempdir()) / "mmgen-coverage.json")
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=ALL_STRATEGIES,
+                        help="what to check (default: greedy beam, the baseline's)")
     parser.add_argument("--write-baseline", action="store_true", help=f"also write {BASELINE.name}")
     parser.add_argument("--readme", action="store_true",
                         help=f"rewrite the README's table of architectures from {BASELINE.name} and stop")
@@ -109,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     selected = architectures.by_name(args.names) if args.names else list(architectures.all_architectures())
-    rows, seconds = run_sweep(selected, jobs=args.jobs, time_limit_s=args.time_limit)
+    strategies = tuple(args.strategies)
+    if args.write_baseline and strategies != STRATEGIES:
+        parser.error(f"--write-baseline needs the baseline's strategies ({' '.join(STRATEGIES)})")
+    rows, seconds = run_sweep(selected, jobs=args.jobs, time_limit_s=args.time_limit, strategies=strategies)
     meta = {"mmgen_commit": mmgen_commit(), "transformers": transformers.__version__, "torch": torch.__version__,
             "seconds": round(seconds, 1), "jobs": args.jobs}
     print_report(rows)

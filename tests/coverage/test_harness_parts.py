@@ -100,3 +100,27 @@ def test_the_memory_limit_counts_what_the_child_allocates_not_what_it_shares_wit
     assert over[-1]["status"] == isolated_runner.MEMORY
     assert float(over[-1]["cause"].split()[0]) > 0.25
     del parent_ballast
+
+
+def test_a_fast_path_is_checked_against_the_plain_greedy_call_and_a_refusal_is_its_own_status():
+    import parity
+    import transformers
+
+    config = transformers.GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2, n_positions=64)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    inputs = {"input_ids": torch.tensor([[5, 6, 7, 8], [0, 9, 10, 11]]),
+              "attention_mask": torch.tensor([[1, 1, 1, 1], [0, 1, 1, 1]])}
+    assert parity.strategy_options(model, "static", 4) == parity.strategy_options(model, "greedy", 4)
+    assert parity.check(model, inputs, "static", new_tokens=4).status == parity.PASS
+
+    class Undeclared(transformers.GPT2LMHeadModel):
+        _can_compile_fullgraph = False
+
+    undeclared = Undeclared(config).eval()
+    outcome = parity.check(undeclared, inputs, "static", new_tokens=4)
+    assert outcome.status == parity.REFUSED and "static cache" in outcome.cause
+    rows = [{"class_name": "A", "model_type": "a", "group": architectures.GROUPS[0],
+             "static": {"status": "pass", "cause": ""}, "compiled": {"status": "refused", "cause": "why"}}]
+    assert report.strategies_in(rows) == ("static", "compiled")
+    assert "compiled pass" in report.summary(rows) and "refused 1" in report.summary(rows)
