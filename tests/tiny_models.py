@@ -31,8 +31,14 @@ CONFIGS = {
                                                         pad_token_id=PAD, eos_token_id=EOS)),
     "mbart": lambda: (T.MBartForConditionalGeneration, T.MBartConfig(vocab_size=VOCAB, decoder_start_token_id=EOS,
                                                                      **_SMALL_ENC_DEC, **_SPECIAL)),
-    # ALiBi built from the 2D mask (BLOOM), and a hybrid of linear-attention and attention layers (Qwen 3.5 MoE):
-    # the masks a static cache's forward is given differ from the plain attention models'.
+}
+
+DECODER_ONLY = ("gpt2", "llama", "qwen2")
+
+# Decoder-only models whose masks a static cache's forward must be given as transformers makes them: ALiBi built
+# from the 2D mask (BLOOM), linear-attention layers beside attention ones (Qwen 3.5 MoE). Apart from CONFIGS, which
+# the parity tests sweep: the fast-path tests take them by name.
+MASKED_CONFIGS = {
     "bloom": lambda: (T.BloomForCausalLM, T.BloomConfig(vocab_size=VOCAB, hidden_size=32, n_layer=2, n_head=4,
                                                          **_SPECIAL)),
     "qwen3_5": lambda: (T.Qwen3_5MoeForCausalLM, T.Qwen3_5MoeTextConfig(
@@ -42,15 +48,13 @@ CONFIGS = {
         linear_num_value_heads=4, layer_types=["linear_attention", "full_attention"], max_position_embeddings=128,
         **_SPECIAL)),
 }
-
-DECODER_ONLY = ("gpt2", "llama", "qwen2")
-DECODER_ONLY_MASKED = ("bloom", "qwen3_5")  # decoder-only as well; the fast-path tests' cases for their masks
+DECODER_ONLY_MASKED = tuple(MASKED_CONFIGS)
 ENCODER_DECODER = ("t5", "bart", "marian", "mbart")
 
 
 def tiny_model(name: str, seed: int = 0) -> torch.nn.Module:
     """A seeded random-weight model of architecture ``name`` in eval mode."""
-    model_class, config = CONFIGS[name]()
+    model_class, config = {**CONFIGS, **MASKED_CONFIGS}[name]()
     torch.manual_seed(seed)
     model = model_class(config).eval()
     return model
