@@ -92,28 +92,42 @@ def static_cache_refusal(model: torch.nn.Module) -> str | None:
             "(its _can_compile_fullgraph is False)")
 
 
-_WARNED_EAGER: set[type] = set()  # model classes told once that compile=True runs them eagerly
+_WARNED_EAGER: set[tuple[type, str]] = set()  # (model class, reason) told once that compile=True runs it eagerly
 
 
 def step_speed(model: torch.nn.Module, options: GenerationOptions, max_length: int) -> Speed:
-    """The `Speed` of a call's step (`speed_for`), checked against the model (`static_cache_refusal`).
-
-    A model that cannot decode over a static cache is refused ``cache="static"`` with an `OptionError`;
-    ``compile=True`` alone decodes it with the dynamic cache, uncompiled, after one warning per model class
-    (the same tokens, as where compilation is unavailable)."""
+    """The `Speed` of a call's step (`speed_for`), checked against the model (`static_cache_refusal`)."""
     if not options.static_cache:
         return Speed()
     why = static_cache_refusal(model)
     if why is None:
         return speed_for(True, options.compile, max_length)
+    return without_static_cache(model, options, why)
+
+
+def without_static_cache(model: torch.nn.Module, options: GenerationOptions, why: str) -> Speed:
+    """The plain `Speed` for a step that cannot decode over a static cache, for the reason ``why``.
+
+    ``cache="static"`` is refused with an `OptionError`; ``compile=True`` alone decodes with the dynamic
+    cache, uncompiled, after one warning per model class and reason (the same tokens, as where compilation
+    is unavailable). Without either, nothing is said."""
+    if not options.static_cache:
+        return Speed()
     if options.cache == "static":
         fix = " and compile=False" if options.compile else ""
         raise OptionError(f"cache='static': {why}. Leave cache='dynamic' (the default){fix}.")
-    if type(model) not in _WARNED_EAGER:
-        _WARNED_EAGER.add(type(model))
+    if (type(model), why) not in _WARNED_EAGER:
+        _WARNED_EAGER.add((type(model), why))
         logger.warning("compile=%r: %s; decoding it with the dynamic cache, uncompiled (the same tokens).",
                        options.compile, why)
     return Speed()
+
+
+def own_inputs_reason(model: torch.nn.Module) -> str:
+    """Why a model whose steps run through its own input preparation (`mmgen.core.prepared_step`) gets no
+    static cache: for `without_static_cache`."""
+    return (f"{type(model).__name__} prepares its own inputs every step (vision-language prompts, recurrent "
+            "state, its own positions), which mmgen runs over the dynamic cache")
 
 
 def new_cache(model: torch.nn.Module, static_length: int | None = None,

@@ -72,6 +72,26 @@ def test_compile_alone_decodes_such_a_model_uncompiled_after_one_warning(caplog)
     assert fast.timings.compile_seconds == 0.0
 
 
+class OwnInputs(transformers.GPT2LMHeadModel):
+    """A model with its own ``prepare_inputs_for_generation``: its steps run through it (mmgen's PreparedStep)."""
+
+    def prepare_inputs_for_generation(self, *args, **kwargs):
+        return super().prepare_inputs_for_generation(*args, **kwargs)
+
+
+def test_a_model_that_prepares_its_own_inputs_is_refused_a_static_cache_and_runs_compile_uncompiled(caplog):
+    model = OwnInputs(tiny_model("gpt2").config).eval()
+    model.load_state_dict(tiny_model("gpt2").state_dict())
+    ids, mask = prompts(batch=2)
+    with pytest.raises(mmgen.OptionError, match="OwnInputs prepares its own inputs"):
+        mmgen.generate(model, input_ids=ids, attention_mask=mask, cache="static", **FREE)
+    plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
+    with caplog.at_level(logging.WARNING, logger="mmgen"):
+        fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+    assert [r for r in caplog.records if "OwnInputs prepares its own inputs" in r.getMessage()]
+    assert torch.equal(fast.sequences, plain.sequences)
+
+
 def test_transformers_name_for_a_static_cache_is_read_too():
     plain, fast = both("gpt2", cache_implementation="static")
     assert torch.equal(plain.sequences, fast.sequences)
