@@ -102,17 +102,17 @@ def step_speed(model: torch.nn.Module, options: GenerationOptions, max_length: i
     why = static_cache_refusal(model)
     if why is None:
         return speed_for(True, options.compile, max_length)
-    return without_static_cache(model, options, why)
+    decline_static_cache(model, options, why)
+    return Speed()
 
 
-def without_static_cache(model: torch.nn.Module, options: GenerationOptions, why: str) -> Speed:
-    """The plain `Speed` for a step that cannot decode over a static cache, for the reason ``why``.
-
-    ``cache="static"`` is refused with an `OptionError`; ``compile=True`` alone decodes with the dynamic
-    cache, uncompiled, after one warning per model class and reason (the same tokens, as where compilation
-    is unavailable). Without either, nothing is said."""
+def decline_static_cache(model: torch.nn.Module, options: GenerationOptions, why: str) -> None:
+    """For a step that cannot decode over a static cache, for the reason ``why``, and so runs with the plain
+    `Speed`: ``cache="static"`` is refused with an `OptionError`; ``compile=True`` alone decodes with the
+    dynamic cache, uncompiled, after one warning per model class and reason (the same tokens, as where
+    compilation is unavailable). Without either, nothing is said."""
     if not options.static_cache:
-        return Speed()
+        return
     if options.cache == "static":
         fix = " and compile=False" if options.compile else ""
         raise OptionError(f"cache='static': {why}. Leave cache='dynamic' (the default){fix}.")
@@ -120,12 +120,11 @@ def without_static_cache(model: torch.nn.Module, options: GenerationOptions, why
         _WARNED_EAGER.add((type(model), why))
         logger.warning("compile=%r: %s; decoding it with the dynamic cache, uncompiled (the same tokens).",
                        options.compile, why)
-    return Speed()
 
 
 def own_inputs_reason(model: torch.nn.Module) -> str:
     """Why a model whose steps run through its own input preparation (`mmgen.core.prepared_step`) gets no
-    static cache: for `without_static_cache`."""
+    static cache: for `decline_static_cache`."""
     return (f"{type(model).__name__} prepares its own inputs every step (vision-language prompts, recurrent "
             "state, its own positions), which mmgen runs over the dynamic cache")
 

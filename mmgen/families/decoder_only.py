@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mmgen.core.model_step import DecoderOnlyStep, ModelStep, own_inputs_reason, step_speed, without_static_cache
+from mmgen.core.model_step import DecoderOnlyStep, ModelStep, decline_static_cache, own_inputs_reason, step_speed
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.core.prepared_step import PreparedStep, keeps_its_own_state, prepares_its_own_inputs
 from mmgen.core.prompt_positions import places_tokens_itself
@@ -73,7 +73,7 @@ class DecoderOnly(Family):
         limit = max_length(options, input_ids.shape[1])
         step: ModelStep | PreparedStep
         if needs_prepared_step(model, {**rest, **family_options}):
-            without_static_cache(model, options, own_inputs_reason(model))
+            decline_static_cache(model, options, own_inputs_reason(model))
             step = PreparedStep(model, input_ids, {"attention_mask": mask, **rest, **family_options}, limit,
                                 rows_per_input=per_input)
         else:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from mmgen.core.model_step import EncoderDecoderStep, ModelStep, own_inputs_reason, step_speed, without_static_cache
+from mmgen.core.model_step import EncoderDecoderStep, ModelStep, decline_static_cache, own_inputs_reason, step_speed
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.core.prepared_step import PreparedStep, prepares_its_own_inputs
 from mmgen.families.decoder_only import max_length
@@ -64,7 +64,7 @@ class EncoderDecoder(Family):
         step: ModelStep | PreparedStep
         keywords = any(not isinstance(v, torch.Tensor) for v in encoder_inputs.values())
         if prepares_its_own_inputs(model) or keywords:
-            without_static_cache(model, options, own_inputs_reason(model))
+            decline_static_cache(model, options, own_inputs_reason(model))
             step = PreparedStep(model, first, encoder_inputs, max_length(options, first.shape[1]),
                                 rows_per_input=per_input)
         else:

@@ -43,15 +43,16 @@ class Undeclared(transformers.GPT2LMHeadModel):
     _can_compile_fullgraph = False
 
 
-def undeclared_model() -> Undeclared:
+def tiny_gpt2_as(model_class: type[transformers.GPT2LMHeadModel]) -> transformers.GPT2LMHeadModel:
+    """The tiny GPT-2's weights in a subclass of GPT2LMHeadModel, in eval mode."""
     model = tiny_model("gpt2")
-    undeclared = Undeclared(model.config).eval()
-    undeclared.load_state_dict(model.state_dict())
-    return undeclared
+    subclassed = model_class(model.config).eval()
+    subclassed.load_state_dict(model.state_dict())
+    return subclassed
 
 
 def test_a_static_cache_is_refused_for_a_model_transformers_does_not_declare_able():
-    model = undeclared_model()
+    model = tiny_gpt2_as(Undeclared)
     ids, mask = prompts(batch=2)
     with pytest.raises(mmgen.OptionError, match="Undeclared.*Leave cache='dynamic'"):
         mmgen.generate(model, input_ids=ids, attention_mask=mask, cache="static", **FREE)
@@ -60,7 +61,7 @@ def test_a_static_cache_is_refused_for_a_model_transformers_does_not_declare_abl
 
 
 def test_compile_alone_decodes_such_a_model_uncompiled_after_one_warning(caplog):
-    model = undeclared_model()
+    model = tiny_gpt2_as(Undeclared)
     ids, mask = prompts(batch=2)
     plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
     with caplog.at_level(logging.WARNING, logger="mmgen"):
@@ -80,8 +81,7 @@ class OwnInputs(transformers.GPT2LMHeadModel):
 
 
 def test_a_model_that_prepares_its_own_inputs_is_refused_a_static_cache_and_runs_compile_uncompiled(caplog):
-    model = OwnInputs(tiny_model("gpt2").config).eval()
-    model.load_state_dict(tiny_model("gpt2").state_dict())
+    model = tiny_gpt2_as(OwnInputs)
     ids, mask = prompts(batch=2)
     with pytest.raises(mmgen.OptionError, match="OwnInputs prepares its own inputs"):
         mmgen.generate(model, input_ids=ids, attention_mask=mask, cache="static", **FREE)

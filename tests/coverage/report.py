@@ -7,14 +7,15 @@ import re
 from typing import Any
 
 from architectures import GROUPS
+from parity import ALL_STRATEGIES
 from results import passed
 
 STRATEGIES = ("greedy", "beam")  # the README's table
-ALL_STRATEGIES = (*STRATEGIES, "static", "compiled")  # the order of columns when a sweep checked more
 
 
 def strategies_in(rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The strategies the rows were checked in (greedy and beam, unless ``sweep.py --strategies`` chose others)."""
+    """The strategies the rows were checked in (greedy and beam, unless ``sweep.py --strategies`` chose others),
+    in `parity.ALL_STRATEGIES`' order."""
     return tuple(s for s in ALL_STRATEGIES if rows and s in rows[0])
 
 
