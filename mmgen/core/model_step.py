@@ -123,10 +123,10 @@ def decline_static_cache(model: torch.nn.Module, options: GenerationOptions, why
 
 
 def own_inputs_reason(model: torch.nn.Module) -> str:
-    """Why a model whose steps run through its own input preparation (`mmgen.core.prepared_step`) gets no
-    static cache: for `decline_static_cache`."""
-    return (f"{type(model).__name__} prepares its own inputs every step (vision-language prompts, recurrent "
-            "state, its own positions), which mmgen runs over the dynamic cache")
+    """Why an encoder-decoder model whose steps run through its own input preparation
+    (`mmgen.core.prepared_step`) gets no static cache: for `decline_static_cache`."""
+    return (f"{type(model).__name__} is an encoder-decoder model that prepares its own inputs every step, which "
+            "mmgen runs over the dynamic cache")
 
 
 def new_cache(model: torch.nn.Module, static_length: int | None = None,

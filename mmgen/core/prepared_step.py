@@ -17,20 +17,36 @@ Rows: the prompt is prefilled once per input and the rows of beams and returned 
 need regrouping per row. Finished rows are not dropped from the batch (``compactable`` is
 False): some models keep per-input state of their own (Qwen2-VL's ``rope_deltas``) that a
 smaller batch would misalign.
+
+Over a static cache (``cache="static"``, ``compile=True``: decoder-only models that transformers declares
+able to decode over one and that keep no state of their own, `prepared_step_speed`) the cache is
+transformers' ``StaticCache``, and the model's own input preparation turns the growing 2D attention
+mask into masks as wide as the cache, as under ``generate(cache_implementation="static")``. The decode
+steps then run compiled (`mmgen.core.compiled`) once their inputs have shown that they keep their
+shapes: the first decode step runs eagerly and records its inputs' shapes and plain values
+(`step_signature`); each later step runs compiled while its inputs match. A model whose step inputs
+change from step to step (one that feeds a growing input whole) decodes eagerly from there on, after
+one warning, rather than compiling a graph per step.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any
 
 import torch
-from transformers import DynamicCache, EncoderDecoderCache, GenerationMixin
+from transformers import DynamicCache, EncoderDecoderCache, GenerationMixin, StaticCache
 from transformers.utils import ModelOutput
 
+from mmgen.core.compiled import compiled_forward
 from mmgen.core.growing_input import GrowingInput
+from mmgen.core.model_step import Speed, decline_static_cache, speed_for, static_cache_refusal
+from mmgen.core.options import GenerationOptions
 from mmgen.core.prompt_positions import initial_positions
 from mmgen.core.state_rows import map_rows, reorder_state, repeat_state
+
+logger = logging.getLogger("mmgen")
 
 # Inputs transformers feeds at the first step only (its MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL, and
 # a decoder-only prompt's embeddings, which its input preparation reads at the first step only).
@@ -62,12 +78,16 @@ def keeps_its_own_state(model: torch.nn.Module) -> bool:
     return any(own in name for own in OWN_STATE_CLASSES) and not any(ok in name for ok in OWN_STATE_EXCEPTIONS)
 
 
-def new_generation_cache(model: torch.nn.Module) -> DynamicCache | EncoderDecoderCache | None:
+def new_generation_cache(model: torch.nn.Module, static_length: int | None = None,
+                         ) -> DynamicCache | StaticCache | EncoderDecoderCache | None:
     """The cache ``generate`` starts a model with: dynamic, per decoder layer (an encoder-decoder pair for
-    encoder-decoder models); None for the models that keep a state of their own."""
+    encoder-decoder models), or static (``static_length`` positions; decoder-only models); None for the
+    models that keep a state of their own."""
     if keeps_its_own_state(model):
         return None
     config = model.config.get_text_config(decoder=True)
+    if static_length is not None:
+        return StaticCache(config=config, max_cache_len=static_length)
     if model.config.is_encoder_decoder:
         return EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
     return DynamicCache(config=config)
@@ -81,6 +101,37 @@ def prepares_its_own_inputs(model: torch.nn.Module) -> bool:
     """Whether the model's class overrides ``prepare_inputs_for_generation`` (transformers' own says
     how generic models' inputs evolve, and mmgen's explicit steps do the same)."""
     return type(model).prepare_inputs_for_generation is not GenerationMixin.prepare_inputs_for_generation
+
+
+_WARNED_CHANGING: set[type] = set()  # model classes told once that their step inputs change shape
+
+
+def step_signature(value: Any) -> Any:
+    """What of a step's inputs a compiled graph is specialised on, cache aside: each tensor's shape and dtype,
+    each plain value, nested in dicts, lists, tuples and model outputs; any other object by its type."""
+    if isinstance(value, torch.Tensor):
+        return (tuple(value.shape), value.dtype)
+    if isinstance(value, (dict, ModelOutput)):
+        return tuple((k, step_signature(v)) for k, v in value.items() if k != "cache")
+    if isinstance(value, (list, tuple)):
+        return tuple(step_signature(v) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return type(value)
+
+
+def prepared_step_speed(model: torch.nn.Module, options: GenerationOptions, max_length: int) -> Speed:
+    """The `Speed` of a decoder-only `PreparedStep`: a static cache (and ``compile``) where asked for and the
+    model can take one (transformers declares it, it keeps no state of its own); otherwise the options are
+    declined (`mmgen.core.model_step.decline_static_cache`)."""
+    if not options.static_cache:
+        return Speed()
+    why = (f"{type(model).__name__} keeps a state of its own instead of transformers' cache classes, which has "
+           "no static form") if keeps_its_own_state(model) else static_cache_refusal(model)
+    if why is None:
+        return speed_for(True, options.compile, max_length)
+    decline_static_cache(model, options, why)
+    return Speed()
 
 
 def _ones(last: torch.Tensor) -> torch.Tensor:
@@ -110,16 +161,19 @@ class PreparedStep:
     """
 
     compactable = False
-    compile_seconds = 0.0  # a dynamic cache: never compiled
 
     def __init__(self, model: torch.nn.Module, input_ids: torch.Tensor, model_inputs: dict[str, Any],
-                 max_length: int, rows_per_input: int = 1):
+                 max_length: int, rows_per_input: int = 1, speed: Speed | None = None):
         self.model = model
+        self.speed = speed = speed or Speed()
         self.encoder_decoder = bool(model.config.is_encoder_decoder)
         self.inputs, prompt_length = input_ids.shape
         self.rows_per_input = rows_per_input
         self.rows = self.inputs * rows_per_input
         self.capacity = max(max_length, prompt_length)
+        # The decode steps' forward: compiled once a step's inputs are known to keep their shapes (`_call`).
+        self.compiled = compiled_forward(model, speed.compile) if speed.compile else None
+        self.step_inputs: tuple | None = None  # `step_signature` of the first decode step's inputs
         parameters = forward_parameters(model)
         self.carried = [name for name in CARRIED_OUTPUTS if name in parameters or name == "cache"]
         prepares = set(inspect.signature(model.prepare_inputs_for_generation).parameters)
@@ -131,7 +185,7 @@ class PreparedStep:
         self.prefill_only = PREFILL_ONLY - own - ({"inputs_embeds"} if self.encoder_decoder else set())
         self.kwargs: dict[str, Any] = {k: v for k, v in model_inputs.items() if v is not None}
         self.kwargs["use_cache"] = True
-        cache = new_generation_cache(model)
+        cache = new_generation_cache(model, speed.static_length)
         if cache is not None:
             self.kwargs["cache"] = cache
         if "logits_to_keep" in parameters:
@@ -169,9 +223,32 @@ class PreparedStep:
         inputs = self.model.prepare_inputs_for_generation(
             self.ids.view, next_sequence_length=next_sequence_length, is_first_iteration=first, **self.kwargs,
             **grown)
-        outputs = self.model(**inputs, return_dict=True)
+        outputs = self._call(inputs, first)
         self._carry(outputs)
         return outputs
+
+    def _call(self, inputs: dict[str, Any], first: bool) -> Any:
+        """The forward on ``inputs``: eager for the prefill and the first decode step, compiled after while the
+        step's inputs keep the first decode step's shapes and values (module docstring)."""
+        if self.compiled is None or first:
+            return self.model(**inputs, return_dict=True)
+        signature = step_signature(inputs)
+        if self.step_inputs is None:
+            self.step_inputs = signature
+            return self.model(**inputs, return_dict=True)
+        if signature != self.step_inputs:
+            self.compiled = None
+            if type(self.model) not in _WARNED_CHANGING:
+                _WARNED_CHANGING.add(type(self.model))
+                logger.warning("compile=%r: %s's step inputs change shape from step to step; decoding it "
+                               "uncompiled from here (the same tokens).", self.speed.compile, type(self.model).__name__)
+            return self.model(**inputs, return_dict=True)
+        return self.compiled(**inputs, return_dict=True)
+
+    @property
+    def compile_seconds(self) -> float:
+        """Seconds spent compiling the step's forward so far (0 without ``compile``)."""
+        return self.compiled.seconds if self.compiled is not None else 0.0
 
     def _carry(self, outputs: Any) -> None:
         """What the next forward takes from this one's outputs, as ``generate`` hands it on."""
@@ -282,9 +359,7 @@ class PreparedStep:
             if name in self.carried:
                 if states and value is not None:
                     self.kwargs[name] = reorder_state(value, rows, CARRIED_OUTPUTS[name])
-            elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == current:
-                self.kwargs[name] = map_rows(value, rows)
-            elif isinstance(value, ModelOutput):  # encoder outputs
+            elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == current or isinstance(value, ModelOutput):
                 self.kwargs[name] = map_rows(value, rows)
 
     def reorder(self, index: torch.Tensor) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from mmgen.core.model_step import DecoderOnlyStep, ModelStep, decline_static_cache, own_inputs_reason, step_speed
+from mmgen.core.model_step import DecoderOnlyStep, ModelStep, step_speed
 from mmgen.core.options import GenerationOptions, OptionError
-from mmgen.core.prepared_step import PreparedStep, keeps_its_own_state, prepares_its_own_inputs
+from mmgen.core.prepared_step import PreparedStep, keeps_its_own_state, prepared_step_speed, prepares_its_own_inputs
 from mmgen.core.prompt_positions import places_tokens_itself
 from mmgen.families.family import Family
 from mmgen.families.prepared import Prepared
@@ -73,9 +73,8 @@ class DecoderOnly(Family):
         limit = max_length(options, input_ids.shape[1])
         step: ModelStep | PreparedStep
         if needs_prepared_step(model, {**rest, **family_options}):
-            decline_static_cache(model, options, own_inputs_reason(model))
             step = PreparedStep(model, input_ids, {"attention_mask": mask, **rest, **family_options}, limit,
-                                rows_per_input=per_input)
+                                rows_per_input=per_input, speed=prepared_step_speed(model, options, limit))
         else:
             step = DecoderOnlyStep(model, input_ids.repeat_interleave(per_input, dim=0),
                                    mask.repeat_interleave(per_input, dim=0), limit,

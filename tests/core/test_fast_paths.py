@@ -80,16 +80,52 @@ class OwnInputs(transformers.GPT2LMHeadModel):
         return super().prepare_inputs_for_generation(*args, **kwargs)
 
 
-def test_a_model_that_prepares_its_own_inputs_is_refused_a_static_cache_and_runs_compile_uncompiled(caplog):
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_a_model_that_prepares_its_own_inputs_decodes_over_a_static_cache_and_compiled(num_beams):
+    """Its own input preparation turns the growing 2D mask into masks as wide as the static cache (left-padded
+    prompts), and the decode steps after the first run compiled."""
     model = tiny_gpt2_as(OwnInputs)
-    ids, mask = prompts(batch=2)
-    with pytest.raises(mmgen.OptionError, match="OwnInputs prepares its own inputs"):
-        mmgen.generate(model, input_ids=ids, attention_mask=mask, cache="static", **FREE)
+    ids, mask = prompts(batch=3, left=True)
+    options = dict(FREE, num_beams=num_beams)
+    plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **options)
+    static = mmgen.generate(model, input_ids=ids, attention_mask=mask, cache="static", **options)
+    fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **options)
+    again = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **options)
+    for other in (static, fast, again):
+        assert torch.equal(other.sequences, plain.sequences)
+        torch.testing.assert_close(other.logprobs, plain.logprobs)
+    assert fast.timings.compile_seconds > 0 and again.timings.compile_seconds == 0.0
+
+
+class GrowingStepInputs(OwnInputs):
+    """Feeds the forward the whole 2D attention mask at every step, one column longer each time."""
+
+    def prepare_inputs_for_generation(self, input_ids, attention_mask=None, **kwargs):
+        inputs = super().prepare_inputs_for_generation(input_ids, attention_mask=attention_mask, **kwargs)
+        inputs["attention_mask"] = attention_mask
+        return inputs
+
+
+def test_step_inputs_that_change_shape_run_uncompiled_after_one_warning(caplog):
+    model = tiny_gpt2_as(GrowingStepInputs)
+    ids, mask = prompts(batch=2, left=True)
     plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
     with caplog.at_level(logging.WARNING, logger="mmgen"):
         fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
-    assert [r for r in caplog.records if "OwnInputs prepares its own inputs" in r.getMessage()]
-    assert torch.equal(fast.sequences, plain.sequences)
+        again = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+    warnings = [r.getMessage() for r in caplog.records if "change shape" in r.getMessage()]
+    assert len(warnings) == 1 and "GrowingStepInputs" in warnings[0]
+    assert torch.equal(fast.sequences, plain.sequences) and torch.equal(again.sequences, plain.sequences)
+    assert fast.timings.compile_seconds == 0.0
+
+
+def test_a_model_with_a_state_of_its_own_is_refused_a_static_cache():
+    config = transformers.RwkvConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, attention_hidden_size=16,
+                                     intermediate_size=32, context_length=64)
+    model = transformers.RwkvForCausalLM(config).eval()
+    ids = torch.randint(0, 64, (2, 5), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(mmgen.OptionError, match="RwkvForCausalLM keeps a state of its own"):
+        mmgen.generate(model, input_ids=ids, cache="static", **FREE)
 
 
 def test_transformers_name_for_a_static_cache_is_read_too():
