@@ -120,6 +120,8 @@ def test_a_fast_path_is_checked_against_the_plain_greedy_call_and_a_refusal_is_i
     undeclared = Undeclared(config).eval()
     outcome = parity.check(undeclared, inputs, "static", new_tokens=4)
     assert outcome.status == parity.REFUSED and "static cache" in outcome.cause
+    outcome = parity.check(undeclared, inputs, "compiled", new_tokens=4)  # compile=True alone: warned, eager
+    assert outcome.status == parity.PASS and outcome.cause == "ran uncompiled"
     rows = [{"class_name": "A", "model_type": "a", "group": architectures.GROUPS[0],
              "static": {"status": "pass", "cause": ""}, "compiled": {"status": "refused", "cause": "why"}}]
     assert report.strategies_in(rows) == ("static", "compiled")
