@@ -66,6 +66,17 @@ def _option(panel: str, *names: str, **kwargs: Any) -> Any:
     return typer.Option(*names, rich_help_panel=panel, **kwargs)
 
 
+COMPILE_CHOICES = {"on": True, "max-autotune": "max-autotune", "off": False}
+
+
+def parse_compile(value: str) -> bool | str:
+    """``--compile``: on, max-autotune or off (what `mmgen.generate`'s ``compile=`` takes: True, "max-autotune", False)."""
+    text = value.strip().lower()
+    if text in COMPILE_CHOICES:
+        return COMPILE_CHOICES[text]
+    raise typer.BadParameter(f"{value!r}: pass on, max-autotune or off.")
+
+
 # (mmgen.generate name, type, typer option); all default to None = unset.
 GENERATION_PARAMETERS = [
     ("max_new_tokens", Optional[int], _option(GENERATION_PANEL, "--max-new-tokens", min=1, metavar="N",
@@ -84,6 +95,12 @@ GENERATION_PARAMETERS = [
                                                     help="Penalty on tokens already generated.")),
     ("seed", Optional[int], _option(GENERATION_PANEL, "--seed", metavar="N",
                                     help="Seed of the sampling (each input reproducible in any batch).")),
+    ("compile", Any, _option(GENERATION_PANEL, "--compile", metavar="on|max-autotune|off", parser=parse_compile,
+                             help="Decode over a static cache with the step compiled by "
+                             "torch.compile; each new batch shape compiles first (seconds to a minute). max-autotune: "
+                             "on the CPU also frozen weights and autotuned matrix products (the fastest; compiles "
+                             "longer, holds a second copy of the weights). The same tokens; a model that cannot "
+                             "take it decodes uncompiled after a warning.", show_default=False)),
 ]
 
 
@@ -232,4 +249,4 @@ def parse_floats(value: str | None, name: str) -> tuple[float, ...] | None:
 
 __all__ = ["BatchSize", "DTYPES", "ENGINES", "Encoding", "GENERATION_PARAMETERS", "Inputs", "JobChoices",
            "LoadSettings", "Model", "Output", "format_option", "generation_options", "job_options", "loading_options",
-           "parse_floats", "parse_json_option", "parse_threads"]
+           "parse_compile", "parse_floats", "parse_json_option", "parse_threads"]

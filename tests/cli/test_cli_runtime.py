@@ -1,5 +1,5 @@
-"""``--quantize int8`` and ``--threads`` on the command line: the records of ``mmgen.quantize`` applied by hand, the
-thread rule, and the mistakes that stop a command before any work."""
+"""``--quantize int8``, ``--threads`` and ``--compile`` on the command line: the records of ``mmgen.quantize`` applied
+by hand, the thread rule, the records of the plain step, and the mistakes that stop a command before any work."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 from cli_run import invoke
 
 import mmgen
+from mmgen.core.compiled import CompiledForward
 from mmgen.jobs import GenerateJob, TranslateJob, run
 from mmgen.registry import SAMPLES_DIR
 from mmgen.runtime import int8_layers
@@ -72,7 +73,31 @@ def test_threads_explicit_auto_and_omp_num_threads(runner, torch_threads, monkey
     assert torch.get_num_threads() == 2
 
 
+def test_translate_compile_on_gives_the_records_of_the_plain_step(runner, tmp_path, torch_threads, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lines = (SAMPLES_DIR / "sentences_en.txt").read_text(encoding="utf-8").splitlines()[:4]
+    (tmp_path / "en.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    steps = []
+    call = CompiledForward.__call__
+
+    def counted(self, **inputs):
+        steps.append(self.eager)
+        return call(self, **inputs)
+
+    monkeypatch.setattr(CompiledForward, "__call__", counted)
+    plain = invoke(runner, "translate", "en.txt", "-m", "demo/translate", "-o", "plain.jsonl")
+    assert plain.exit_code == 0, plain.stderr
+    assert not steps
+    compiled = invoke(runner, "translate", "en.txt", "-m", "demo/translate", "--compile", "on", "-o", "compiled.jsonl")
+    assert compiled.exit_code == 0, compiled.stderr
+    assert steps and not any(steps)  # decode steps through the compiled forward, none of them eager
+    fields = ["id", "source", "text", "finish_reason", "error"]
+    assert [{k: r[k] for k in fields} for r in records("compiled.jsonl")] == \
+           [{k: r[k] for k in fields} for r in records("plain.jsonl")]
+
+
 @pytest.mark.parametrize("options, message", [
+    (["--compile", "fast"], "'fast': pass on, max-autotune or off"),
     (["--quantize", "int8", "--device", "meta"], "quantize='int8' on device='meta': int8 weights run on the CPU"),
     (["--quantize", "int8", "--dtype", "float16"], "int8 quantization starts from float32 weights"),
     (["--quantize", "int4"], "'int4' is not one of 'int8'"),
