@@ -112,3 +112,25 @@ def test_qwen2_vl_right_padded_prompts_are_left_padded():
     right = with_token_types(right_ids, (right_ids != tv.PAD).long(), images)
     expected, actual = both(model, right, reference_inputs=with_token_types(*tv.left_padded(rows), images))
     assert_parity(expected, actual)
+
+
+@pytest.mark.parametrize("model_name", ["llava", "qwen2_vl"])
+@pytest.mark.parametrize("strategy", STRATEGY_CASES)
+def test_a_static_cache_and_a_compiled_step_give_the_reference_tokens(model_name, strategy):
+    """Three images, left-padded prompts of unequal length: over a static cache the model's own input preparation
+    makes the masks as wide as the cache; with ``compile=True`` the decode steps after the first run compiled
+    (greedy only: the compiled graph is the same step, and compiling costs seconds per shape)."""
+    if model_name == "llava":
+        model = tv.llava()
+        inputs = llava_inputs(model)
+    else:
+        model = tv.qwen2_vl()
+        rows, images = qwen2_vl_rows()
+        inputs = with_token_types(*tv.left_padded(rows), images)
+    expected = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False, **STRATEGIES[strategy])
+    static = mmgen.generate(model, **inputs, max_new_tokens=NEW_TOKENS, cache="static", **STRATEGIES[strategy])
+    assert_parity(expected, static)
+    if strategy == "greedy":
+        compiled = mmgen.generate(model, **inputs, max_new_tokens=NEW_TOKENS, compile=True)
+        assert_parity(expected, compiled)
+        assert compiled.timings.compile_seconds > 0
