@@ -28,7 +28,10 @@ from mmgen.families.prepared import Call, split_call
 def plan(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Run:
     """The call planned by the model's family; raises `OptionError` (or `InputError`) before any compute."""
     family = family_for(model)
-    return family.plan(model, tokenizer, split_call(family.options, kwargs))
+    call = split_call(family.options, kwargs)
+    if not family.fast_paths:
+        call = family.decline_fast_paths(model, call)
+    return family.plan(model, tokenizer, call)
 
 
 def stream(model: torch.nn.Module, tokenizer: Any = None, **kwargs: Any) -> Iterator[Any]:

@@ -102,24 +102,22 @@ def step_speed(model: torch.nn.Module, options: GenerationOptions, max_length: i
     why = static_cache_refusal(model)
     if why is None:
         return speed_for(True, options.compile, max_length)
-    decline_static_cache(model, options, why)
+    decline_static_cache(model, options.cache, options.compile, why)
     return Speed()
 
 
-def decline_static_cache(model: torch.nn.Module, options: GenerationOptions, why: str) -> None:
+def decline_static_cache(model: torch.nn.Module, cache: str | None, compile: bool | str | None, why: str) -> None:
     """For a step that cannot decode over a static cache, for the reason ``why``, and so runs with the plain
     `Speed`: ``cache="static"`` is refused with an `OptionError`; ``compile=True`` alone decodes with the
     dynamic cache, uncompiled, after one warning per model class and reason (the same tokens, as where
     compilation is unavailable). Without either, nothing is said."""
-    if not options.static_cache:
-        return
-    if options.cache == "static":
-        fix = " and compile=False" if options.compile else ""
+    if cache == "static":
+        fix = " and compile=False" if compile else ""
         raise OptionError(f"cache='static': {why}. Leave cache='dynamic' (the default){fix}.")
-    if (type(model), why) not in _WARNED_EAGER:
+    if compile and (type(model), why) not in _WARNED_EAGER:
         _WARNED_EAGER.add((type(model), why))
         logger.warning("compile=%r: %s; decoding it with the dynamic cache, uncompiled (the same tokens).",
-                       options.compile, why)
+                       compile, why)
 
 
 def own_inputs_reason(model: torch.nn.Module) -> str:

@@ -130,7 +130,7 @@ def prepared_step_speed(model: torch.nn.Module, options: GenerationOptions, max_
            "no static form") if keeps_its_own_state(model) else static_cache_refusal(model)
     if why is None:
         return speed_for(True, options.compile, max_length)
-    decline_static_cache(model, options, why)
+    decline_static_cache(model, options.cache, options.compile, why)
     return Speed()
 
 

@@ -133,6 +133,7 @@ class BlipQuestionAnswering(Family):
     those states once and plans the call on the text decoder (the generic decoder-only family)."""
 
     name = "blip-vqa"
+    fast_paths = True  # planned by the decoder-only family
     options = frozenset({"interpolate_pos_encoding"})
 
     def matches(self, model: torch.nn.Module) -> bool:

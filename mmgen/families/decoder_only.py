@@ -53,6 +53,7 @@ class DecoderOnly(Family):
     """Any decoder-only model: the prompt left-padded, the step chosen by what the model needs."""
 
     name = "decoder-only"
+    fast_paths = True
 
     def matches(self, model: torch.nn.Module) -> bool:
         return not model.config.is_encoder_decoder

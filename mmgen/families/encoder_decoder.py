@@ -44,6 +44,7 @@ class EncoderDecoder(Family):
     """Any sequence-to-sequence model: its encoder input, then the decoder prompt from the start token."""
 
     name = "encoder-decoder"
+    fast_paths = True
 
     def matches(self, model: torch.nn.Module) -> bool:
         return bool(model.config.is_encoder_decoder)
@@ -64,7 +65,7 @@ class EncoderDecoder(Family):
         step: ModelStep | PreparedStep
         keywords = any(not isinstance(v, torch.Tensor) for v in encoder_inputs.values())
         if prepares_its_own_inputs(model) or keywords:
-            decline_static_cache(model, options, own_inputs_reason(model))
+            decline_static_cache(model, options.cache, options.compile, own_inputs_reason(model))
             step = PreparedStep(model, first, encoder_inputs, max_length(options, first.shape[1]),
                                 rows_per_input=per_input)
         else:

@@ -10,6 +10,9 @@ what is genuinely different about its models, and nothing is probed for:
   (BLIP stops at [SEP]); `Family.resolve_options` makes family options concrete with the
   tokenizer (language codes -> token ids);
 - `Family.prepare` turns the call's model inputs into a model step and its prompt (`Prepared`);
+- `Family.fast_paths` says whether its steps take ``cache="static"`` and ``compile`` (checked model by
+  model, `mmgen.core.model_step.step_speed`); a family whose steps are its own declines them
+  (`Family.decline_fast_paths`) before it plans;
 - `Family.plan` builds the whole call (`mmgen.core.collect.Run`): token decoding by default
   (greedy, sampling or beam search over `prepare`'s step, `mmgen.families.tokens`); a family
   whose frames are not one token per row (spectrogram frames, codebooks) plans its own run,
@@ -18,11 +21,13 @@ what is genuinely different about its models, and nothing is probed for:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from mmgen.core.collect import Run
+from mmgen.core.model_step import decline_static_cache
 from mmgen.core.options import GenerationOptions
 from mmgen.families.prepared import Call, Prepared
 from mmgen.families.tokens import plan_tokens
@@ -35,6 +40,10 @@ class Family:
     name: str = "family"
     #: Options this family takes besides the generation options; `split_call` routes them here.
     options: frozenset[str] = frozenset()
+    #: Whether the family's steps take ``cache="static"`` and ``compile`` (the decoder-only, encoder-decoder and
+    #: Whisper steps, and the families that plan through them); the others run steps of their own (frames of
+    #: codebooks, spectrograms, BLIP's caption step) over the dynamic cache.
+    fast_paths: bool = False
 
     def matches(self, model: torch.nn.Module) -> bool:
         """Whether this family drives ``model``."""
@@ -60,6 +69,18 @@ class Family:
         """The whole call, every option checked, nothing computed. Default: token decoding of
         `prepare`'s step (`mmgen.families.tokens.plan_tokens`)."""
         return plan_tokens(self, model, tokenizer, call)
+
+    def decline_fast_paths(self, model: torch.nn.Module, call: Call) -> Call:
+        """For a family without `fast_paths`: ``cache="static"`` (or transformers' ``cache_implementation``) is an
+        `OptionError`, ``compile`` one warning per model class, and the call goes on without it (the same tokens),
+        as for a model transformers does not declare static-capable (`mmgen.core.model_step.decline_static_cache`)."""
+        cache = call.options.get("cache", call.options.get("cache_implementation"))
+        compile = call.options.get("compile")
+        if cache != "static" and not compile:
+            return call
+        why = f"mmgen's {self.name} family decodes {type(model).__name__} with steps of its own"
+        decline_static_cache(model, cache, compile, why)
+        return replace(call, options={k: v for k, v in call.options.items() if k != "compile"})
 
     def __repr__(self) -> str:
         return f"<family {self.name}>"

@@ -27,6 +27,7 @@ class Kosmos2(Family):
     """Kosmos-2 grounded captioning: image embeddings in the text model's prompt."""
 
     name = "kosmos-2"
+    fast_paths = True  # planned by the decoder-only family
 
     def matches(self, model: torch.nn.Module) -> bool:
         return isinstance(model, Kosmos2ForConditionalGeneration)

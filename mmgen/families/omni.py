@@ -61,6 +61,7 @@ class Omni(Family):
     """The thinker's text of a Qwen Omni model, decoded by the decoder-only family over ``model.thinker``."""
 
     name = "omni"
+    fast_paths = True  # planned by the decoder-only family
 
     def matches(self, model: torch.nn.Module) -> bool:
         return model.config.model_type in MODEL_TYPES

@@ -63,6 +63,7 @@ class QueryFormer(Family):
     """BLIP-2 and InstructBLIP (image or video): the Q-Former's outputs in the language model's prompt."""
 
     name = "query-former"
+    fast_paths = True  # planned by the decoder-only or encoder-decoder family
     options = frozenset({"interpolate_pos_encoding"})
 
     def matches(self, model: torch.nn.Module) -> bool:

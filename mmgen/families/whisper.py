@@ -250,6 +250,7 @@ class Whisper(Family):
     """Whisper short-form: one window per row, the decoder prompt, timestamps (module docstring)."""
 
     name = "whisper"
+    fast_paths = True
     options = SHORT_FORM_OPTIONS | LONG_FORM_OPTIONS
 
     def matches(self, model: torch.nn.Module) -> bool:

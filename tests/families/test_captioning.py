@@ -68,6 +68,23 @@ def test_blip_caption(strategy, pil_images):
     assert_parity(expected, actual, tv.PAD)
 
 
+def test_blip_steps_of_its_own_refuse_a_static_cache_and_run_compile_uncompiled(pil_images, caplog):
+    """A family whose steps are its own takes no fast path: the refusal names the family and the fix, and
+    ``compile=True`` alone says so once and gives the plain tokens."""
+    model = tv.blip()
+    pixel_values = T.BlipImageProcessorPil()(images=pil_images, return_tensors="pt").pixel_values
+    with pytest.raises(mmgen.OptionError, match="blip family decodes BlipForConditionalGeneration with steps of its "
+                                                "own. Leave cache='dynamic'"):
+        mmgen.generate(model, pixel_values=pixel_values, max_new_tokens=NEW_TOKENS, cache_implementation="static")
+    plain = mmgen.generate(model, pixel_values=pixel_values, max_new_tokens=NEW_TOKENS)
+    with caplog.at_level("WARNING", logger="mmgen"):
+        compiled = [mmgen.generate(model, pixel_values=pixel_values, max_new_tokens=NEW_TOKENS, compile=True)
+                    for _ in range(2)]
+    warnings = [r.getMessage() for r in caplog.records if "uncompiled" in r.getMessage()]
+    assert len(warnings) == 1 and "blip family" in warnings[0]
+    assert all(torch.equal(c.sequences, plain.sequences) and c.timings.compile_seconds == 0 for c in compiled)
+
+
 @pytest.mark.parametrize("strategy", STRATEGY_CASES)
 def test_blip_prompted_caption_of_unequal_prompts(strategy, pil_images):
     """The processor's right-padded "[CLS] text [SEP]": [CLS] becomes [DEC], the last column goes."""
