@@ -49,7 +49,10 @@ buffers, training flag and config, checked once per generate call) runs under
 that tell its compiled graphs apart. What torch would guard on beyond that description makes
 the input state unknown (any other object), and such calls keep their guards. Should torch
 still need to recompile (it raises then), the call is repeated with its guards and this model's
-forward stops skipping them.
+forward stops skipping them. A forward that breaks into several graphs (torch compiled more than one
+frame for it: Glm5Next's ``nonzero``, whose output's shape depends on the data) keeps its guards from
+its first compilation on: the graphs after a break are specialised on values computed from the data,
+which no description of the inputs covers (skipping them gave other tokens from the fifth step on).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch._dynamo.utils import counters as dynamo_counters
 from transformers.utils import ModelOutput
 
 from mmgen.core.options import MAX_AUTOTUNE
@@ -146,6 +150,7 @@ class CompiledForward:
                 self.trusted.add(state)
             return outputs
         started = time.perf_counter()
+        frames = dynamo_counters["frames"]["ok"]
         try:
             with self._compiling():
                 outputs = self.compiled(**inputs)
@@ -156,6 +161,11 @@ class CompiledForward:
             return self.model(**inputs)
         self.seconds += time.perf_counter() - started
         self.seen.add(signature)
+        if dynamo_counters["frames"]["ok"] - frames > 1 and self.skip_guards:  # graph breaks (module docstring)
+            self.skip_guards = False
+            self.trusted.clear()
+            logger.debug("compile=True: %s's forward breaks into several graphs; keeping their guards",
+                         type(self.model).__name__)
         return outputs
 
 

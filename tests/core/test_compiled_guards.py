@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import torch
+import transformers
 from tiny_models import DECODER_ONLY, prompts, tiny_model
 from transformers import EncoderDecoderCache, StaticCache
 from transformers.modeling_outputs import BaseModelOutput
@@ -73,3 +74,29 @@ def test_a_compiled_step_skips_guards_after_its_first_run_and_keeps_the_tokens()
     changed_plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
     changed = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
     assert torch.equal(changed_plain.sequences, changed.sequences)
+
+
+class DataShaped(transformers.GPT2LMHeadModel):
+    """Forces token p at position p, through a tensor as long as the position (``nonzero``: its shape is the
+    data's), so torch breaks the graph there and specialises the code after the break on that shape."""
+
+    def forward(self, input_ids=None, position_ids=None, **kwargs):
+        outputs = super().forward(input_ids=input_ids, position_ids=position_ids, **kwargs)
+        earlier = (torch.arange(self.config.vocab_size) < position_ids.max()).nonzero()  # (position, 1)
+        bump = torch.zeros_like(outputs.logits)
+        bump[..., earlier.shape[0]] = 1e4
+        outputs.logits = outputs.logits + bump
+        return outputs
+
+
+def test_a_forward_that_breaks_into_several_graphs_keeps_its_guards():
+    """From its first compilation on (the graphs after a break are specialised on values computed from the data:
+    with their guards skipped, Glm5Next gave other tokens from its fifth step on in the architecture sweep)."""
+    model = DataShaped(tiny_model("gpt2").config).eval()
+    ids, mask = prompts(batch=2)
+    plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
+    first = int(plain.new_tokens[0, 0])
+    assert plain.new_tokens[0].tolist() == list(range(first, first + FREE["max_new_tokens"]))
+    compiled = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
+    assert not compiled_forward(model).skip_guards
+    assert torch.equal(compiled.sequences, plain.sequences)
