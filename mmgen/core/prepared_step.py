@@ -174,6 +174,7 @@ class PreparedStep:
         # The decode steps' forward: compiled once a step's inputs are known to keep their shapes (`_call`).
         self.compiled = compiled_forward(model, speed.compile) if speed.compile else None
         self.step_inputs: tuple | None = None  # `step_signature` of the first decode step's inputs
+        self.inputs_change = False  # a later step's inputs did not match them: eager from there on
         parameters = forward_parameters(model)
         self.carried = [name for name in CARRIED_OUTPUTS if name in parameters or name == "cache"]
         prepares = set(inspect.signature(model.prepare_inputs_for_generation).parameters)
@@ -230,14 +231,14 @@ class PreparedStep:
     def _call(self, inputs: dict[str, Any], first: bool) -> Any:
         """The forward on ``inputs``: eager for the prefill and the first decode step, compiled after while the
         step's inputs keep the first decode step's shapes and values (module docstring)."""
-        if self.compiled is None or first:
+        if self.compiled is None or first or self.inputs_change:
             return self.model(**inputs, return_dict=True)
         signature = step_signature(inputs)
         if self.step_inputs is None:
             self.step_inputs = signature
             return self.model(**inputs, return_dict=True)
         if signature != self.step_inputs:
-            self.compiled = None
+            self.inputs_change = True
             if type(self.model) not in _WARNED_CHANGING:
                 _WARNED_CHANGING.add(type(self.model))
                 logger.warning("compile=%r: %s's step inputs change shape from step to step; decoding it "
@@ -359,7 +360,8 @@ class PreparedStep:
             if name in self.carried:
                 if states and value is not None:
                     self.kwargs[name] = reorder_state(value, rows, CARRIED_OUTPUTS[name])
-            elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == current or isinstance(value, ModelOutput):
+            elif isinstance(value, ModelOutput) or (  # encoder outputs, or a tensor with a row per current row
+                    isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == current):
                 self.kwargs[name] = map_rows(value, rows)
 
     def reorder(self, index: torch.Tensor) -> None:
