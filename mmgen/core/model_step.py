@@ -95,11 +95,12 @@ def static_cache_refusal(model: torch.nn.Module) -> str | None:
 _WARNED_EAGER: set[tuple[type, str]] = set()  # (model class, reason) told once that compile=True runs it eagerly
 
 
-def step_speed(model: torch.nn.Module, options: GenerationOptions, max_length: int) -> Speed:
-    """The `Speed` of a call's step (`speed_for`), checked against the model (`static_cache_refusal`)."""
+def step_speed(model: torch.nn.Module, options: GenerationOptions, max_length: int, refusal: str | None = None) -> Speed:
+    """The `Speed` of a call's step (`speed_for`), checked against the model (`static_cache_refusal`), or declined
+    for the step's own ``refusal`` where the caller has one (`decline_static_cache`)."""
     if not options.static_cache:
         return Speed()
-    why = static_cache_refusal(model)
+    why = refusal or static_cache_refusal(model)
     if why is None:
         return speed_for(True, options.compile, max_length)
     decline_static_cache(model, options.cache, options.compile, why)
@@ -122,7 +123,7 @@ def decline_static_cache(model: torch.nn.Module, cache: str | None, compile: boo
 
 def own_inputs_reason(model: torch.nn.Module) -> str:
     """Why an encoder-decoder model whose steps run through its own input preparation
-    (`mmgen.core.prepared_step`) gets no static cache: for `decline_static_cache`."""
+    (`mmgen.core.prepared_step`) gets no static cache: a `step_speed` refusal."""
     return (f"{type(model).__name__} is an encoder-decoder model that prepares its own inputs every step, which "
             "mmgen runs over the dynamic cache")
 

@@ -41,7 +41,7 @@ from transformers.utils import ModelOutput
 
 from mmgen.core.compiled import compiled_forward
 from mmgen.core.growing_input import GrowingInput
-from mmgen.core.model_step import Speed, decline_static_cache, speed_for, static_cache_refusal
+from mmgen.core.model_step import Speed, step_speed
 from mmgen.core.options import GenerationOptions
 from mmgen.core.prompt_positions import initial_positions
 from mmgen.core.state_rows import map_rows, reorder_state, repeat_state
@@ -121,17 +121,11 @@ def step_signature(value: Any) -> Any:
 
 
 def prepared_step_speed(model: torch.nn.Module, options: GenerationOptions, max_length: int) -> Speed:
-    """The `Speed` of a decoder-only `PreparedStep`: a static cache (and ``compile``) where asked for and the
-    model can take one (transformers declares it, it keeps no state of its own); otherwise the options are
-    declined (`mmgen.core.model_step.decline_static_cache`)."""
-    if not options.static_cache:
-        return Speed()
-    why = (f"{type(model).__name__} keeps a state of its own instead of transformers' cache classes, which has "
-           "no static form") if keeps_its_own_state(model) else static_cache_refusal(model)
-    if why is None:
-        return speed_for(True, options.compile, max_length)
-    decline_static_cache(model, options.cache, options.compile, why)
-    return Speed()
+    """The `Speed` of a decoder-only `PreparedStep` (`mmgen.core.model_step.step_speed`): no static cache for a
+    model that keeps a state of its own."""
+    own_state = (f"{type(model).__name__} keeps a state of its own instead of transformers' cache classes, which "
+                 "has no static form") if keeps_its_own_state(model) else None
+    return step_speed(model, options, max_length, refusal=own_state)
 
 
 def _ones(last: torch.Tensor) -> torch.Tensor:

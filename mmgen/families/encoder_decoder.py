@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from mmgen.core.model_step import EncoderDecoderStep, ModelStep, decline_static_cache, own_inputs_reason, step_speed
+from mmgen.core.model_step import EncoderDecoderStep, ModelStep, own_inputs_reason, step_speed
 from mmgen.core.options import GenerationOptions, OptionError
 from mmgen.core.prepared_step import PreparedStep, prepares_its_own_inputs
 from mmgen.families.decoder_only import max_length
@@ -64,13 +64,13 @@ class EncoderDecoder(Family):
         prompt = first.repeat_interleave(per_input, dim=0)
         step: ModelStep | PreparedStep
         keywords = any(not isinstance(v, torch.Tensor) for v in encoder_inputs.values())
+        limit = max_length(options, first.shape[1])
         if prepares_its_own_inputs(model) or keywords:
-            decline_static_cache(model, options.cache, options.compile, own_inputs_reason(model))
-            step = PreparedStep(model, first, encoder_inputs, max_length(options, first.shape[1]),
-                                rows_per_input=per_input)
+            step = PreparedStep(model, first, encoder_inputs, limit, rows_per_input=per_input,
+                                speed=step_speed(model, options, limit, refusal=own_inputs_reason(model)))
         else:
-            speed = step_speed(model, options, max_length(options, first.shape[1]))
-            step = EncoderDecoderStep(model, encoder_inputs, prompt, rows_per_input=per_input, speed=speed)
+            step = EncoderDecoderStep(model, encoder_inputs, prompt, rows_per_input=per_input,
+                                      speed=step_speed(model, options, limit))
         encoder_ids = encoder_inputs.get("input_ids")
         if encoder_ids is not None:
             encoder_ids = encoder_ids.repeat_interleave(per_input, dim=0)
