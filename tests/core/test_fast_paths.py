@@ -60,17 +60,22 @@ def test_a_static_cache_is_refused_for_a_model_transformers_does_not_declare_abl
         mmgen.generate(model, input_ids=ids, attention_mask=mask, cache="static", compile=True, **FREE)
 
 
-def test_compile_alone_decodes_such_a_model_uncompiled_after_one_warning(caplog):
-    model = tiny_gpt2_as(Undeclared)
-    ids, mask = prompts(batch=2)
+def assert_uncompiled_after_one_warning(model, caplog, phrase: str) -> None:
+    """Two ``compile=True`` calls: one warning with ``phrase`` naming the model's class, nothing compiled, and the
+    plain call's tokens."""
+    ids, mask = prompts(batch=2)  # left-padded
     plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
     with caplog.at_level(logging.WARNING, logger="mmgen"):
         fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
         again = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
-    warnings = [r.getMessage() for r in caplog.records if "uncompiled" in r.getMessage()]
-    assert len(warnings) == 1 and "Undeclared" in warnings[0]
+    warnings = [r.getMessage() for r in caplog.records if phrase in r.getMessage()]
+    assert len(warnings) == 1 and type(model).__name__ in warnings[0]
     assert torch.equal(fast.sequences, plain.sequences) and torch.equal(again.sequences, plain.sequences)
     assert fast.timings.compile_seconds == 0.0
+
+
+def test_compile_alone_decodes_such_a_model_uncompiled_after_one_warning(caplog):
+    assert_uncompiled_after_one_warning(tiny_gpt2_as(Undeclared), caplog, "uncompiled")
 
 
 class OwnInputs(transformers.GPT2LMHeadModel):
@@ -107,16 +112,7 @@ class GrowingStepInputs(OwnInputs):
 
 
 def test_step_inputs_that_change_shape_run_uncompiled_after_one_warning(caplog):
-    model = tiny_gpt2_as(GrowingStepInputs)
-    ids, mask = prompts(batch=2, left=True)
-    plain = mmgen.generate(model, input_ids=ids, attention_mask=mask, **FREE)
-    with caplog.at_level(logging.WARNING, logger="mmgen"):
-        fast = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
-        again = mmgen.generate(model, input_ids=ids, attention_mask=mask, compile=True, **FREE)
-    warnings = [r.getMessage() for r in caplog.records if "change shape" in r.getMessage()]
-    assert len(warnings) == 1 and "GrowingStepInputs" in warnings[0]
-    assert torch.equal(fast.sequences, plain.sequences) and torch.equal(again.sequences, plain.sequences)
-    assert fast.timings.compile_seconds == 0.0
+    assert_uncompiled_after_one_warning(tiny_gpt2_as(GrowingStepInputs), caplog, "change shape")
 
 
 def test_a_model_with_a_state_of_its_own_is_refused_a_static_cache():
