@@ -245,6 +245,13 @@ def suggest(name: str, candidates: frozenset[str] | Sequence[str]) -> str:
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
+def with_cache_alias(user: dict[str, Any]) -> dict[str, Any]:
+    """The user's options with transformers' ``cache_implementation`` read as ``cache`` (``cache`` wins)."""
+    if "cache_implementation" in user and "cache" not in user:
+        return {**user, "cache": user["cache_implementation"]}
+    return user
+
+
 def resolve_options(model_generation_config: Any, user: dict[str, Any]) -> GenerationOptions:
     """Merge user options over the model's generation config over defaults, then validate.
 
@@ -255,8 +262,7 @@ def resolve_options(model_generation_config: Any, user: dict[str, Any]) -> Gener
     if unknown:
         name = sorted(unknown)[0]
         raise OptionError(f"Unknown generation option {name!r}.{suggest(name, OPTION_NAMES)}")
-    if "cache_implementation" in user and "cache" not in user:
-        user = {**user, "cache": user["cache_implementation"]}
+    user = with_cache_alias(user)
     if user.get("use_cache", True) is not True:
         raise OptionError(f"use_cache={user['use_cache']!r}: mmgen always decodes with a KV cache (the tokens are "
                           "the same as without one). Leave use_cache out.")

@@ -28,7 +28,7 @@ import torch
 
 from mmgen.core.collect import Run
 from mmgen.core.model_step import decline_static_cache
-from mmgen.core.options import GenerationOptions
+from mmgen.core.options import GenerationOptions, with_cache_alias
 from mmgen.families.prepared import Call, Prepared
 from mmgen.families.tokens import plan_tokens
 
@@ -74,7 +74,7 @@ class Family:
         """For a family without `fast_paths`: ``cache="static"`` (or transformers' ``cache_implementation``) is an
         `OptionError`, ``compile`` one warning per model class, and the call goes on without it (the same tokens),
         as for a model transformers does not declare static-capable (`mmgen.core.model_step.decline_static_cache`)."""
-        cache = call.options.get("cache", call.options.get("cache_implementation"))
+        cache = with_cache_alias(call.options).get("cache")
         compile = call.options.get("compile")
         if cache != "static" and not compile:
             return call
